@@ -1,0 +1,128 @@
+"""Run a folder of recordings: one model load, skip what is done, one failure never stops it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant import PIPELINE_VERSION
+from assistant.errors import AssistantError
+from assistant.formats import render
+from assistant.media import MEDIA_EXTENSIONS, sha256_file
+from assistant.pipeline import Pipeline
+
+INDEX_NAME = "index.json"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    path: Path
+    status: str  # done | skipped | failed
+    duration_s: float | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    output: Path | None = None
+
+
+def find_recordings(root: Path, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
+    """Recordings under ``root`` by extension, sorted. Symlinks leading out of ``root`` are
+    ignored, and so is ``exclude`` (the output folder)."""
+    root = root.resolve()
+    excluded = exclude.resolve() if exclude else None
+
+    def walk(folder: Path) -> Iterator[Path]:
+        for entry in sorted(folder.iterdir()):
+            real = entry.resolve()
+            if not real.is_relative_to(root) or (excluded and real.is_relative_to(excluded)):
+                continue
+            if entry.is_dir():
+                if recursive and not entry.is_symlink():
+                    yield from walk(entry)
+            elif entry.is_file() and entry.suffix.lower() in MEDIA_EXTENSIONS:
+                yield entry
+
+    return list(walk(root))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class BatchIndex:
+    """``OUTDIR/index.json``: which sha256 was done by which pipeline version, and where."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.path = outdir / INDEX_NAME
+        self.entries: dict[str, dict[str, str]] = {}
+        if self.path.is_file():
+            try:
+                self.entries = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                self.entries = {}  # a damaged index only costs a re-run
+
+    def done(self, sha256: str, fmt: str) -> Path | None:
+        entry = self.entries.get(sha256)
+        if not entry or entry.get("pipeline_version") != PIPELINE_VERSION:
+            return None
+        output = self.path.parent / entry.get(fmt, "")
+        return output if output.is_file() and entry.get(fmt) else None
+
+    def record(self, sha256: str, fmt: str, source: Path, output: Path) -> None:
+        entry = self.entries.setdefault(sha256, {})
+        if entry.get("pipeline_version") != PIPELINE_VERSION:
+            entry.clear()
+        entry.update(pipeline_version=PIPELINE_VERSION, source=str(source), **{fmt: output.name})
+        _write_atomic(self.path, json.dumps(self.entries, indent=2, sort_keys=True))
+
+
+def output_name(root: Path, path: Path, fmt: str) -> str:
+    relative = path.resolve().relative_to(root.resolve())
+    return "__".join(relative.parts) + f".{fmt}"
+
+
+def run_batch(
+    pipeline: Pipeline,
+    root: Path,
+    files: list[Path],
+    outdir: Path,
+    fmt: str = "json",
+    on_result: Callable[[BatchResult], None] | None = None,
+) -> list[BatchResult]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    index = BatchIndex(outdir)
+    results = []
+    for path in files:
+        started = time.perf_counter()
+        try:
+            sha256 = sha256_file(path)
+            if existing := index.done(sha256, fmt):
+                result = BatchResult(path, "skipped", output=existing)
+            else:
+                report = pipeline.run(path)
+                output = outdir / output_name(root, path, fmt)
+                _write_atomic(output, render(report, fmt))
+                index.record(sha256, fmt, path, output)
+                result = BatchResult(
+                    path,
+                    "done",
+                    duration_s=report.source.duration_s,
+                    seconds=time.perf_counter() - started,
+                    output=output,
+                )
+        except AssistantError as exc:
+            result = BatchResult(
+                path, "failed", seconds=time.perf_counter() - started, error=str(exc)
+            )
+        except Exception as exc:  # one bad file must never stop the batch
+            error = f"unexpected {type(exc).__name__}: {exc}"
+            result = BatchResult(path, "failed", seconds=time.perf_counter() - started, error=error)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results

@@ -1,0 +1,188 @@
+"""The ``assistant`` command. Errors become one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from assistant.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.pipeline import Pipeline
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Sales-call assistant: transcripts, speakers, action items, needs and objections.",
+)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="base (default), tiny.en, a local path or name")
+]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help="Transcription engine")]
+LanguageOpt = Annotated[str | None, typer.Option("--language", "-l", help="auto, en or de")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="json, md, srt, vtt or txt")]
+VocabularyOpt = Annotated[
+    str | None, typer.Option("--vocabulary", help='Names to expect: "Salesforce, HubSpot"')
+]
+CallDateOpt = Annotated[
+    str | None,
+    typer.Option("--call-date", help="Date of the call (YYYY-MM-DD); due dates count from it"),
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn library errors into a one-line message and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except AssistantError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        fail(f"--call-date must look like 2026-03-31, not {value!r}")
+    return None
+
+
+def check_format(fmt: str) -> str:
+    from assistant.formats import FORMATS
+
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def make_pipeline(**overrides: Any) -> Pipeline:
+    from assistant.pipeline import Pipeline
+    from assistant.settings import get_settings, pipeline_options
+
+    return Pipeline(pipeline_options(get_settings(), **overrides))
+
+
+@app.command()
+@user_errors
+def analyze(
+    path: Annotated[Path, typer.Argument(help="A recording, or a .vtt/.srt/.jsonl transcript")],
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    language: LanguageOpt = None,
+    fmt: FormatOpt = "json",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
+    vocabulary: VocabularyOpt = None,
+    call_date: CallDateOpt = None,
+) -> None:
+    """Analyse one call and print (or write) its report."""
+    from assistant.formats import render
+
+    check_format(fmt)
+    if not path.exists():
+        fail(f"{path}: no such file")
+    if path.is_dir():
+        fail(f"{path} is a folder; use `assistant batch {path}`")
+    pipeline = make_pipeline(
+        model=model,
+        engine=engine,
+        language=language,
+        vocabulary=vocabulary,
+        call_date=parse_date(call_date),
+    )
+    text = render(pipeline.run(path), fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+@user_errors
+def batch(
+    folder: Annotated[Path, typer.Argument(help="Folder of recordings")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Reports folder [default: FOLDER/reports]")
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Include subfolders")
+    ] = False,
+    fmt: FormatOpt = "json",
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    language: LanguageOpt = None,
+    vocabulary: VocabularyOpt = None,
+) -> None:
+    """Analyse every recording in a folder; re-runs skip what is already done."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from assistant.batch import BatchResult, find_recordings, run_batch
+
+    check_format(fmt)
+    if not folder.is_dir():
+        fail(f"{folder}: not a folder")
+    outdir = output or folder / "reports"
+    files = find_recordings(folder, recursive, exclude=outdir)
+    if not files:
+        fail(f"{folder}: no recordings found (looked for audio and video files)")
+    pipeline = make_pipeline(model=model, engine=engine, language=language, vocabulary=vocabulary)
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+    )
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("analysing", total=len(files))
+
+        def advance(result: BatchResult) -> None:
+            bar.update(task, advance=1, description=f"{result.status}: {result.path.name}")
+
+        results = run_batch(pipeline, folder, files, outdir, fmt, advance)
+    table = Table(title=f"Batch: {folder} -> {outdir}")
+    for column in ("file", "duration", "status", "seconds", "detail"):
+        table.add_column(column)
+    for r in results:
+        duration = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
+        detail = r.error or (r.output.name if r.output else "")
+        table.add_row(
+            str(r.path.relative_to(folder)), duration, r.status, f"{r.seconds:.1f}", detail
+        )
+    Console().print(table)
+    failed = sum(r.status == "failed" for r in results)
+    if failed:
+        fail(f"{failed} of {len(results)} file(s) failed", 1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Render a ``CallReport`` as JSON, Markdown, SubRip, WebVTT or plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from assistant.errors import OptionError
+from assistant.report import CallReport, Segment
+
+FORMATS = ("json", "md", "srt", "vtt", "txt")
+
+
+def _clock(seconds: float, sep: str = ".", hours: bool = True) -> str:
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    head = f"{h:02d}:" if hours or h else ""
+    return f"{head}{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def timestamp(seconds: float) -> str:
+    """``m:ss`` or ``h:mm:ss`` as people read call times."""
+    total = int(seconds)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _who(segment: Segment) -> str:
+    if segment.speaker and segment.role:
+        return f"{segment.speaker} ({segment.role})"
+    return segment.speaker or segment.role or ""
+
+
+def to_json(report: CallReport) -> str:
+    return report.model_dump_json(indent=2) + "\n"
+
+
+def to_txt(report: CallReport) -> str:
+    lines = []
+    for seg in report.segments:
+        who = _who(seg)
+        lines.append(f"[{timestamp(seg.start_s)}] {who + ': ' if who else ''}{seg.text}")
+    return "\n".join(lines) + "\n"
+
+
+def to_srt(report: CallReport) -> str:
+    blocks = []
+    for n, seg in enumerate(report.segments, 1):
+        who = f"{seg.speaker}: " if seg.speaker else ""
+        times = f"{_clock(seg.start_s, ',')} --> {_clock(seg.end_s, ',')}"
+        blocks.append(f"{n}\n{times}\n{who}{seg.text}\n")
+    return "\n".join(blocks)
+
+
+def to_vtt(report: CallReport) -> str:
+    blocks = ["WEBVTT\n"]
+    for seg in report.segments:
+        text = f"<v {seg.speaker}>{seg.text}" if seg.speaker else seg.text
+        blocks.append(f"{_clock(seg.start_s)} --> {_clock(seg.end_s)}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def to_md(report: CallReport) -> str:
+    src = report.source
+    out = [
+        f"# Call report: {src.path.rsplit('/', 1)[-1]}",
+        "",
+        f"- Duration: {timestamp(src.duration_s)} ({src.kind}, {src.channels} channel(s))",
+        f"- Language: {report.language or 'unknown'}",
+        f"- Model: {report.provenance.engine} {report.provenance.model}",
+        f"- sha256: `{src.sha256}`",
+        "",
+    ]
+    if report.summary and report.summary.overview:
+        out += ["## Summary", "", report.summary.overview, ""]
+    titles = {
+        "action_item": "Action items",
+        "customer_need": "Customer needs",
+        "objection": "Objections",
+    }
+    for kind, title in titles.items():
+        items = [i for i in report.items if i.kind == kind]
+        if not items:
+            continue
+        out += [f"## {title}", ""]
+        for item in items:
+            extra = [x for x in (item.owner, item.due and f"due {item.due}", item.category) if x]
+            detail = f" ({', '.join(map(str, extra))})" if extra else ""
+            out.append(f'- [{timestamp(item.start_s)}] {item.text}{detail}: "{item.quote}"')
+        out.append("")
+    out += ["## Transcript", ""]
+    for seg in report.segments:
+        who = _who(seg)
+        out.append(
+            f"**[{timestamp(seg.start_s)}]** {'**' + who + ':** ' if who else ''}{seg.text}  "
+        )
+    return "\n".join(out) + "\n"
+
+
+RENDERERS: dict[str, Callable[[CallReport], str]] = {
+    "json": to_json,
+    "md": to_md,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "txt": to_txt,
+}
+
+
+def render(report: CallReport, fmt: str) -> str:
+    try:
+        renderer = RENDERERS[fmt]
+    except KeyError:
+        raise OptionError(
+            f"Unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}"
+        ) from None
+    return renderer(report)

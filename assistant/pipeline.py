@@ -1,0 +1,135 @@
+"""The order of the stages, and nothing else.
+
+::
+
+    recording --media--> 16 kHz audio --transcribe--> segments/words
+              --diarize--> speakers, roles --extract--> items --summarize--> summary, metrics
+    transcript (.vtt/.srt/.jsonl) joins at "diarize" with its own segments and speakers
+
+Each stage takes options and returns data; this module builds the ``CallReport`` from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from importlib import metadata
+from pathlib import Path
+
+from assistant import PIPELINE_VERSION, media
+from assistant.report import CallReport, Provenance, Segment, Source
+from assistant.transcribe import TranscribeOptions, Transcriber, Transcript, get_transcriber
+from assistant.transcripts import is_transcript, read_transcript
+
+# Called with (stage, fraction of that stage done).
+StageProgress = Callable[[str, float], None]
+
+STAGES = ("media", "transcribe", "diarize", "extract", "summarize")
+_VERSIONED = ("sales-call-assistant", "faster-whisper", "ctranslate2", "av", "numpy")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    cache_dir: Path
+    engine: str = "faster-whisper"
+    media: media.MediaOptions = field(default_factory=media.MediaOptions)
+    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
+    call_date: date | None = None
+
+
+def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _noop(stage: str, fraction: float) -> None:
+    return None
+
+
+class Pipeline:
+    """Runs calls through the stages; models load on first use and stay loaded."""
+
+    def __init__(self, options: PipelineOptions) -> None:
+        self.options = options
+
+    def transcriber(self) -> Transcriber:
+        o = self.options
+        t = o.transcribe
+        return get_transcriber(o.engine, t.model, t.compute_type, t.cpu_threads, o.cache_dir)
+
+    def run(self, path: Path, progress: StageProgress | None = None) -> CallReport:
+        """Analyse one recording or transcript file into a ``CallReport``."""
+        progress = progress or _noop
+        if is_transcript(path):
+            return self._from_transcript(path, progress)
+        return self._from_recording(path, progress)
+
+    def _from_recording(self, path: Path, progress: StageProgress) -> CallReport:
+        o = self.options
+        progress("media", 0.0)
+        audio = media.load_audio(path, o.media)
+        progress("media", 1.0)
+        progress("transcribe", 0.0)
+        transcript: Transcript = self.transcriber().transcribe(
+            audio.mono, o.transcribe, lambda f: progress("transcribe", f)
+        )
+        progress("transcribe", 1.0)
+        source = Source(
+            path=str(path),
+            sha256=media.sha256_file(path),
+            kind=audio.info.kind,
+            duration_s=round(audio.duration_s, 3),
+            channels=audio.info.channels,
+            format=audio.info.format,
+            size_bytes=path.stat().st_size,
+        )
+        provenance = self._provenance(transcript.engine, transcript.model, transcript.compute_type)
+        return self._later_stages(
+            source, provenance, transcript.segments, transcript.language, progress
+        )
+
+    def _from_transcript(self, path: Path, progress: StageProgress) -> CallReport:
+        segments = read_transcript(path)
+        source = Source(
+            path=str(path),
+            sha256=media.sha256_file(path),
+            kind="transcript",
+            duration_s=round(max(s.end_s for s in segments), 3),
+            format=path.suffix.lstrip(".").lower(),
+            size_bytes=path.stat().st_size,
+        )
+        provenance = self._provenance("transcript", "", "")
+        return self._later_stages(source, provenance, segments, None, progress)
+
+    def _later_stages(
+        self,
+        source: Source,
+        provenance: Provenance,
+        segments: list[Segment],
+        language: str | None,
+        progress: StageProgress,
+    ) -> CallReport:
+        return CallReport(
+            source=source,
+            language=language,
+            call_date=self.options.call_date,
+            provenance=provenance,
+            segments=segments,
+        )
+
+    def _provenance(self, engine: str, model: str, compute_type: str) -> Provenance:
+        return Provenance(
+            engine=engine,
+            model=model,
+            compute_type=compute_type,
+            pipeline_version=PIPELINE_VERSION,
+            versions=package_versions(),
+            options=self.options.transcribe.as_dict() if engine != "transcript" else {},
+            created_at=datetime.now(UTC),
+        )

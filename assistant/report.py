@@ -1,0 +1,117 @@
+"""The data model of a processed call: one ``CallReport`` tree, passed between stages.
+
+Times are seconds from the start of the recording (``start_s``, ``end_s``). Stages return new
+objects (``model_copy(update=...)``) rather than mutating the ones they were given.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["rep", "customer"]
+SourceKind = Literal["audio", "video", "transcript"]
+ItemKind = Literal["action_item", "customer_need", "objection"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(_Model):
+    """What was analysed."""
+
+    path: str
+    sha256: str
+    kind: SourceKind
+    duration_s: float
+    channels: int = 0
+    format: str = ""
+    size_bytes: int = 0
+
+
+class Provenance(_Model):
+    """How the report was made: enough to reproduce it or to tell two runs apart."""
+
+    engine: str
+    model: str
+    compute_type: str = ""
+    pipeline_version: str
+    versions: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, object] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class Word(_Model):
+    start_s: float
+    end_s: float
+    text: str
+    probability: float | None = None
+    speaker: str | None = None
+
+
+class Segment(_Model):
+    id: int
+    start_s: float
+    end_s: float
+    text: str
+    words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+    role: Role | None = None
+    language: str | None = None
+    translation: str | None = None
+
+
+class Item(_Model):
+    """An action item, customer need or objection, grounded in a quote and a moment."""
+
+    id: int
+    kind: ItemKind
+    text: str
+    quote: str
+    start_s: float
+    end_s: float
+    speaker: str | None = None
+    role: Role | None = None
+    confidence: float
+    owner: str | None = None
+    due: date | None = None
+    due_text: str | None = None
+    category: str | None = None
+    segment_ids: list[int] = Field(default_factory=list)
+
+
+class KeyMoment(_Model):
+    start_s: float
+    end_s: float
+    speaker: str | None = None
+    text: str
+
+
+class Summary(_Model):
+    overview: str = ""
+    participants: list[str] = Field(default_factory=list)
+    needs: list[str] = Field(default_factory=list)
+    objections: list[str] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+    key_moments: list[KeyMoment] = Field(default_factory=list)
+
+
+class CallReport(_Model):
+    """Everything known about one call. JSON output is this model, keys as named here."""
+
+    source: Source
+    language: str | None = None
+    call_date: date | None = None
+    provenance: Provenance
+    segments: list[Segment] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list)
+    summary: Summary | None = None
+    metrics: dict[str, object] = Field(default_factory=dict)
+    trackers: list[dict[str, object]] = Field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)

@@ -1,0 +1,89 @@
+"""Application settings. Read at the edges (CLI, API, workers) and turned into stage options.
+
+Every setting can be given as an environment variable with the ``ASSISTANT_`` prefix, for example
+``ASSISTANT_DATA_DIR=/srv/assistant``. Stages never read settings themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from assistant.pipeline import PipelineOptions
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/sales-call-assistant``, i.e. ``~/.local/share/sales-call-assistant``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "sales-call-assistant"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    engine: str = "faster-whisper"
+    model: str = "base"
+    compute_type: str = "int8"
+    language: str = "auto"
+    beam_size: int = Field(default=1, ge=1, le=10)
+    cpu_threads: int = Field(default=0, ge=0)
+    vad: bool = True
+    max_duration_s: float = Field(default=4 * 3600, gt=0)
+    vocabulary: str = ""
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.data_dir / "profiles"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def pipeline_options(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    engine: str | None = None,
+    language: str | None = None,
+    vocabulary: str | None = None,
+    call_date: date | None = None,
+) -> PipelineOptions:
+    """Turn settings, with the CLI's or API's overrides where given, into ``PipelineOptions``."""
+    from assistant.media import MediaOptions
+    from assistant.pipeline import PipelineOptions
+    from assistant.transcribe import TranscribeOptions, check_language
+
+    words = vocabulary if vocabulary is not None else settings.vocabulary
+    return PipelineOptions(
+        cache_dir=settings.cache_dir,
+        engine=engine or settings.engine,
+        media=MediaOptions(max_duration_s=settings.max_duration_s),
+        transcribe=TranscribeOptions(
+            model=model or settings.model,
+            language=check_language(language or settings.language),
+            compute_type=settings.compute_type,
+            beam_size=settings.beam_size,
+            vad=settings.vad,
+            vocabulary=tuple(w.strip() for w in words.split(",") if w.strip()),
+            cpu_threads=settings.cpu_threads,
+        ),
+        call_date=call_date,
+    )

@@ -1,0 +1,97 @@
+"""Speech to timestamped text, behind one small interface.
+
+``Transcriber`` is the role; ``faster.py`` (CTranslate2, the default) is one adapter per backend.
+``get_transcriber`` picks an engine by name and loads its model once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from assistant.errors import OptionError
+from assistant.report import Segment
+
+ENGINES = ("faster-whisper",)
+LANGUAGES = ("auto", "en", "de")
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """How to transcribe; recorded with the result as provenance."""
+
+    model: str = "base"
+    language: str | None = None  # None: detect
+    compute_type: str = "int8"
+    beam_size: int = 1
+    vad: bool = True
+    word_timestamps: bool = True
+    vocabulary: tuple[str, ...] = ()
+    cpu_threads: int = 0
+    # Long recordings are transcribed window by window (cut in pauses) to bound memory.
+    window_s: float = 600.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    language: str | None
+    language_probability: float
+    segments: list[Segment]
+    engine: str
+    model: str
+    compute_type: str
+    languages: dict[str, float] = field(default_factory=dict)  # seconds of speech per language
+
+
+class Transcriber(Protocol):
+    name: str
+    model_name: str
+
+    def transcribe(
+        self, audio: np.ndarray, options: TranscribeOptions, progress: Progress | None = None
+    ) -> Transcript:
+        """Transcribe mono 16 kHz float32 ``audio``; times are seconds from its start."""
+        ...
+
+
+def check_language(language: str | None) -> str | None:
+    """Normalise a ``--language`` value: ``auto``/None means detect."""
+    if language in (None, "", "auto"):
+        return None
+    from faster_whisper.tokenizer import _LANGUAGE_CODES as whisper_languages
+
+    code = str(language).lower()
+    if code not in whisper_languages:
+        raise OptionError(
+            f"Unknown language {language!r}; expected auto or a Whisper language code "
+            f"such as {', '.join(LANGUAGES[1:])}"
+        )
+    return code
+
+
+def get_transcriber(
+    engine: str, model: str, compute_type: str, cpu_threads: int, cache_dir: Path
+) -> Transcriber:
+    """The engine ``engine`` with ``model`` loaded (once per process for the same arguments)."""
+    if engine not in ENGINES:
+        raise OptionError(f"Unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
+    return _load(engine, model, compute_type, cpu_threads, cache_dir)
+
+
+@lru_cache(maxsize=4)
+def _load(
+    engine: str, model: str, compute_type: str, cpu_threads: int, cache_dir: Path
+) -> Transcriber:
+    from assistant.transcribe.faster import FasterWhisperTranscriber
+
+    return FasterWhisperTranscriber(model, compute_type, cpu_threads, cache_dir)

@@ -1,0 +1,132 @@
+"""Transcripts as input: WebVTT, SubRip and JSONL (Zoom, Teams and our own exports).
+
+A transcript skips transcription; the later stages run on its utterances. Speakers are taken from
+WebVTT voice tags (``<v Anna>``), a ``Name: text`` prefix (Zoom) or the JSONL ``speaker`` field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from assistant.errors import TranscriptFormatError
+from assistant.report import Segment
+
+TRANSCRIPT_EXTENSIONS = frozenset({".vtt", ".srt", ".jsonl"})
+
+_TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})")
+_CUE_TIMES = re.compile(rf"^\s*({_TIME.pattern})\s*-->\s*({_TIME.pattern})")
+_VOICE = re.compile(r"^<v(?:\.[^ >]*)?\s+([^>]+)>(.*?)(?:</v>)?$", re.S)
+_PREFIX = re.compile(r"^([A-ZÄÖÜ][\w .'\-]{0,40}?):\s+(.+)$", re.S)
+_TAG = re.compile(r"</?[^>]+>")
+
+
+def is_transcript(path: Path) -> bool:
+    return path.suffix.lower() in TRANSCRIPT_EXTENSIONS
+
+
+def _seconds(stamp: str) -> float:
+    match = _TIME.fullmatch(stamp.strip())
+    if not match:
+        raise ValueError(stamp)
+    hours, minutes, seconds, fraction = match.groups()
+    return (
+        int(hours or 0) * 3600
+        + int(minutes) * 60
+        + int(seconds)
+        + int(fraction.ljust(3, "0")) / 1000
+    )
+
+
+def _speaker_and_text(raw: str) -> tuple[str | None, str]:
+    raw = raw.strip()
+    if voice := _VOICE.match(raw):
+        return voice.group(1).strip(), _TAG.sub("", voice.group(2)).strip()
+    text = _TAG.sub("", raw).strip()
+    if prefix := _PREFIX.match(text):
+        return prefix.group(1).strip(), prefix.group(2).strip()
+    return None, text
+
+
+def _parse_cues(path: Path, text: str) -> list[Segment]:
+    segments: list[Segment] = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        lines = [line for line in block.strip().split("\n") if line.strip()]
+        timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if timing is None:
+            continue  # header, NOTE or STYLE block
+        match = _CUE_TIMES.match(lines[timing])
+        if not match:
+            raise TranscriptFormatError(f"{path.name}: bad cue timing {lines[timing]!r}")
+        start_s, end_s = _seconds(match.group(1)), _seconds(match.group(6))
+        speaker, body = _speaker_and_text(" ".join(lines[timing + 1 :]))
+        if not body:
+            continue
+        if end_s < start_s:
+            raise TranscriptFormatError(
+                f"{path.name}: cue ends before it starts: {lines[timing]!r}"
+            )
+        segments.append(
+            Segment(id=len(segments), start_s=start_s, end_s=end_s, text=body, speaker=speaker)
+        )
+    return segments
+
+
+def _parse_jsonl(path: Path, text: str) -> list[Segment]:
+    segments: list[Segment] = []
+    clock = 0.0
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TranscriptFormatError(
+                f"{path.name}:{number}: not valid JSON ({exc.msg})"
+            ) from exc
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise TranscriptFormatError(f"{path.name}:{number}: each line needs a 'text' string")
+        try:
+            start_s = float(row.get("start_s", clock))
+            end_s = float(row.get("end_s", start_s))
+        except (TypeError, ValueError) as exc:
+            raise TranscriptFormatError(
+                f"{path.name}:{number}: start_s/end_s must be numbers"
+            ) from exc
+        role = row.get("role")
+        if role not in (None, "rep", "customer"):
+            raise TranscriptFormatError(f"{path.name}:{number}: role must be 'rep' or 'customer'")
+        speaker = row.get("speaker")
+        segments.append(
+            Segment(
+                id=len(segments),
+                start_s=start_s,
+                end_s=max(end_s, start_s),
+                text=row["text"].strip(),
+                speaker=str(speaker) if speaker is not None else None,
+                role=role,
+            )
+        )
+        clock = max(end_s, start_s)
+    return segments
+
+
+def read_transcript(path: Path) -> list[Segment]:
+    """Utterances of a ``.vtt``, ``.srt`` or ``.jsonl`` transcript, in file order."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TranscriptFormatError(
+            f"{path.name}: cannot read the transcript as UTF-8 text"
+        ) from exc
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        segments = _parse_jsonl(path, text)
+    elif suffix == ".vtt" and not text.lstrip().startswith("WEBVTT"):
+        raise TranscriptFormatError(f"{path.name}: a WebVTT file must start with 'WEBVTT'")
+    else:
+        segments = _parse_cues(path, text)
+    if not segments:
+        raise TranscriptFormatError(f"{path.name}: the transcript has no utterances")
+    return segments
