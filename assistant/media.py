@@ -84,6 +84,11 @@ def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _looks_like_mp4(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(12)[4:8] == b"ftyp"
+
+
 def _open(path: Path):
     import av
 
@@ -92,8 +97,8 @@ def _open(path: Path):
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
-        detail = str(exc)
-        if "moov atom not found" in detail:
+        if _looks_like_mp4(path):
+            # An MP4/MOV whose index (moov atom) never got written: an interrupted export.
             raise TruncatedMediaError(
                 f"{path.name}: the file is truncated (its index is missing); upload the complete "
                 "recording"

@@ -1,0 +1,58 @@
+"""Builders for derived test media: containers, silence, broken files. Made at run time from the
+real clips in tests/data, never committed."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+
+from assistant.media import SAMPLE_RATE
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    """16-bit PCM WAV; ``samples`` is (n,) or (channels, n) float in [-1, 1]."""
+    frames = np.atleast_2d(samples)
+    pcm = (np.clip(frames, -1, 1) * 32767).astype("<i2").T.copy()
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(frames.shape[0])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def write_video(
+    path: Path,
+    audio: np.ndarray | None,
+    seconds: float | None = None,
+    vcodec: str = "mpeg4",
+    acodec: str = "aac",
+    faststart: bool = True,
+) -> Path:
+    """A small video (moving grey frames at 10 fps) with ``audio`` (mono, 16 kHz) as its sound."""
+    duration = seconds if seconds is not None else len(audio) / SAMPLE_RATE  # type: ignore[arg-type]
+    options = {"movflags": "faststart"} if faststart and path.suffix in (".mp4", ".mov") else {}
+    with av.open(str(path), "w", options=options) as out:
+        video = out.add_stream(vcodec, rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream(acodec, rate=SAMPLE_RATE) if audio is not None else None
+        if sound is not None:
+            sound.layout = "mono"
+        for i in range(int(duration * 10)):
+            image = np.full((48, 64, 3), (i * 7) % 255, np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(video.encode())
+        if sound is not None and audio is not None:
+            size = sound.codec_context.frame_size or 1024
+            for start in range(0, len(audio), size):
+                chunk = audio[start : start + size].astype(np.float32)
+                chunk = np.pad(chunk, (0, size - len(chunk)))
+                frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+                frame.sample_rate = SAMPLE_RATE
+                frame.pts = start
+                out.mux(sound.encode(frame))
+            out.mux(sound.encode())
+    return path
