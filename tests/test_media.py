@@ -30,7 +30,7 @@ def test_decodes_audio_containers_to_16k_float32(data: Path, name: str, seconds:
     assert audio.samples.ndim == 2
     assert abs(audio.duration_s - seconds) < 0.1
     assert audio.info.kind == "audio"
-    assert -1.01 <= audio.mono.min() and audio.mono.max() <= 1.01
+    assert audio.mono.min() >= -1.01 and audio.mono.max() <= 1.01
 
 
 def test_keeps_stereo_channels_apart(data: Path) -> None:
