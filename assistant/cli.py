@@ -167,7 +167,7 @@ def batch(
         results = run_batch(pipeline, folder, files, outdir, fmt, advance)
     table = Table(title=f"Batch: {folder} -> {outdir}")
     for column in ("file", "duration", "status", "seconds", "detail"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for r in results:
         duration = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
         detail = r.error or (r.output.name if r.output else "")
@@ -175,9 +175,11 @@ def batch(
             str(r.path.relative_to(folder)), duration, r.status, f"{r.seconds:.1f}", detail
         )
     Console().print(table)
-    failed = sum(r.status == "failed" for r in results)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        typer.echo(f"failed: {r.path}: {r.error}", err=True)
     if failed:
-        fail(f"{failed} of {len(results)} file(s) failed", 1)
+        fail(f"{len(failed)} of {len(results)} file(s) failed", 1)
 
 
 def main() -> None:
