@@ -26,8 +26,8 @@ sample: setup
 	$(BIN)/assistant analyze tests/data/jfk.flac --format md
 
 test: setup
-	$(BIN)/ruff check assistant api scripts tests
-	$(BIN)/ruff format --check assistant api scripts tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
