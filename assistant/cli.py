@@ -182,6 +182,68 @@ def batch(
         fail(f"{len(failed)} of {len(results)} file(s) failed", 1)
 
 
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Job worker processes [default: ASSISTANT_WORKERS]", min=0),
+    ] = None,
+) -> None:
+    """Run the web service and its job workers (SQLite and recordings in the data directory)."""
+    from api.server import serve as run_server
+    from assistant.settings import get_settings
+
+    settings = get_settings()
+    run_server(settings, host, port, settings.workers if workers is None else workers)
+
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the service.")
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+@user_errors
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name")],
+    role: Annotated[str, typer.Option("--role", help="rep, manager or admin")] = "rep",
+    team: Annotated[
+        str | None, typer.Option("--team", help="Team (managers see their team)")
+    ] = None,
+) -> None:
+    """Create a user and print their bearer token (shown only this once)."""
+    from assistant.settings import get_settings
+    from assistant.store import Database
+    from assistant.store.users import create_user, issue_token
+
+    db = Database(get_settings().resolved_database_url)
+    db.migrate()
+    with db.session() as session:
+        token = issue_token(session, create_user(session, name, role, team))
+    typer.echo(token)
+
+
+@users_app.command("login-link")
+@user_errors
+def users_login_link(
+    name: Annotated[str, typer.Argument(help="User name")],
+    url: Annotated[str, typer.Option("--url", help="How users reach the server")] = (
+        "http://127.0.0.1:8000"
+    ),
+) -> None:
+    """Print a one-time login link for a user."""
+    from api.server import login_link
+    from assistant.settings import get_settings
+    from assistant.store import Database
+
+    settings = get_settings()
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    typer.echo(login_link(db, (settings.public_url or url).rstrip("/"), name))
+
+
 def main() -> None:
     app()
 

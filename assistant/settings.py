@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     vad: bool = True
     max_duration_s: float = Field(default=4 * 3600, gt=0)
     vocabulary: str = ""
+    # The service (``assistant serve``).
+    database_url: str = ""  # empty: SQLite in the data directory
+    max_upload_bytes: int = Field(default=4 * 1024**3, gt=0)
+    retention_days: int = Field(default=0, ge=0)  # delete recordings after N days; 0 keeps them
+    workers: int = Field(default=1, ge=0, le=32)
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    job_heartbeat_s: float = Field(default=5.0, gt=0)
+    job_stale_after_s: float = Field(default=60.0, gt=0)
+    job_poll_s: float = Field(default=0.5, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    public_url: str = ""  # how users reach the server, for login links; empty: http://HOST:PORT
 
     @property
     def cache_dir(self) -> Path:
@@ -50,6 +61,10 @@ class Settings(BaseSettings):
     @property
     def profiles_dir(self) -> Path:
         return self.data_dir / "profiles"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'assistant.db'}"
 
 
 @lru_cache

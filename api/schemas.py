@@ -1,0 +1,251 @@
+"""Request and response bodies. Families per resource: ``XCreate`` / ``XUpdate`` in,
+``XPublic`` / ``XsPublic(data, count)`` out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+Role = Literal["rep", "manager", "admin"]
+ItemKind = Literal["action_item", "customer_need", "objection"]
+Category = Literal["price", "timing", "competitor", "authority", "need", "trust", "other"]
+Review = Literal["unreviewed", "accepted", "rejected"]
+SpeakerRole = Literal["rep", "customer"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UserPublic(_Out):
+    id: int
+    name: str
+    role: Role
+    team: str | None
+
+
+class UsersPublic(_Out):
+    data: list[UserPublic]
+    count: int
+
+
+class UserCreate(_In):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$")
+    role: Role
+    team: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class UserCreated(UserPublic):
+    token: str = Field(description="Bearer token; shown once, store it now")
+
+
+class JobPublic(_Out):
+    id: int
+    call_id: int
+    status: Literal["queued", "running", "done", "failed"]
+    stage: str | None
+    progress: float
+    error: str | None
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class CallPublic(_Out):
+    id: int
+    title: str
+    customer: str
+    call_date: date | None
+    rep: str
+    status: Literal["queued", "processing", "done", "failed"]
+    error: str | None
+    filename: str
+    sha256: str
+    media_kind: str
+    size_bytes: int
+    duration_s: float | None
+    language: str | None
+    overview: str
+    has_recording: bool
+    created_at: datetime
+    job: JobPublic | None = None
+
+
+class CallsPublic(_Out):
+    data: list[CallPublic]
+    count: int
+
+
+class UploadAccepted(_Out):
+    call: CallPublic
+    job: JobPublic
+    created: bool = Field(description="False when this recording was uploaded before")
+
+
+class ItemEditPublic(_Out):
+    at: datetime
+    user: str | None
+    action: str
+    changes: dict[str, Any]
+
+
+class ItemPublic(_Out):
+    id: int
+    call_id: int
+    kind: ItemKind
+    text: str
+    quote: str
+    start_s: float
+    end_s: float
+    speaker: str | None
+    role: str | None
+    confidence: float
+    owner: str | None
+    due: date | None
+    due_text: str | None
+    category: str | None
+    origin: Literal["model", "manual"]
+    review: Review
+    edited: bool
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    edits: list[ItemEditPublic] = Field(default_factory=list)
+
+
+class ItemCreate(_In):
+    kind: ItemKind
+    text: str = Field(min_length=1, max_length=2000)
+    quote: str = Field(default="", max_length=4000)
+    start_s: float = Field(default=0.0, ge=0, le=86_400)
+    end_s: float = Field(default=0.0, ge=0, le=86_400)
+    speaker: str | None = Field(default=None, max_length=64)
+    role: SpeakerRole | None = None
+    owner: str | None = Field(default=None, max_length=100)
+    due: date | None = None
+    category: Category | None = None
+
+
+class ItemUpdate(_In):
+    review: Review | None = None
+    text: str | None = Field(default=None, min_length=1, max_length=2000)
+    owner: str | None = Field(default=None, max_length=100)
+    due: date | None = None
+    category: Category | None = None
+    kind: ItemKind | None = None
+
+
+class SpeakerPublic(_Out):
+    label: str
+    name: str | None
+    role: SpeakerRole | None
+    talk_s: float
+
+
+class SpeakerUpdate(_In):
+    label: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default=None, max_length=100)
+    role: SpeakerRole | None = None
+
+
+class SpeakersUpdate(_In):
+    speakers: list[SpeakerUpdate] = Field(min_length=1, max_length=50)
+
+
+class SegmentPublic(_Out):
+    id: int
+    start_s: float
+    end_s: float
+    text: str
+    speaker: str | None
+    speaker_name: str | None = None
+    role: str | None
+    language: str | None
+
+
+class CallDetail(CallPublic):
+    segments: list[SegmentPublic]
+    speakers: list[SpeakerPublic]
+    items: list[ItemPublic]
+    summary: dict[str, Any] | None
+    metrics: dict[str, Any]
+    trackers: list[dict[str, Any]]
+    report: dict[str, Any] | None = Field(description="The report with review applied")
+
+
+class Moment(_Out):
+    item_id: int
+    call_id: int
+    call_title: str
+    customer: str
+    rep: str
+    text: str
+    quote: str
+    start_s: float
+    end_s: float
+    review: Review
+    category: str | None
+    url: str = Field(description="Where the moment plays: the call's audio at start_s")
+
+
+class Theme(_Out):
+    label: str
+    calls: int
+    customers: int
+    count: int
+    items: list[Moment]
+
+
+class InsightsPublic(_Out):
+    kind: ItemKind
+    themes: list[Theme]
+    count: int
+
+
+class SearchHit(_Out):
+    call_id: int
+    call_title: str
+    kind: Literal["segment", "item"]
+    id: int
+    item_kind: str | None
+    speaker: str | None
+    start_s: float
+    end_s: float
+    snippet: str
+
+
+class SearchResults(_Out):
+    query: str
+    data: list[SearchHit]
+    count: int
+
+
+class WebhookCreate(_In):
+    url: HttpUrl
+
+
+class WebhookPublic(_Out):
+    id: int
+    url: str
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="HMAC-SHA256 key for X-Assistant-Signature; shown once")
+
+
+class LoginLink(_Out):
+    url: str
+    expires_in_s: int
+
+
+class Message(_Out):
+    detail: str

@@ -1,0 +1,59 @@
+"""``assistant serve``: migrations, the first admin, worker processes, then uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from assistant.jobs.supervisor import Supervisor
+from assistant.settings import Settings
+from assistant.store import Database
+from assistant.store.users import create_login_link_token, ensure_admin, get_user
+
+log = logging.getLogger("assistant.serve")
+
+
+def base_url(settings: Settings, host: str, port: int) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
+
+
+def login_link(db: Database, url: str, name: str | None = None) -> str | None:
+    """On a fresh database: create ``admin`` and return its one-time login link. With ``name``:
+    a new link for that user."""
+    with db.session() as session:
+        if name is None:
+            token = ensure_admin(session)
+        else:
+            token = create_login_link_token(session, get_user(session, name))
+    return f"{url}/api/auth/login?token={token}" if token else None
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    url = base_url(settings, host, port)
+    link = login_link(db, url)
+    if link:
+        print(
+            "\nAn admin user was created. Open this link once to sign in (it works one time, "
+            f"for 24 hours):\n\n    {link}\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(f"Serving on {url} (API docs: {url}/docs), {workers} worker(s)", file=sys.stderr)
+    supervisor = Supervisor(db, workers)
+    supervisor.start()
+    try:
+        uvicorn.run(create_app(settings, db=db), host=host, port=port, log_level="info")
+    finally:
+        supervisor.stop()
+        db.dispose()

@@ -1,0 +1,277 @@
+"""Receiving a recording: multipart parsed as it streams in, written to disk in chunks with its
+sha256 computed on the way, cut off at the size limit, then checked as media.
+
+Nothing is trusted from the client: not the filename (kept for display only, and refused if it
+holds a path), not the content type, not the extension. Whatever fails leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+
+from assistant.errors import EmptyAudioError, TruncatedMediaError
+from assistant.media import MediaInfo, MediaOptions, probe
+
+FILE_FIELD = "file"
+TEXT_FIELDS = ("title", "customer", "call_date", "language", "rep")
+MAX_FIELD_BYTES = 1000
+MAX_PARTS = 16
+# Decoding this much at the start and at the declared end shows the audio is really there.
+CHECK_WINDOW_S = 2.0
+
+
+class UploadError(Exception):
+    """A request that cannot be an upload; ``status`` is its HTTP code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Upload:
+    path: Path
+    filename: str
+    sha256: str
+    size_bytes: int
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def check_filename(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        raise UploadError(422, "The file part needs a filename")
+    if "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+        raise UploadError(422, f"The filename {raw!r} holds a path; send only the file's name")
+    if any(ord(c) < 32 for c in name) or len(name.encode()) > 255:
+        raise UploadError(422, "The filename has control characters or is over 255 bytes")
+    return name
+
+
+class _Receiver:
+    """Callbacks for ``MultipartParser``: one file part to disk, a few small text fields."""
+
+    def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
+        self.tmp_dir = tmp_dir
+        self.max_bytes = max_bytes
+        self.fields: dict[str, str] = {}
+        self.parts = 0
+        self.filename: str | None = None
+        self.path: Path | None = None
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self._file: IO[bytes] | None = None
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._name: str | None = None
+        self._value = bytearray()
+        self._is_file = False
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+        }
+
+    def part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise UploadError(422, f"Too many form fields (at most {MAX_PARTS})")
+        self._headers = {}
+        self._name = None
+        self._value = bytearray()
+        self._is_file = False
+
+    def header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field = b""
+        self._header_value = b""
+
+    def headers_finished(self) -> None:
+        disposition, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in params:
+            raise UploadError(400, "Each multipart part needs Content-Disposition: form-data; name")
+        self._name = params[b"name"].decode("utf-8", "replace")
+        if self._name == FILE_FIELD:
+            if self._file is not None or self.filename is not None:
+                raise UploadError(422, "Send one recording per upload")
+            self.filename = check_filename(params.get(b"filename", b"").decode("utf-8", "replace"))
+            self._is_file = True
+            fd, name = tempfile.mkstemp(prefix=".upload-", dir=self.tmp_dir)
+            self.path = Path(name)
+            self._file = os.fdopen(fd, "wb")
+        elif self._name not in TEXT_FIELDS:
+            raise UploadError(
+                422,
+                f"Unknown form field {self._name!r}; expected: {FILE_FIELD}, "
+                + ", ".join(TEXT_FIELDS),
+            )
+        elif self._name in self.fields:
+            raise UploadError(422, f"The form field {self._name!r} is given twice")
+
+    def part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._is_file and self._file is not None:
+            self.size += len(chunk)
+            if self.size > self.max_bytes:
+                raise UploadError(
+                    413,
+                    f"The recording is larger than the limit of {self.max_bytes / 1e6:.0f} MB "
+                    "(ASSISTANT_MAX_UPLOAD_BYTES)",
+                )
+            self.digest.update(chunk)
+            self._file.write(chunk)
+        else:
+            self._value += chunk
+            if len(self._value) > MAX_FIELD_BYTES:
+                raise UploadError(422, f"The form field {self._name!r} is too long")
+
+    def part_end(self) -> None:
+        if self._is_file and self._file is not None:
+            self._file.close()
+            self._is_file = False
+        elif self._name is not None:
+            try:
+                self.fields[self._name] = self._value.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise UploadError(422, f"The form field {self._name!r} is not UTF-8") from None
+
+    def cleanup(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+async def receive(request: Request, tmp_dir: Path, max_bytes: int) -> Upload:
+    """Stream a ``multipart/form-data`` body to a temporary file in ``tmp_dir``."""
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data":
+        raise UploadError(415, "Upload the recording as multipart/form-data with a 'file' part")
+    boundary = params.get(b"boundary")
+    if not boundary or len(boundary) > 200:
+        raise UploadError(400, "The multipart body has no boundary")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise UploadError(400, "Content-Length is not a number")
+        if int(declared) > max_bytes + 64 * 1024:
+            raise UploadError(
+                413,
+                f"The upload is larger than the limit of {max_bytes / 1e6:.0f} MB "
+                "(ASSISTANT_MAX_UPLOAD_BYTES)",
+            )
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    receiver = _Receiver(tmp_dir, max_bytes)
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+        if receiver._file is not None and not receiver._file.closed:
+            raise UploadError(400, "The multipart body ends in the middle of the file")
+    except UploadError:
+        receiver.cleanup()
+        raise
+    except Exception as exc:
+        receiver.cleanup()
+        raise UploadError(
+            400, f"The multipart body cannot be parsed ({type(exc).__name__})"
+        ) from exc
+    if receiver.path is None or receiver.filename is None:
+        receiver.cleanup()
+        raise UploadError(422, "The upload has no 'file' part with the recording")
+    return Upload(
+        path=receiver.path,
+        filename=receiver.filename,
+        sha256=receiver.digest.hexdigest(),
+        size_bytes=receiver.size,
+        fields=receiver.fields,
+    )
+
+
+def _decodes(path: Path, start_s: float, window_s: float) -> float:
+    """Seconds of audio decoded from ``start_s`` (by seeking) over at most ``window_s``."""
+    import av
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        if start_s > 0:
+            container.seek(int(start_s * 1_000_000), any_frame=False, backward=True)
+        got = 0.0
+        try:
+            for frame in container.decode(stream):
+                got += frame.samples / (frame.sample_rate or 16_000)
+                if got >= window_s:
+                    break
+        except (av.FFmpegError, EOFError):
+            pass
+        return got
+
+
+def check_media(path: Path, filename: str, options: MediaOptions) -> MediaInfo:
+    """Cheap checks that catch what a full decode would: probe the header, then decode a little
+    at the start and just before the declared end (a truncated file has nothing there)."""
+    import av
+
+    if path.stat().st_size == 0:
+        raise EmptyAudioError(f"{filename}: the file is empty")
+    shown = path.with_name(filename)
+    try:
+        info = probe(path, options)
+    except Exception as exc:
+        # Messages name the temporary file; say the uploaded name instead.
+        exc.args = tuple(str(a).replace(path.name, shown.name) for a in exc.args)
+        raise
+    declared = info.duration_s
+    if declared is not None and declared < options.min_duration_s:
+        raise EmptyAudioError(
+            f"{filename}: the audio is too short ({declared:.2f} s; at least "
+            f"{options.min_duration_s:g} s is needed)"
+        )
+    try:
+        head = _decodes(path, 0.0, CHECK_WINDOW_S)
+        tail = (
+            _decodes(path, max(declared - CHECK_WINDOW_S - 1.0, 0.0), 0.5)
+            if declared and declared > CHECK_WINDOW_S * 2
+            else head
+        )
+    except av.FFmpegError as exc:
+        raise TruncatedMediaError(f"{filename}: the audio cannot be decoded ({exc})") from exc
+    if head < min(options.min_duration_s, declared or options.min_duration_s):
+        raise EmptyAudioError(f"{filename}: no audio could be decoded from the start of the file")
+    if tail <= 0:
+        raise TruncatedMediaError(
+            f"{filename}: the file is truncated: it declares {declared:.1f} s but its audio "
+            "stops before that; upload the complete recording"
+        )
+    return info
+
+
+async def check_media_async(path: Path, filename: str, options: MediaOptions) -> MediaInfo:
+    return await run_in_threadpool(check_media, path, filename, options)

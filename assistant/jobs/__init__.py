@@ -1,0 +1,12 @@
+"""Jobs: the queue interface, the embedded queue in the database, and the worker processes.
+
+``queue`` holds the interface (``JobQueue``) and the database queue's operations (claim,
+heartbeat, requeue); ``worker`` runs jobs; ``supervisor`` starts and restarts worker processes for
+``assistant serve``; ``webhooks`` sends signed notifications when jobs end.
+"""
+
+from __future__ import annotations
+
+from assistant.jobs.queue import EmbeddedQueue, JobQueue, get_queue
+
+__all__ = ["EmbeddedQueue", "JobQueue", "get_queue"]

@@ -1,0 +1,241 @@
+"""A worker: claims jobs, runs the pipeline on the recording, stores the results.
+
+Runs as its own process (``python -m assistant.jobs.worker``), started and restarted by
+``assistant serve``, so transcription never competes with the web process for the GIL. While a job
+runs, a thread heartbeats every ``job_heartbeat_s``; progress is written per stage. Errors in the
+input fail the job at once; anything else is retried with backoff up to ``job_max_attempts``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from types import FrameType
+
+from sqlalchemy import select
+
+from assistant import PIPELINE_VERSION
+from assistant.errors import AssistantError, InputError
+from assistant.jobs import queue, webhooks
+from assistant.report import CallReport
+from assistant.settings import Settings, get_settings
+from assistant.store import calls as call_store
+from assistant.store.db import Database
+from assistant.store.models import Call, Job, utcnow
+
+log = logging.getLogger("assistant.worker")
+
+STAGES = ("media", "transcribe", "diarize", "extract", "summarize")
+PROGRESS_EVERY_S = 0.5
+RETENTION_EVERY_S = 3600.0
+
+
+def worker_id(index: int | str = 0) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{index}"
+
+
+def backoff_s(attempts: int) -> float:
+    return min(5.0 * 2 ** max(attempts - 1, 0), 600.0)
+
+
+class Stop(Exception):
+    """Raised in the worker's main thread when it is told to stop."""
+
+
+class Worker:
+    def __init__(self, db: Database, settings: Settings, name: str) -> None:
+        self.db = db
+        self.settings = settings
+        self.name = name
+        self.stopping = threading.Event()
+        self._last_retention = 0.0
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        log.info("worker %s polling %s", self.name, self.db.engine.url.render_as_string())
+        while not self.stopping.is_set():
+            worked = self.run_once()
+            self.housekeeping()
+            if not worked:
+                self.stopping.wait(self.settings.job_poll_s)
+
+    def housekeeping(self) -> None:
+        webhooks.deliver_due(self.db, self.settings.webhook_timeout_s)
+        now = time.monotonic()
+        if self.settings.retention_days and now - self._last_retention > RETENTION_EVERY_S:
+            self._last_retention = now
+            with self.db.session() as session:
+                n = call_store.expire_recordings(
+                    session, self.settings.recordings_dir, self.settings.retention_days
+                )
+            if n:
+                log.info("retention: deleted the recordings of %d call(s)", n)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue had nothing runnable."""
+        queue.requeue_stale(self.db, self.settings.job_stale_after_s)
+        job_id = queue.claim(self.db, self.name)
+        if job_id is None:
+            return False
+        try:
+            self.process(job_id)
+        except Stop:
+            queue.release(self.db, job_id, self.name)
+            raise
+        return True
+
+    # -- one job -------------------------------------------------------------------------------
+
+    def process(self, job_id: int) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            call = session.get(Call, job.call_id) if job else None
+            if job is None or call is None:
+                return
+            options = dict(job.options or {})
+            sha256, filename, call_id = call.sha256, call.filename, call.id
+        beat = _Heartbeat(self.db, job_id, self.name, self.settings.job_heartbeat_s)
+        beat.start()
+        try:
+            report = self.reuse(sha256, call_id) or self.analyse(
+                job_id, sha256, options, beat.progress
+            )
+            report = report.model_copy(
+                update={"source": report.source.model_copy(update={"path": filename})}
+            )
+            self.finish(job_id, call_id, report)
+        except Stop:
+            raise
+        except InputError as exc:
+            self.fail(job_id, call_id, str(exc), retry=False)
+        except AssistantError as exc:
+            self.fail(job_id, call_id, str(exc), retry=exc.retryable)
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            self.fail(job_id, call_id, f"unexpected {type(exc).__name__}: {exc}", retry=True)
+        finally:
+            beat.stop()
+
+    def reuse(self, sha256: str, call_id: int) -> CallReport | None:
+        """The same recording already analysed by this pipeline version (for another upload):
+        its report, instead of running the models again."""
+        with self.db.session() as session:
+            other = session.scalar(
+                select(Call).where(
+                    Call.sha256 == sha256,
+                    Call.id != call_id,
+                    Call.status == "done",
+                    Call.pipeline_version == PIPELINE_VERSION,
+                    Call.report.is_not(None),
+                )
+            )
+            return CallReport.model_validate(other.report) if other else None
+
+    def analyse(self, job_id: int, sha256: str, options: dict, progress) -> CallReport:
+        from assistant.pipeline import Pipeline
+        from assistant.settings import pipeline_options
+
+        path = call_store.recording_path(self.settings.recordings_dir, sha256)
+        call_date = date.fromisoformat(options["call_date"]) if options.get("call_date") else None
+        pipeline = Pipeline(
+            pipeline_options(self.settings, language=options.get("language"), call_date=call_date)
+        )
+        return pipeline.run(path, progress)
+
+    def finish(self, job_id: int, call_id: int, report: CallReport) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            call = session.get(Call, call_id)
+            if job is None or call is None:
+                return  # deleted while it ran: nothing to keep
+            if job.status != "running" or job.worker != self.name:
+                log.warning("job %s was taken over; dropping this run's results", job_id)
+                return
+            call_store.save_report(session, call, report)
+            job.status, job.stage, job.progress = "done", None, 1.0
+            job.finished_at = utcnow()
+            webhooks.enqueue(session, "call.done", call)
+
+    def fail(self, job_id: int, call_id: int, message: str, retry: bool) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            call = session.get(Call, call_id)
+            if job is None or call is None or job.worker != self.name:
+                return
+            job.error = message
+            if retry and job.attempts < job.max_attempts:
+                job.status, job.worker = "queued", None
+                job.run_after = utcnow() + timedelta(seconds=backoff_s(job.attempts))
+                call.status = "queued"
+                return
+            job.status, job.finished_at = "failed", utcnow()
+            call.status, call.error = "failed", message
+            webhooks.enqueue(session, "call.failed", call)
+
+
+class _Heartbeat:
+    """Beats every ``every_s`` in a thread, and writes stage progress at most twice a second."""
+
+    def __init__(self, db: Database, job_id: int, worker: str, every_s: float) -> None:
+        self.db, self.job_id, self.worker, self.every_s = db, job_id, worker, every_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._last = 0.0
+        self._stage: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every_s):
+            try:
+                queue.heartbeat(self.db, self.job_id, self.worker)
+            except Exception:  # a missed beat is retried on the next tick
+                log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+
+    def progress(self, stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if stage == self._stage and now - self._last < PROGRESS_EVERY_S and fraction < 1.0:
+            return
+        self._stage, self._last = stage, now
+        index = STAGES.index(stage) if stage in STAGES else 0
+        overall = (index + min(max(fraction, 0.0), 1.0)) / len(STAGES)
+        queue.heartbeat(self.db, self.job_id, self.worker, stage=stage, progress=overall)
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise Stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run queued jobs (started by `assistant serve`).")
+    parser.add_argument("--index", default="0", help="Number of this worker, for its id")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
+    settings = get_settings()
+    db = Database(settings.resolved_database_url)
+    worker = Worker(db, settings, worker_id(args.index))
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        worker.run_forever()
+    except (Stop, KeyboardInterrupt):
+        log.info("worker %s stopping", worker.name)
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Calls and what belongs to them: who may see them, results, review, deletion, retention.
+
+Visibility is one rule used everywhere: a rep sees their own calls, a manager the calls of their
+team (and their own), an admin every call. Anything outside it is "not found", so ids cannot be
+probed. Whoever may see a call may also review it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from assistant import PIPELINE_VERSION
+from assistant.errors import OptionError
+from assistant.report import CallReport
+from assistant.report import Item as ReportItem
+from assistant.store import search
+from assistant.store.errors import NotFoundError
+from assistant.store.models import (
+    Call,
+    Item,
+    ItemEdit,
+    Job,
+    Segment,
+    Speaker,
+    User,
+    utcnow,
+)
+
+ITEM_KINDS = ("action_item", "customer_need", "objection")
+OBJECTION_CATEGORIES = ("price", "timing", "competitor", "authority", "need", "trust", "other")
+SPEAKER_ROLES = ("rep", "customer")
+
+
+def recording_path(recordings_dir: Path, sha256: str) -> Path:
+    """Where a recording lives: named by its content hash, never by the uploader's filename."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise OptionError(f"not a sha256: {sha256!r}")
+    return recordings_dir / sha256[:2] / sha256
+
+
+def visible(user: User) -> ColumnElement[bool]:
+    """The condition on ``Call`` that selects what ``user`` may see."""
+    if user.role == "admin":
+        return true()
+    if user.role == "manager" and user.team:
+        team = select(User.id).where(User.team == user.team).scalar_subquery()
+        return or_(Call.owner_id == user.id, Call.owner_id.in_(team))
+    return Call.owner_id == user.id
+
+
+def may_see_user(viewer: User, other: User) -> bool:
+    if viewer.role == "admin" or viewer.id == other.id:
+        return True
+    return viewer.role == "manager" and viewer.team is not None and viewer.team == other.team
+
+
+def get_call(session: Session, user: User, call_id: int) -> Call:
+    call = session.scalar(select(Call).where(Call.id == call_id, visible(user)))
+    if call is None:
+        raise NotFoundError(f"No call {call_id}")
+    return call
+
+
+def get_item(session: Session, user: User, item_id: int) -> Item:
+    item = session.scalar(
+        select(Item).join(Call, Item.call_id == Call.id).where(Item.id == item_id, visible(user))
+    )
+    if item is None:
+        raise NotFoundError(f"No item {item_id}")
+    return item
+
+
+def latest_job(session: Session, call: Call) -> Job | None:
+    return session.scalar(select(Job).where(Job.call_id == call.id).order_by(Job.id.desc()))
+
+
+@dataclass(frozen=True)
+class NewCall:
+    sha256: str
+    filename: str
+    size_bytes: int
+    media_format: str
+    media_kind: str
+    duration_s: float | None
+    title: str = ""
+    customer: str = ""
+    call_date: date | None = None
+    language: str | None = None
+
+
+def create_call(
+    session: Session, owner: User, new: NewCall, max_attempts: int = 3
+) -> tuple[Call, Job, bool]:
+    """A call and its job; the same recording uploaded again by the same owner returns the
+    existing call and job (``created`` is False)."""
+    existing = session.scalar(
+        select(Call).where(Call.owner_id == owner.id, Call.sha256 == new.sha256)
+    )
+    if existing is not None:
+        job = latest_job(session, existing)
+        if job is not None:
+            return existing, job, False
+        job = Job(call_id=existing.id, max_attempts=max_attempts, pipeline_version=PIPELINE_VERSION)
+        session.add(job)
+        session.flush()
+        return existing, job, False
+    call = Call(
+        owner_id=owner.id,
+        title=new.title or new.filename,
+        customer=new.customer,
+        call_date=new.call_date,
+        language_hint=new.language,
+        filename=new.filename,
+        sha256=new.sha256,
+        media_format=new.media_format,
+        media_kind=new.media_kind,
+        size_bytes=new.size_bytes,
+        duration_s=new.duration_s,
+        status="queued",
+    )
+    session.add(call)
+    session.flush()
+    job = Job(
+        call_id=call.id,
+        max_attempts=max_attempts,
+        pipeline_version=PIPELINE_VERSION,
+        options={"language": new.language, "call_date": str(new.call_date or "") or None},
+    )
+    session.add(job)
+    session.flush()
+    return call, job, True
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    rep: str | None = None
+    customer: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str | None = None
+    q: str | None = None
+
+
+def _filtered(user: User, f: CallFilter, dialect: str) -> Select[Call]:
+    query = select(Call).where(visible(user))
+    if f.rep:
+        query = query.where(Call.owner_id.in_(select(User.id).where(User.name == f.rep)))
+    if f.customer:
+        query = query.where(func.lower(Call.customer).contains(f.customer.lower(), autoescape=True))
+    if f.date_from:
+        query = query.where(
+            func.coalesce(Call.call_date, func.date(Call.created_at)) >= f.date_from
+        )
+    if f.date_to:
+        query = query.where(func.coalesce(Call.call_date, func.date(Call.created_at)) <= f.date_to)
+    if f.status:
+        query = query.where(Call.status == f.status)
+    if f.q:
+        text_match = search.matching_calls(f.q, dialect)
+        words = f.q.lower()
+        query = query.where(
+            or_(
+                func.lower(Call.title).contains(words, autoescape=True),
+                func.lower(Call.customer).contains(words, autoescape=True),
+                Call.id.in_(text_match),
+            )
+        )
+    return query
+
+
+def list_calls(
+    session: Session, user: User, f: CallFilter, offset: int = 0, limit: int = 50
+) -> tuple[list[Call], int]:
+    dialect = session.get_bind().dialect.name
+    query = _filtered(user, f, dialect)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Call.created_at.desc(), Call.id.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), count
+
+
+def _speaker_talk(report: CallReport) -> dict[str, tuple[float, str | None]]:
+    talk: dict[str, tuple[float, str | None]] = {}
+    for seg in report.segments:
+        if seg.speaker:
+            seconds, role = talk.get(seg.speaker, (0.0, None))
+            talk[seg.speaker] = (seconds + seg.end_s - seg.start_s, role or seg.role)
+    return talk
+
+
+def save_report(session: Session, call: Call, report: CallReport) -> None:
+    """Store a finished report: replaces the call's earlier model results (a re-run never leaves
+    two sets) and keeps items people added by hand."""
+    dialect = session.get_bind().dialect.name
+    search.unindex_call(session, call.id, dialect, keep_manual=True)
+    session.execute(delete(Segment).where(Segment.call_id == call.id))
+    session.execute(delete(Speaker).where(Speaker.call_id == call.id))
+    session.execute(delete(Item).where(Item.call_id == call.id, Item.origin == "model"))
+    segments = [
+        Segment(
+            call_id=call.id,
+            position=s.id,
+            start_s=s.start_s,
+            end_s=s.end_s,
+            text=s.text,
+            speaker=s.speaker,
+            role=s.role,
+            language=s.language,
+        )
+        for s in report.segments
+    ]
+    session.add_all(segments)
+    for label, (talk_s, role) in sorted(_speaker_talk(report).items()):
+        session.add(Speaker(call_id=call.id, label=label, role=role, talk_s=round(talk_s, 3)))
+    items = [_item_row(call.id, i) for i in report.items]
+    session.add_all(items)
+    session.flush()
+    search.index_rows(session, call.id, segments, items, dialect)
+    call.report = report.model_dump(mode="json")
+    call.language = report.language
+    call.duration_s = report.source.duration_s
+    call.overview = report.summary.overview if report.summary else ""
+    call.pipeline_version = report.provenance.pipeline_version
+    call.status = "done"
+    call.error = None
+
+
+def _item_row(call_id: int, item: ReportItem) -> Item:
+    return Item(
+        call_id=call_id,
+        position=item.id,
+        kind=item.kind,
+        text=item.text,
+        quote=item.quote,
+        start_s=item.start_s,
+        end_s=item.end_s,
+        speaker=item.speaker,
+        role=item.role,
+        confidence=item.confidence,
+        owner=item.owner,
+        due=item.due,
+        due_text=item.due_text,
+        category=item.category,
+        segment_ids=list(item.segment_ids),
+        origin="model",
+    )
+
+
+def current_report(call: Call) -> CallReport | None:
+    """The stored report with people's review applied: names and roles of speakers, edited
+    items, added items; rejected items left out."""
+    if call.report is None:
+        return None
+    report = CallReport.model_validate(call.report)
+    names = {s.label: s for s in call.speakers}
+    segments = []
+    for seg in report.segments:
+        speaker = names.get(seg.speaker or "")
+        if speaker is not None:
+            seg = seg.model_copy(
+                update={"speaker": speaker.name or seg.speaker, "role": speaker.role or seg.role}
+            )
+        segments.append(seg)
+    items = [
+        ReportItem(
+            id=row.id,
+            kind=row.kind,
+            text=row.text,
+            quote=row.quote,
+            start_s=row.start_s,
+            end_s=row.end_s,
+            speaker=row.speaker,
+            role=row.role,
+            confidence=row.confidence,
+            owner=row.owner,
+            due=row.due,
+            due_text=row.due_text,
+            category=row.category,
+            segment_ids=[int(i) for i in row.segment_ids or []],
+        )
+        for row in call.items
+        if row.review != "rejected"
+    ]
+    return report.model_copy(update={"segments": segments, "items": items})
+
+
+def check_item_fields(fields: dict[str, Any]) -> None:
+    kind = fields.get("kind")
+    if kind is not None and kind not in ITEM_KINDS:
+        raise OptionError(f"Unknown item kind {kind!r}; expected one of: {', '.join(ITEM_KINDS)}")
+    category = fields.get("category")
+    if category is not None and category not in OBJECTION_CATEGORIES:
+        raise OptionError(
+            f"Unknown category {category!r}; expected one of: {', '.join(OBJECTION_CATEGORIES)}"
+        )
+    if "text" in fields and not (fields["text"] or "").strip():
+        raise OptionError("An item needs a text")
+
+
+def add_item(session: Session, user: User, call: Call, fields: dict[str, Any]) -> Item:
+    """An item the model missed, added by a person; it counts as accepted."""
+    check_item_fields(fields)
+    if call.duration_s is not None and fields.get("start_s", 0.0) > call.duration_s + 1:
+        raise OptionError(
+            f"start_s {fields['start_s']} is after the end of the call ({call.duration_s:.1f} s)"
+        )
+    item = Item(
+        call_id=call.id,
+        origin="manual",
+        review="accepted",
+        reviewed_by_id=user.id,
+        reviewed_at=utcnow(),
+        confidence=1.0,
+        **fields,
+    )
+    if item.end_s < item.start_s:
+        item.end_s = item.start_s
+    session.add(item)
+    session.flush()
+    session.add(ItemEdit(item_id=item.id, user_id=user.id, action="add", changes={}))
+    search.index_item(session, item, session.get_bind().dialect.name)
+    return item
+
+
+EDITABLE = ("text", "owner", "due", "category", "kind")
+
+
+def _jsonable(value: object) -> object:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def review_item(
+    session: Session, user: User, item: Item, review: str | None, changes: dict[str, Any]
+) -> Item:
+    """Accept, reject or edit an item; each call records who changed what, and when."""
+    check_item_fields(changes)
+    diff: dict[str, list[object]] = {}
+    for name, value in changes.items():
+        if name not in EDITABLE:
+            raise OptionError(f"{name!r} cannot be edited; editable: {', '.join(EDITABLE)}")
+        old = getattr(item, name)
+        if old != value:
+            diff[name] = [_jsonable(old), _jsonable(value)]
+            setattr(item, name, value)
+    if review is not None and review != item.review:
+        diff["review"] = [item.review, review]
+        item.review = review
+    elif diff and item.review == "unreviewed":
+        # Editing an item is a judgement that it is right once edited.
+        diff["review"] = [item.review, "accepted"]
+        item.review = "accepted"
+    if not diff:
+        return item
+    if any(name in EDITABLE for name in diff):
+        item.edited = True
+    item.reviewed_by_id = user.id
+    item.reviewed_at = utcnow()
+    action = "edit" if any(n in EDITABLE for n in diff) else (review or "edit")
+    session.add(ItemEdit(item_id=item.id, user_id=user.id, action=action, changes=diff))
+    if "text" in diff:
+        search.index_item(session, item, session.get_bind().dialect.name)
+    session.flush()
+    return item
+
+
+def update_speakers(session: Session, call: Call, updates: list[dict[str, Any]]) -> list[Speaker]:
+    """Set names and roles of a call's speakers; roles flow to segments and items."""
+    by_label = {s.label: s for s in call.speakers}
+    for update in updates:
+        label = update["label"]
+        speaker = by_label.get(label)
+        if speaker is None:
+            known = ", ".join(sorted(by_label)) or "none yet"
+            raise OptionError(f"No speaker {label!r} in call {call.id}; speakers: {known}")
+        if "role" in update:
+            role = update["role"]
+            if role is not None and role not in SPEAKER_ROLES:
+                raise OptionError(f"Unknown role {role!r}; expected one of: rep, customer")
+            speaker.role = role
+            for seg in call.segments:
+                if seg.speaker == label:
+                    seg.role = role
+            for item in call.items:
+                if item.speaker == label:
+                    item.role = role
+        if "name" in update:
+            speaker.name = update["name"] or None
+    session.flush()
+    return list(call.speakers)
+
+
+def remove_recording_if_unused(session: Session, recordings_dir: Path, sha256: str) -> bool:
+    """Delete the file for ``sha256`` unless another call still holds it (and keeps it)."""
+    others = session.scalar(
+        select(func.count(Call.id)).where(
+            Call.sha256 == sha256, Call.recording_deleted_at.is_(None)
+        )
+    )
+    if others:
+        return False
+    path = recording_path(recordings_dir, sha256)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def delete_call(session: Session, call: Call) -> str:
+    """Delete a call and everything that belongs to it; returns its sha256 so the caller can
+    remove the recording once the deletion is committed."""
+    search.unindex_call(session, call.id, session.get_bind().dialect.name)
+    sha256 = call.sha256
+    session.delete(call)
+    session.flush()
+    return sha256
+
+
+def expire_recordings(
+    session: Session, recordings_dir: Path, days: int, now: datetime | None = None
+) -> int:
+    """Retention: delete recordings of finished calls older than ``days``, keeping the
+    transcripts, items and reports. Returns how many calls lost their recording."""
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    calls = session.scalars(
+        select(Call).where(
+            Call.created_at < cutoff,
+            Call.recording_deleted_at.is_(None),
+            Call.status.in_(("done", "failed")),
+        )
+    ).all()
+    for call in calls:
+        call.recording_deleted_at = now or utcnow()
+    session.flush()
+    for sha256 in {c.sha256 for c in calls}:
+        remove_recording_if_unused(session, recordings_dir, sha256)
+    return len(calls)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
