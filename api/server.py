@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from assistant.jobs.supervisor import Supervisor
@@ -52,6 +53,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     print(f"Serving on {url} (API docs: {url}/docs), {workers} worker(s)", file=sys.stderr)
     supervisor = Supervisor(db, workers)
     supervisor.start()
+    # uvicorn re-raises SIGTERM after its own shutdown; make that an exit that runs `finally`.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         uvicorn.run(create_app(settings, db=db), host=host, port=port, log_level="info")
     finally:

@@ -41,7 +41,15 @@ class Supervisor:
 
     def _spawn(self, index: int) -> None:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant.jobs.worker", "--index", str(index)],
+            [
+                sys.executable,
+                "-m",
+                "assistant.jobs.worker",
+                "--index",
+                str(index),
+                "--parent",
+                str(os.getpid()),
+            ],
             env=os.environ.copy(),
         )
         self.procs[index] = proc

@@ -59,9 +59,12 @@ class Worker:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run_forever(self) -> None:
+    def run_forever(self, parent_pid: int | None = None) -> None:
         log.info("worker %s polling %s", self.name, self.db.engine.url.render_as_string())
         while not self.stopping.is_set():
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.warning("worker %s: the server is gone; stopping", self.name)
+                return
             worked = self.run_once()
             self.housekeeping()
             if not worked:
@@ -222,6 +225,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run queued jobs (started by `assistant serve`).")
     parser.add_argument("--index", default="0", help="Number of this worker, for its id")
+    parser.add_argument("--parent", type=int, default=None, help="Stop when this process ends")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(message)s")
     settings = get_settings()
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = Worker(db, settings, worker_id(args.index))
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        worker.run_forever()
+        worker.run_forever(args.parent)
     except (Stop, KeyboardInterrupt):
         log.info("worker %s stopping", worker.name)
     finally:

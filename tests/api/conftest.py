@@ -1,0 +1,163 @@
+"""Fixtures for the service tests: a real database (SQLite, and PostgreSQL when
+``ASSISTANT_TEST_DATABASE_URL`` names one), the real app, real users with real tokens, and an
+in-process worker that runs the real pipeline with the bundled ``tiny.en`` model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from api.main import create_app
+from assistant.jobs.worker import Worker
+from assistant.settings import Settings
+from assistant.store import Database
+from assistant.store.users import create_user, issue_token
+
+DATA = Path(__file__).parent.parent / "data"
+PG_ENV = "ASSISTANT_TEST_DATABASE_URL"
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_url() -> str | None:
+    import os
+
+    return os.environ.get(PG_ENV) or None
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str | None:
+    return _pg_url()
+
+
+def make_database_url(backend: str, tmp: Path) -> tuple[str, object]:
+    """A fresh, empty database; returns its URL and a cleanup callable."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'assistant.db'}", lambda: None
+    base = _pg_url()
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
+    url = make_url(base)
+    name = f"assistant_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@dataclass
+class Service:
+    """One running app with its users; ``h(name)`` gives that user's auth header."""
+
+    settings: Settings
+    db: Database
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+    worker: Worker | None = None
+
+    def h(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    def upload(self, user: str, path: Path, **fields: str):  # type: ignore[no-untyped-def]
+        with open(path, "rb") as fh:
+            return self.client.post(
+                "/api/calls", headers=self.h(user), files={"file": (path.name, fh)}, data=fields
+            )
+
+    def run_jobs(self) -> int:
+        assert self.worker is not None
+        n = 0
+        while self.worker.run_once():
+            n += 1
+        return n
+
+    def files(self) -> list[Path]:
+        """Every file under the data directory except the database and model caches."""
+        root = self.settings.data_dir
+        return sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith("assistant.db") and "cache" not in p.parts
+        )
+
+
+def make_settings(tmp: Path, url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp,
+        "database_url": url,
+        "model": "tiny.en",
+        "language": "en",
+        "cpu_threads": 2,
+        "job_poll_s": 0.1,
+        "job_heartbeat_s": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+# rep alice and rep bob are in team east with manager mia; rep carol is in team west.
+PEOPLE = [
+    ("ada", "admin", None),
+    ("mia", "manager", "east"),
+    ("wes", "manager", "west"),
+    ("alice", "rep", "east"),
+    ("bob", "rep", "east"),
+    ("carol", "rep", "west"),
+]
+
+
+def start_service(backend: str, tmp: Path, **overrides: object) -> Iterator[Service]:
+    url, cleanup = make_database_url(backend, tmp)
+    settings = make_settings(tmp, url, **overrides)
+    db = Database(url)
+    app = create_app(settings, db=db)
+    try:
+        with TestClient(app) as client:
+            service = Service(settings, db, client, worker=Worker(db, settings, "test:1:0"))
+            with db.session() as session:
+                for name, role, team in PEOPLE:
+                    service.tokens[name] = issue_token(
+                        session, create_user(session, name, role, team)
+                    )
+            yield service
+    finally:
+        db.dispose()
+        cleanup()  # type: ignore[operator]
+
+
+@pytest.fixture(params=BACKENDS)
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """A fresh service per test."""
+    yield from start_service(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """One service per module, with jfk.flac uploaded by alice (customer Acme) and analysed."""
+    tmp = tmp_path_factory.mktemp(f"service-{request.param}")
+    for service in start_service(request.param, tmp):
+        response = service.upload(
+            "alice",
+            DATA / "jfk.flac",
+            customer="Acme GmbH",
+            title="Discovery call",
+            call_date="2026-03-02",
+        )
+        assert response.status_code == 202, response.text
+        assert service.run_jobs() == 1
+        yield service

@@ -1,0 +1,210 @@
+"""Calls end to end: upload, the worker runs the real pipeline, read, listen, export, delete."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from sqlalchemy import func, select, text
+
+from assistant.store.models import Call, Item, Job, Segment, Speaker
+from tests.api.conftest import DATA, Service
+
+JFK_WORDS = ("ask not what your country can do for you", "what you can do for your country")
+
+
+def test_upload_is_processed_by_the_worker_into_a_full_report(shared: Service) -> None:
+    calls = shared.client.get("/api/calls", headers=shared.h("alice")).json()
+    assert calls["count"] == 1
+    call = calls["data"][0]
+    assert call["status"] == "done"
+    assert call["rep"] == "alice" and call["customer"] == "Acme GmbH"
+    assert call["job"]["status"] == "done" and call["job"]["progress"] == 1.0
+    assert 10.5 < call["duration_s"] < 11.5
+    detail = shared.client.get(f"/api/calls/{call['id']}", headers=shared.h("alice")).json()
+    words = " ".join(s["text"] for s in detail["segments"]).lower()
+    for phrase in JFK_WORDS:
+        assert phrase in words.replace(",", "")
+    starts = [s["start_s"] for s in detail["segments"]]
+    assert starts == sorted(starts)
+    assert detail["report"]["source"]["path"] == "jfk.flac"  # never the stored sha256 name
+    assert detail["report"]["provenance"]["model"] == "tiny.en"
+    assert detail["language"] == "en"
+
+
+def test_job_reports_status_stage_and_progress(service: Service) -> None:
+    response = service.upload("bob", DATA / "i_tell_you.wav")
+    assert response.status_code == 202
+    job = response.json()["job"]
+    assert job["status"] == "queued" and job["progress"] == 0.0
+    seen = service.client.get(f"/api/jobs/{job['id']}", headers=service.h("bob")).json()
+    assert seen["status"] == "queued"
+    assert service.run_jobs() == 1
+    done = service.client.get(f"/api/jobs/{job['id']}", headers=service.h("bob")).json()
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["attempts"] == 1
+    assert done["finished_at"] >= done["started_at"]
+
+
+def test_reupload_returns_the_existing_call_and_runs_nothing(shared: Service) -> None:
+    again = shared.upload("alice", DATA / "jfk.flac")
+    assert again.status_code == 200
+    body = again.json()
+    assert body["created"] is False and body["call"]["status"] == "done"
+    assert shared.run_jobs() == 0
+    with shared.db.session() as session:
+        assert session.scalar(select(func.count(Call.id))) == 1
+        assert session.scalar(select(func.count(Job.id))) == 1
+
+
+def test_same_recording_from_another_rep_reuses_the_results(service: Service) -> None:
+    first = service.upload("alice", DATA / "another_door.wav").json()
+    service.run_jobs()
+    second = service.upload("carol", DATA / "another_door.wav")
+    assert second.status_code == 202
+    assert second.json()["call"]["id"] != first["call"]["id"]
+    service.run_jobs()
+    a = service.client.get(f"/api/calls/{first['call']['id']}", headers=service.h("alice")).json()
+    c = service.client.get(
+        f"/api/calls/{second.json()['call']['id']}", headers=service.h("carol")
+    ).json()
+    assert c["status"] == "done"
+    assert [s["text"] for s in a["segments"]] == [s["text"] for s in c["segments"]]
+    # one file on disk for both
+    assert len([p for p in service.files() if "recordings" in p.parts]) == 1
+
+
+def test_list_filters_and_pagination(service: Service) -> None:
+    service.upload("alice", DATA / "jfk.flac", customer="Acme GmbH", call_date="2026-03-02")
+    service.upload("alice", DATA / "another_door.wav", customer="Globex", call_date="2026-04-10")
+    service.upload("bob", DATA / "i_tell_you.wav", customer="Acme GmbH", call_date="2026-05-01")
+    service.run_jobs()
+
+    def ids(**params: str) -> list[str]:
+        r = service.client.get("/api/calls", headers=service.h("mia"), params=params)
+        assert r.status_code == 200, r.text
+        return [c["filename"] for c in r.json()["data"]]
+
+    assert len(ids()) == 3
+    assert sorted(ids(customer="acme")) == ["i_tell_you.wav", "jfk.flac"]
+    assert ids(rep="bob") == ["i_tell_you.wav"]
+    assert ids(date_from="2026-04-01", date_to="2026-04-30") == ["another_door.wav"]
+    assert ids(status="failed") == []
+    assert ids(q="country") == ["jfk.flac"]
+    assert ids(q="globex") == ["another_door.wav"]
+    page = service.client.get(
+        "/api/calls", headers=service.h("mia"), params={"limit": 2, "offset": 2}
+    ).json()
+    assert page["count"] == 3 and len(page["data"]) == 1
+    bad = service.client.get("/api/calls", headers=service.h("mia"), params={"limit": 0})
+    assert bad.status_code == 422
+
+
+def test_audio_supports_range_requests(shared: Service) -> None:
+    call_id = shared.client.get("/api/calls", headers=shared.h("alice")).json()["data"][0]["id"]
+    url = f"/api/calls/{call_id}/audio"
+    whole = shared.client.get(url, headers=shared.h("alice"))
+    assert whole.status_code == 200
+    assert whole.content == (DATA / "jfk.flac").read_bytes()
+    assert whole.headers["content-type"] == "audio/flac"
+    assert whole.headers["accept-ranges"] == "bytes"
+    part = shared.client.get(url, headers={**shared.h("alice"), "Range": "bytes=1000-1999"})
+    assert part.status_code == 206
+    assert part.content == whole.content[1000:2000]
+    assert part.headers["content-range"] == f"bytes 1000-1999/{len(whole.content)}"
+    tail = shared.client.get(url, headers={**shared.h("alice"), "Range": "bytes=-100"})
+    assert tail.status_code == 206 and tail.content == whole.content[-100:]
+    beyond = shared.client.get(url, headers={**shared.h("alice"), "Range": "bytes=99999999-"})
+    assert beyond.status_code == 416
+
+
+def test_exports_in_every_format(shared: Service) -> None:
+    call_id = shared.client.get("/api/calls", headers=shared.h("alice")).json()["data"][0]["id"]
+    added = shared.client.post(
+        f"/api/calls/{call_id}/items",
+        headers=shared.h("alice"),
+        json={"kind": "action_item", "text": "Send the proposal", "start_s": 8.0, "end_s": 10.5},
+    )
+    assert added.status_code == 201
+
+    def export(fmt: str) -> str:
+        r = shared.client.get(
+            f"/api/calls/{call_id}/export", params={"format": fmt}, headers=shared.h("alice")
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["content-disposition"] == f'attachment; filename="jfk.{fmt}"'
+        return r.text
+
+    report = json.loads(export("json"))
+    assert any(i["text"] == "Send the proposal" for i in report["items"])
+    assert "country" in " ".join(s["text"] for s in report["segments"])
+    assert "## Action items" in export("md") and "Send the proposal" in export("md")
+    rows = list(csv.DictReader(io.StringIO(export("csv"))))
+    assert [r["text"] for r in rows] == ["Send the proposal"]
+    assert rows[0]["review"] == "accepted" and rows[0]["origin"] == "manual"
+    srt = export("srt")
+    assert srt.startswith("1\n00:00:0") and " --> " in srt
+    assert export("vtt").startswith("WEBVTT")
+    bad = shared.client.get(
+        f"/api/calls/{call_id}/export", params={"format": "docx"}, headers=shared.h("alice")
+    )
+    assert bad.status_code == 422
+
+
+def test_export_before_the_job_is_done_is_a_conflict(service: Service) -> None:
+    call = service.upload("alice", DATA / "i_tell_you.wav").json()["call"]
+    r = service.client.get(f"/api/calls/{call['id']}/export", headers=service.h("alice"))
+    assert r.status_code == 409
+    assert "queued" in r.json()["detail"]
+
+
+def test_delete_leaves_nothing_behind(service: Service) -> None:
+    call = service.upload("alice", DATA / "jfk.flac").json()["call"]
+    service.run_jobs()
+    service.client.post(
+        f"/api/calls/{call['id']}/items",
+        headers=service.h("alice"),
+        json={"kind": "customer_need", "text": "Needs a CRM integration"},
+    )
+    assert service.files()
+    r = service.client.delete(f"/api/calls/{call['id']}", headers=service.h("alice"))
+    assert r.status_code == 204
+    assert service.files() == []
+    with service.db.session() as session:
+        for model in (Call, Job, Segment, Item, Speaker):
+            assert session.scalar(select(func.count()).select_from(model)) == 0
+        if service.db.dialect == "sqlite":
+            assert session.scalar(text("SELECT count(*) FROM search_fts")) == 0
+    gone = service.client.get(f"/api/calls/{call['id']}", headers=service.h("alice"))
+    assert gone.status_code == 404
+    assert (
+        service.client.delete(f"/api/calls/{call['id']}", headers=service.h("alice")).status_code
+        == 404
+    )
+
+
+def test_delete_keeps_a_recording_another_call_still_uses(service: Service) -> None:
+    a = service.upload("alice", DATA / "another_door.wav").json()["call"]
+    service.upload("carol", DATA / "another_door.wav")
+    service.run_jobs()
+    service.client.delete(f"/api/calls/{a['id']}", headers=service.h("alice"))
+    assert len([p for p in service.files() if "recordings" in p.parts]) == 1
+
+
+def test_openapi_docs_are_served(shared: Service) -> None:
+    schema = shared.client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/calls",
+        "/api/calls/{call_id}",
+        "/api/calls/{call_id}/audio",
+        "/api/calls/{call_id}/export",
+        "/api/jobs/{job_id}",
+        "/api/items/{item_id}",
+        "/api/insights/needs",
+        "/api/insights/objections",
+        "/api/search",
+    ):
+        assert path in paths
+    assert "multipart/form-data" in paths["/api/calls"]["post"]["requestBody"]["content"]
+    assert shared.client.get("/docs").status_code == 200
