@@ -216,7 +216,9 @@ async def receive(request: Request, tmp_dir: Path, max_bytes: int) -> Upload:
 
 
 def _decodes(path: Path, start_s: float, window_s: float) -> float:
-    """Seconds of audio decoded from ``start_s`` (by seeking) over at most ``window_s``."""
+    """Seconds of audio decoded at or after ``start_s`` (seeking there first), up to
+    ``window_s``. Frames before ``start_s`` do not count: a seek past the real end of a
+    truncated file may land anywhere earlier."""
     import av
 
     with av.open(str(path), metadata_errors="ignore") as container:
@@ -226,7 +228,10 @@ def _decodes(path: Path, start_s: float, window_s: float) -> float:
         got = 0.0
         try:
             for frame in container.decode(stream):
-                got += frame.samples / (frame.sample_rate or 16_000)
+                seconds = frame.samples / (frame.sample_rate or 16_000)
+                if frame.time is not None and frame.time + seconds < start_s:
+                    continue
+                got += seconds
                 if got >= window_s:
                     break
         except (av.FFmpegError, EOFError):
