@@ -38,6 +38,15 @@ CallDateOpt = Annotated[
     str | None,
     typer.Option("--call-date", help="Date of the call (YYYY-MM-DD); due dates count from it"),
 ]
+RepChannelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rep-channel", help="left or right: the rep's channel in two-party stereo recordings"
+    ),
+]
+SpeakersOpt = Annotated[
+    int | None, typer.Option("--speakers", help="Number of speakers (1-8) [default: estimate]")
+]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -79,6 +88,14 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def check_speakers(rep_channel: str | None, speakers: int | None) -> dict[str, Any]:
+    if rep_channel is not None and rep_channel not in ("left", "right"):
+        fail(f"--rep-channel must be left or right, not {rep_channel!r}")
+    if speakers is not None and not 1 <= speakers <= 8:
+        fail(f"--speakers must be between 1 and 8, not {speakers}")
+    return {"rep_channel": rep_channel, "speakers": speakers}
+
+
 def make_pipeline(**overrides: Any) -> Pipeline:
     from assistant.pipeline import Pipeline
     from assistant.settings import get_settings, pipeline_options
@@ -97,11 +114,14 @@ def analyze(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
     vocabulary: VocabularyOpt = None,
     call_date: CallDateOpt = None,
+    rep_channel: RepChannelOpt = None,
+    speakers: SpeakersOpt = None,
 ) -> None:
     """Analyse one call and print (or write) its report."""
     from assistant.formats import render
 
     check_format(fmt)
+    speaker_options = check_speakers(rep_channel, speakers)
     if not path.exists():
         fail(f"{path}: no such file")
     if path.is_dir():
@@ -112,6 +132,7 @@ def analyze(
         language=language,
         vocabulary=vocabulary,
         call_date=parse_date(call_date),
+        **speaker_options,
     )
     text = render(pipeline.run(path), fmt)
     if output is None:
@@ -136,6 +157,8 @@ def batch(
     engine: EngineOpt = None,
     language: LanguageOpt = None,
     vocabulary: VocabularyOpt = None,
+    rep_channel: RepChannelOpt = None,
+    speakers: SpeakersOpt = None,
 ) -> None:
     """Analyse every recording in a folder; re-runs skip what is already done."""
     from rich.console import Console
@@ -145,13 +168,16 @@ def batch(
     from assistant.batch import BatchResult, find_recordings, run_batch
 
     check_format(fmt)
+    speaker_options = check_speakers(rep_channel, speakers)
     if not folder.is_dir():
         fail(f"{folder}: not a folder")
     outdir = output or folder / "reports"
     files = find_recordings(folder, recursive, exclude=outdir)
     if not files:
         fail(f"{folder}: no recordings found (looked for audio and video files)")
-    pipeline = make_pipeline(model=model, engine=engine, language=language, vocabulary=vocabulary)
+    pipeline = make_pipeline(
+        model=model, engine=engine, language=language, vocabulary=vocabulary, **speaker_options
+    )
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
@@ -242,6 +268,61 @@ def users_login_link(
     db = Database(settings.resolved_database_url)
     db.migrate()
     typer.echo(login_link(db, (settings.public_url or url).rstrip("/"), name))
+
+
+reps_app = typer.Typer(
+    no_args_is_help=True,
+    help="Rep voice profiles: an enrolled rep is recognised by voice and named in reports.",
+)
+app.add_typer(reps_app, name="reps")
+
+
+@reps_app.command("enroll")
+@user_errors
+def reps_enroll(
+    name: Annotated[str, typer.Argument(help="The rep's name, as reports should show it")],
+    recordings: Annotated[
+        list[Path], typer.Argument(help="Recordings of the rep speaking (30 s or more in all)")
+    ],
+) -> None:
+    """Store a voice profile (an embedding, not the audio) for a rep; replaces an older one."""
+    from assistant.media import MediaOptions
+    from assistant.profiles import ProfileStore, enroll
+    from assistant.settings import get_settings
+
+    for path in recordings:
+        if not path.is_file():
+            fail(f"{path}: no such file")
+    settings = get_settings()
+    profile = enroll(name, recordings, MediaOptions(max_duration_s=settings.max_duration_s))
+    path = ProfileStore(settings.profiles_dir).save(profile)
+    typer.echo(f"enrolled {profile.name}: {profile.speech_s:.1f} s of speech -> {path}")
+
+
+@reps_app.command("list")
+@user_errors
+def reps_list() -> None:
+    """List enrolled reps."""
+    from assistant.profiles import ProfileStore
+    from assistant.settings import get_settings
+
+    profiles = ProfileStore(get_settings().profiles_dir).list()
+    if not profiles:
+        typer.echo("no reps enrolled (assistant reps enroll NAME RECORDING...)", err=True)
+    for profile in profiles:
+        created = profile.created_at.strftime("%Y-%m-%d")
+        typer.echo(f"{profile.name}\t{profile.speech_s:.1f} s\t{created}")
+
+
+@reps_app.command("remove")
+@user_errors
+def reps_remove(name: Annotated[str, typer.Argument(help="The rep's name")]) -> None:
+    """Delete a rep's voice profile."""
+    from assistant.profiles import ProfileStore
+    from assistant.settings import get_settings
+
+    path = ProfileStore(get_settings().profiles_dir).remove(name)
+    typer.echo(f"removed {name} ({path.name})")
 
 
 def main() -> None:

@@ -17,8 +17,11 @@ from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 
-from assistant import PIPELINE_VERSION, media
-from assistant.report import CallReport, Provenance, Segment, Source
+from assistant import PIPELINE_VERSION, diarize, media
+from assistant.diarize import DiarizeOptions
+from assistant.metrics import MetricsOptions, compute_metrics
+from assistant.profiles import ProfileStore, VoiceProfile
+from assistant.report import CallReport, Provenance, Segment, Source, Speaker
 from assistant.transcribe import TranscribeOptions, Transcriber, Transcript, get_transcriber
 from assistant.transcripts import is_transcript, read_transcript
 
@@ -36,6 +39,10 @@ class PipelineOptions:
     media: media.MediaOptions = field(default_factory=media.MediaOptions)
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)
     call_date: date | None = None
+    diarize: DiarizeOptions = field(default_factory=DiarizeOptions)
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    # Rep voice profiles (``assistant reps enroll``); read at each run, so new ones count at once.
+    profiles_dir: Path | None = None
 
 
 def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
@@ -76,10 +83,11 @@ class Pipeline:
         audio = media.load_audio(path, o.media)
         progress("media", 1.0)
         progress("transcribe", 0.0)
-        transcript: Transcript = self.transcriber().transcribe(
-            audio.mono, o.transcribe, lambda f: progress("transcribe", f)
-        )
+        transcript = self._transcribe(audio, progress)
         progress("transcribe", 1.0)
+        progress("diarize", 0.0)
+        found = diarize.diarize(audio.samples, transcript.segments, o.diarize, self.profiles())
+        progress("diarize", 1.0)
         source = Source(
             path=str(path),
             sha256=media.sha256_file(path),
@@ -91,8 +99,30 @@ class Pipeline:
         )
         provenance = self._provenance(transcript.engine, transcript.model, transcript.compute_type)
         return self._later_stages(
-            source, provenance, transcript.segments, transcript.language, progress
+            source, provenance, found.segments, transcript.language, progress, found.speakers
         )
+
+    def _transcribe(self, audio: media.Audio, progress: StageProgress) -> Transcript:
+        o = self.options
+        transcriber = self.transcriber()
+        if not diarize.is_two_party(audio.samples, o.diarize):
+            return transcriber.transcribe(
+                audio.mono, o.transcribe, lambda f: progress("transcribe", f)
+            )
+        # One party per channel: each channel alone (no cross-talk in the text), merged by time.
+        left = transcriber.transcribe(
+            diarize.channel(audio.samples, 0), o.transcribe, lambda f: progress("transcribe", f / 2)
+        )
+        right = transcriber.transcribe(
+            diarize.channel(audio.samples, 1),
+            o.transcribe,
+            lambda f: progress("transcribe", 0.5 + f / 2),
+        )
+        return diarize.merge_transcripts(left, right)
+
+    def profiles(self) -> list[VoiceProfile]:
+        directory = self.options.profiles_dir
+        return ProfileStore(directory).list() if directory is not None else []
 
     def _from_transcript(self, path: Path, progress: StageProgress) -> CallReport:
         segments = read_transcript(path)
@@ -105,7 +135,12 @@ class Pipeline:
             size_bytes=path.stat().st_size,
         )
         provenance = self._provenance("transcript", "", "")
-        return self._later_stages(source, provenance, segments, None, progress)
+        progress("diarize", 0.0)
+        found = diarize.diarize_transcript(segments, self.options.diarize, self.profiles())
+        progress("diarize", 1.0)
+        return self._later_stages(
+            source, provenance, found.segments, None, progress, found.speakers
+        )
 
     def _later_stages(
         self,
@@ -114,13 +149,19 @@ class Pipeline:
         segments: list[Segment],
         language: str | None,
         progress: StageProgress,
+        speakers: list[Speaker] | None = None,
     ) -> CallReport:
+        o = self.options
+        metrics = compute_metrics(segments, source.duration_s, o.metrics)
+        options = {**provenance.options, "diarize": o.diarize.as_dict()}
         return CallReport(
             source=source,
             language=language,
             call_date=self.options.call_date,
-            provenance=provenance,
+            provenance=provenance.model_copy(update={"options": options}),
             segments=segments,
+            speakers=speakers or [],
+            metrics=metrics,
         )
 
     def _provenance(self, engine: str, model: str, compute_type: str) -> Provenance:

@@ -99,6 +99,65 @@ class Summary(_Model):
     key_moments: list[KeyMoment] = Field(default_factory=list)
 
 
+RoleSource = Literal["profile", "channel", "heuristic", "transcript", "manual"]
+
+
+class Speaker(_Model):
+    """One voice in the call. ``id`` is what segments carry in ``speaker``.
+
+    ``role_source`` says how the role was decided: an enrolled voice ``profile``, the recording's
+    ``channel`` mapping, the text ``heuristic`` (see ``assistant.roles``), the names of an imported
+    ``transcript``, or a ``manual`` override; ``role_confidence`` is 0..1.
+    """
+
+    id: str
+    name: str | None = None
+    role: Role | None = None
+    role_source: RoleSource = "heuristic"
+    role_confidence: float = 0.0
+    channel: Literal["left", "right"] | None = None
+    profile_similarity: float | None = None
+
+
+class SpeakerMetrics(_Model):
+    speaker: str
+    role: Role | None = None
+    talk_s: float = 0.0
+    talk_ratio: float = 0.0
+    turns: int = 0
+    words: int = 0
+    words_per_minute: float = 0.0
+    questions: int = 0
+    longest_monologue_s: float = 0.0
+    interruptions: int = 0
+
+
+class RoleMetrics(_Model):
+    talk_s: float = 0.0
+    talk_ratio: float = 0.0
+    words: int = 0
+    words_per_minute: float = 0.0
+    questions: int = 0
+    longest_monologue_s: float = 0.0
+    longest_monologue_start_s: float | None = None
+    interruptions: int = 0
+
+
+class CallMetrics(_Model):
+    """Talk-time and conversation metrics of one call (see ``assistant.metrics``)."""
+
+    duration_s: float = 0.0
+    talk_s: float = 0.0
+    silence_s: float = 0.0
+    speaker_count: int = 0
+    turns: int = 0
+    interruptions: int = 0
+    questions: int = 0
+    words_per_minute: float = 0.0
+    speakers: list[SpeakerMetrics] = Field(default_factory=list)
+    roles: dict[Role, RoleMetrics] = Field(default_factory=dict)
+
+
 class CallReport(_Model):
     """Everything known about one call. JSON output is this model, keys as named here."""
 
@@ -108,8 +167,9 @@ class CallReport(_Model):
     provenance: Provenance
     segments: list[Segment] = Field(default_factory=list)
     items: list[Item] = Field(default_factory=list)
+    speakers: list[Speaker] = Field(default_factory=list)
     summary: Summary | None = None
-    metrics: dict[str, object] = Field(default_factory=dict)
+    metrics: CallMetrics = Field(default_factory=CallMetrics)
     trackers: list[dict[str, object]] = Field(default_factory=list)
 
     @property

@@ -10,7 +10,7 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     vad: bool = True
     max_duration_s: float = Field(default=4 * 3600, gt=0)
     vocabulary: str = ""
+    # Speakers: the channel the rep is on in two-party stereo recordings (empty: decide by voice
+    # profile or heuristic), and a fixed number of speakers (empty: estimate it).
+    rep_channel: Literal["left", "right"] | None = None
+    speakers: int | None = Field(default=None, ge=1, le=8)
     # The service (``assistant serve``).
     database_url: str = ""  # empty: SQLite in the data directory
     max_upload_bytes: int = Field(default=4 * 1024**3, gt=0)
@@ -80,8 +84,11 @@ def pipeline_options(
     language: str | None = None,
     vocabulary: str | None = None,
     call_date: date | None = None,
+    rep_channel: str | None = None,
+    speakers: int | None = None,
 ) -> PipelineOptions:
     """Turn settings, with the CLI's or API's overrides where given, into ``PipelineOptions``."""
+    from assistant.diarize import DiarizeOptions
     from assistant.media import MediaOptions
     from assistant.pipeline import PipelineOptions
     from assistant.transcribe import TranscribeOptions, check_language
@@ -101,4 +108,9 @@ def pipeline_options(
             cpu_threads=settings.cpu_threads,
         ),
         call_date=call_date,
+        diarize=DiarizeOptions(
+            rep_channel=rep_channel or settings.rep_channel,  # type: ignore[arg-type]
+            speakers=speakers if speakers is not None else settings.speakers,
+        ),
+        profiles_dir=settings.profiles_dir,
     )

@@ -1,0 +1,609 @@
+"""Who spoke when: speaker turns, and every segment and word assigned to a speaker.
+
+Two ways in, chosen by the recording:
+
+- **Two-party stereo** (phone systems and some conferencing exports put one party on each
+  channel): each channel is one speaker. The pipeline transcribes the channels separately and
+  merges the segments by time (``merge_channels``); ``diarize_stereo`` names the speakers
+  (``SPEAKER_1`` left, ``SPEAKER_2`` right) and embeds each channel's speech for profile matching.
+  Stereo whose channels are (nearly) the same signal is treated as mono (``is_two_party``).
+- **Mono**: Silero VAD finds speech; Resemblyzer's GE2E voice encoder embeds 1.6 s windows every
+  ``hop_s`` seconds; agglomerative clustering (average linkage, cosine distance, a distance
+  threshold, or exactly ``speakers`` clusters) groups the windows into speakers; every 0.1 s of
+  speech goes to the speaker whose centroid the windows covering it resemble most; short flips
+  are smoothed away. ``assign_speakers`` then gives each word the speaker it overlaps most and
+  splits segments where the speaker changes, so overlapping speech never loses text.
+
+Roles come afterwards (``assistant.roles``). The encoder loads once per process (``get_encoder``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from assistant.errors import EmptyAudioError, ModelError, OptionError
+from assistant.media import SAMPLE_RATE
+from assistant.report import Segment, Speaker, Word
+
+if TYPE_CHECKING:
+    from resemblyzer import VoiceEncoder
+
+    from assistant.profiles import VoiceProfile
+    from assistant.transcribe import Transcript
+
+Channel = Literal["left", "right"]
+CHANNELS: tuple[Channel, Channel] = ("left", "right")
+SPEAKER_PREFIX = "SPEAKER_"
+WINDOW_S = 1.6  # the encoder's partial utterance: 160 mel frames of 10 ms
+FRAME_S = 0.1  # resolution of speaker turns
+EMBEDDING_MODEL = "resemblyzer-ge2e-256"
+
+
+@dataclass(frozen=True)
+class DiarizeOptions:
+    """How to find speakers. ``speakers`` fixes their number; None estimates it."""
+
+    speakers: int | None = None
+    max_speakers: int = 8
+    rep_channel: Channel | None = None
+    # Average-linkage cosine distance at which two groups of windows are different speakers.
+    # Tuned on scripts/bench_diarize.py: DER is flat from 0.25 to 0.42, and worse outside.
+    threshold: float = 0.35
+    hop_s: float = 0.8
+    # A cluster with less speech than this (seconds, or share of all speech) is folded into the
+    # nearest larger one: noise, laughter, a cough.
+    min_speaker_s: float = 2.0
+    min_speaker_share: float = 0.02
+    # Turns shorter than this are absorbed by their neighbours.
+    min_turn_s: float = 0.5
+    # Windows used for clustering at most (evenly subsampled above; the rest join by centroid).
+    max_cluster_windows: int = 3000
+    # Stereo whose channels correlate above this is one signal twice: mono.
+    same_channel_correlation: float = 0.9
+    # A channel this much quieter than the other (RMS ratio) carries nothing of its own.
+    silent_channel_ratio: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.speakers is not None and not 1 <= self.speakers <= self.max_speakers:
+            raise OptionError(
+                f"speakers must be between 1 and {self.max_speakers}, not {self.speakers}"
+            )
+        if self.rep_channel is not None and self.rep_channel not in CHANNELS:
+            raise OptionError(
+                f"rep channel must be one of: {', '.join(CHANNELS)}; not {self.rep_channel!r}"
+            )
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Turn:
+    start_s: float
+    end_s: float
+    speaker: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Speaker turns plus one voice embedding (L2-normed centroid) per speaker."""
+
+    turns: list[Turn]
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    # embedding: mono voices clustered; stereo: one speaker per channel; none: a transcript's own
+    method: Literal["embedding", "stereo", "none"] = "embedding"
+
+    @property
+    def speakers(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for turn in self.turns:
+            seen.setdefault(turn.speaker, None)
+        for name in self.embeddings:
+            seen.setdefault(name, None)
+        return list(seen)
+
+
+def speaker_label(index: int) -> str:
+    return f"{SPEAKER_PREFIX}{index + 1}"
+
+
+# --- stereo ---------------------------------------------------------------------------------
+
+
+def is_two_party(samples: np.ndarray, options: DiarizeOptions | None = None) -> bool:
+    """True when ``samples`` (channels, n) holds two different signals, one party per channel."""
+    options = options or DiarizeOptions()
+    if samples.ndim != 2 or samples.shape[0] != 2 or samples.shape[1] < SAMPLE_RATE // 2:
+        return False
+    left, right = samples.astype(np.float64)
+    rms_left, rms_right = np.sqrt(np.mean(left**2)), np.sqrt(np.mean(right**2))
+    loud = max(rms_left, rms_right)
+    if loud < 1e-6 or min(rms_left, rms_right) < options.silent_channel_ratio * loud:
+        return False
+    correlation = float(np.corrcoef(left, right)[0, 1])
+    return correlation < options.same_channel_correlation
+
+
+def channel(samples: np.ndarray, index: int) -> np.ndarray:
+    """One channel of (channels, n) samples as contiguous float32, ready to transcribe."""
+    return np.ascontiguousarray(samples[index], dtype=np.float32)
+
+
+def merge_channels(left: list[Segment], right: list[Segment]) -> list[Segment]:
+    """Segments of the two channels as one conversation, in time order, speakers set."""
+    tagged = [(s, 0) for s in left] + [(s, 1) for s in right]
+    tagged.sort(key=lambda pair: (pair[0].start_s, pair[0].end_s, pair[1]))
+    merged = []
+    for i, (segment, channel) in enumerate(tagged):
+        name = speaker_label(channel)
+        words = [w.model_copy(update={"speaker": name}) for w in segment.words]
+        merged.append(segment.model_copy(update={"id": i, "speaker": name, "words": words}))
+    return merged
+
+
+def diarize_stereo(samples: np.ndarray, options: DiarizeOptions | None = None) -> Diarization:
+    """One speaker per channel; turns from each channel's speech, embeddings for profiles."""
+    options = options or DiarizeOptions()
+    turns: list[Turn] = []
+    embeddings: dict[str, np.ndarray] = {}
+    channels: dict[str, Channel] = {}
+    for index, side in enumerate(CHANNELS):
+        name = speaker_label(index)
+        audio = channel(samples, index)
+        regions = speech_regions(audio)
+        turns.extend(Turn(start, end, name) for start, end in regions)
+        channels[name] = side
+        embedding = embed_speech(audio, regions)
+        if embedding is not None:
+            embeddings[name] = embedding
+    turns.sort(key=lambda t: (t.start_s, t.end_s))
+    return Diarization(turns=turns, embeddings=embeddings, channels=channels, method="stereo")
+
+
+# --- voice activity and embeddings ----------------------------------------------------------
+
+
+def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
+    """Speech as (start_s, end_s), found by the Silero VAD that ships with faster-whisper."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if len(audio) == 0:
+        return []
+    vad = VadOptions(min_silence_duration_ms=300, speech_pad_ms=60, min_speech_duration_ms=200)
+    stamps = get_speech_timestamps(np.ascontiguousarray(audio, dtype=np.float32), vad)
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+@lru_cache(maxsize=1)
+def get_encoder() -> VoiceEncoder:
+    """Resemblyzer's GE2E voice encoder from the weights inside its package, on CPU, once."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # webrtcvad, imported by resemblyzer, imports the deprecated pkg_resources.
+            warnings.simplefilter("ignore")
+            from resemblyzer import VoiceEncoder
+
+        encoder = VoiceEncoder("cpu", verbose=False)
+    except Exception as exc:  # ImportError, a missing or unreadable pretrained.pt, torch errors
+        raise ModelError(
+            f"cannot load the speaker encoder (resemblyzer): {exc}. Install the ml extra: "
+            "pip install 'sales-call-assistant[ml]'"
+        ) from exc
+    encoder.eval()
+    return encoder
+
+
+def _mel_frames(audio: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:
+    """The encoder's input features, (frames, 40) at 10 ms, loudness set from speech only."""
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    speech = np.concatenate(
+        [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions] or [audio]
+    )
+    rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2))) if len(speech) else 0.0
+    # The encoder was trained on audio normalised to -30 dBFS.
+    gain = 10 ** (-30 / 20) / rms if rms > 1e-6 else 1.0
+    return wav_to_mel_spectrogram(audio.astype(np.float32) * gain)
+
+
+def _window_starts(regions: list[tuple[float, float]], hop_s: float, total_s: float) -> list[float]:
+    starts: list[float] = []
+    for start, end in regions:
+        if end - start <= WINDOW_S:
+            # A short utterance: one window centred on it, borrowing context either side.
+            middle = (start + end) / 2
+            starts.append(min(max(0.0, middle - WINDOW_S / 2), max(0.0, total_s - WINDOW_S)))
+            continue
+        t = start
+        while t + WINDOW_S <= end + 1e-9:
+            starts.append(t)
+            t += hop_s
+        if starts[-1] + WINDOW_S < end - hop_s / 2:
+            starts.append(end - WINDOW_S)
+    return starts
+
+
+def _embed_windows(mel: np.ndarray, starts: list[float], batch: int = 64) -> np.ndarray:
+    import torch
+
+    encoder = get_encoder()
+    frames = round(WINDOW_S * 100)
+    out = []
+    for i in range(0, len(starts), batch):
+        chunk = []
+        for start in starts[i : i + batch]:
+            first = round(start * 100)
+            window = mel[first : first + frames]
+            if len(window) < frames:
+                window = np.pad(window, ((0, frames - len(window)), (0, 0)))
+            chunk.append(window)
+        with torch.inference_mode():
+            out.append(encoder(torch.from_numpy(np.stack(chunk))).numpy())
+    if not out:
+        return np.zeros((0, 256), np.float32)
+    return np.concatenate(out).astype(np.float32)
+
+
+def embed_windows(
+    audio: np.ndarray, regions: list[tuple[float, float]], hop_s: float = 0.4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window start times (n,) and L2-normed embeddings (n, 256) over the speech ``regions``."""
+    total_s = len(audio) / SAMPLE_RATE
+    starts = _window_starts(regions, hop_s, total_s)
+    if not starts:
+        return np.zeros(0), np.zeros((0, 256), np.float32)
+    get_encoder()  # first: it imports resemblyzer quietly, and fails clearly without it
+    mel = _mel_frames(audio, regions)
+    return np.asarray(starts), _embed_windows(mel, starts)
+
+
+def _normed(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def embed_speech(
+    audio: np.ndarray, regions: list[tuple[float, float]] | None = None
+) -> np.ndarray | None:
+    """One voice embedding for all the speech in ``audio`` (None when there is none)."""
+    regions = speech_regions(audio) if regions is None else regions
+    _, embeddings = embed_windows(audio, regions, hop_s=0.8)
+    if len(embeddings) == 0:
+        return None
+    return _normed(embeddings.mean(axis=0))
+
+
+# --- clustering -----------------------------------------------------------------------------
+
+
+def cluster(
+    embeddings: np.ndarray,
+    speakers: int | None = None,
+    threshold: float = 0.35,
+    max_speakers: int = 8,
+) -> np.ndarray:
+    """Cluster labels 0..k-1 for L2-normed ``embeddings``: average linkage on cosine distance."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n == 1 or speakers == 1:
+        return np.zeros(n, dtype=int)
+    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
+    if speakers is not None:
+        labels = fcluster(tree, t=min(speakers, n), criterion="maxclust")
+    else:
+        labels = fcluster(tree, t=threshold, criterion="distance")
+        if labels.max() > max_speakers:
+            labels = fcluster(tree, t=max_speakers, criterion="maxclust")
+    return np.asarray(labels, dtype=int) - 1
+
+
+def _centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return np.stack([_normed(embeddings[labels == k].mean(axis=0)) for k in np.unique(labels)])
+
+
+def _fold_small(
+    embeddings: np.ndarray, labels: np.ndarray, weights_s: np.ndarray, min_speaker_s: float
+) -> np.ndarray:
+    """Fold clusters with little speech into their nearest neighbour (noise, coughs, laughs)."""
+    labels = labels.copy()
+    while True:
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            return labels
+        amount = np.array([weights_s[labels == k].sum() for k in ids])
+        smallest = int(np.argmin(amount))
+        if amount[smallest] >= min_speaker_s:
+            return labels
+        centroids = _centroids(embeddings, labels)
+        similarity = centroids @ centroids[smallest]
+        similarity[smallest] = -np.inf
+        labels[labels == ids[smallest]] = ids[int(np.argmax(similarity))]
+
+
+def _relabel_by_first_turn(labels: np.ndarray, order: np.ndarray) -> np.ndarray:
+    mapping: dict[int, int] = {}
+    for label in labels[order]:
+        mapping.setdefault(int(label), len(mapping))
+    return np.array([mapping[int(label)] for label in labels], dtype=int)
+
+
+# --- turns ----------------------------------------------------------------------------------
+
+
+def _frame_turns(
+    regions: list[tuple[float, float]],
+    starts: np.ndarray,
+    embeddings: np.ndarray,
+    centroids: np.ndarray,
+    min_turn_s: float,
+) -> list[tuple[float, float, int]]:
+    """Label every FRAME_S of speech with the centroid its covering windows resemble most."""
+    scores = embeddings @ centroids.T  # (windows, speakers)
+    centres = starts + WINDOW_S / 2
+    turns: list[tuple[float, float, int]] = []
+    for start, end in regions:
+        n = max(1, int(np.ceil((end - start) / FRAME_S)))
+        times = start + (np.arange(n) + 0.5) * FRAME_S
+        labels = np.empty(n, dtype=int)
+        for i, t in enumerate(times):
+            covering = (starts <= t) & (starts + WINDOW_S >= t)
+            if not covering.any():
+                covering = np.abs(centres - t) == np.abs(centres - t).min()
+            labels[i] = int(np.argmax(scores[covering].mean(axis=0)))
+        labels = _smooth(labels, max(1, round(min_turn_s / FRAME_S)))
+        run_start = 0
+        for i in range(1, n + 1):
+            if i == n or labels[i] != labels[run_start]:
+                t0 = start + run_start * FRAME_S
+                t1 = min(end, start + i * FRAME_S)
+                turns.append((round(t0, 3), round(t1, 3), int(labels[run_start])))
+                run_start = i
+    return turns
+
+
+def _smooth(labels: np.ndarray, min_frames: int) -> np.ndarray:
+    """Runs shorter than ``min_frames`` take the label of their longer neighbour."""
+    labels = labels.copy()
+    changed = True
+    while changed:
+        changed = False
+        runs = _runs(labels)
+        if len(runs) < 2:
+            break
+        for index, (first, last) in enumerate(runs):
+            if last - first >= min_frames:
+                continue
+            before = runs[index - 1] if index > 0 else None
+            after = runs[index + 1] if index + 1 < len(runs) else None
+            longer = max((r for r in (before, after) if r is not None), key=lambda r: r[1] - r[0])
+            labels[first:last] = labels[longer[0]]
+            changed = True
+            break
+    return labels
+
+
+def _runs(labels: np.ndarray) -> list[tuple[int, int]]:
+    runs = []
+    first = 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[first]:
+            runs.append((first, i))
+            first = i
+    return runs
+
+
+def diarize_mono(audio: np.ndarray, options: DiarizeOptions | None = None) -> Diarization:
+    """Speaker turns of a mono recording (16 kHz float32), found from the voices alone."""
+    options = options or DiarizeOptions()
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    regions = speech_regions(audio)
+    starts, embeddings = embed_windows(audio, regions, options.hop_s)
+    if len(embeddings) == 0:
+        return Diarization(turns=[], method="embedding")
+    pick = np.arange(len(embeddings))
+    if len(pick) > options.max_cluster_windows:
+        pick = np.linspace(0, len(embeddings) - 1, options.max_cluster_windows).astype(int)
+    labels = cluster(embeddings[pick], options.speakers, options.threshold, options.max_speakers)
+    if options.speakers is None:
+        weight_s = np.full(len(pick), options.hop_s * len(embeddings) / len(pick))
+        speech_s = sum(end - start for start, end in regions)
+        least_s = max(options.min_speaker_s, options.min_speaker_share * speech_s)
+        labels = _fold_small(embeddings[pick], labels, weight_s, least_s)
+    centroids = _centroids(embeddings[pick], labels)
+    raw = _frame_turns(regions, starts, embeddings, centroids, options.min_turn_s)
+    # Name speakers in order of first appearance; keep only speakers that still hold speech.
+    order: dict[int, int] = {}
+    for _, _, k in raw:
+        order.setdefault(k, len(order))
+    turns = [Turn(s, e, speaker_label(order[k])) for s, e, k in raw]
+    embeddings_by_speaker = {speaker_label(order[k]): centroids[k] for k in order}
+    return Diarization(turns=_join(turns), embeddings=embeddings_by_speaker, method="embedding")
+
+
+def _join(turns: list[Turn], gap_s: float = 1e-6) -> list[Turn]:
+    joined: list[Turn] = []
+    for turn in turns:
+        if (
+            joined
+            and joined[-1].speaker == turn.speaker
+            and turn.start_s - joined[-1].end_s <= gap_s
+        ):
+            joined[-1] = Turn(joined[-1].start_s, turn.end_s, turn.speaker)
+        else:
+            joined.append(turn)
+    return joined
+
+
+# --- segments and words ---------------------------------------------------------------------
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def speaker_at(turns: list[Turn], start_s: float, end_s: float) -> str | None:
+    """The speaker who overlaps [start_s, end_s] most, else the nearest in time."""
+    if not turns:
+        return None
+    talk: dict[str, float] = {}
+    for turn in turns:
+        if turn.start_s < end_s and turn.end_s > start_s:
+            overlap = _overlap(start_s, end_s, turn.start_s, turn.end_s)
+            talk[turn.speaker] = talk.get(turn.speaker, 0.0) + overlap
+    if talk:
+        return max(talk, key=lambda who: talk[who])
+    middle = (start_s + end_s) / 2
+
+    def distance(turn: Turn) -> float:
+        return max(turn.start_s - middle, middle - turn.end_s, 0.0)
+
+    return min(turns, key=distance).speaker
+
+
+def assign_speakers(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
+    """Give every word and segment a speaker; split segments where the speaker changes.
+
+    Pure and model-free. No text is dropped: every word lands in exactly one output segment.
+    A single word that flips speaker between two words of the same speaker keeps theirs.
+    """
+    out: list[Segment] = []
+    for segment in segments:
+        if not segment.words:
+            speaker = speaker_at(turns, segment.start_s, segment.end_s)
+            out.append(segment.model_copy(update={"id": len(out), "speaker": speaker}))
+            continue
+        speakers = [speaker_at(turns, w.start_s, w.end_s) for w in segment.words]
+        for i in range(1, len(speakers) - 1):
+            if speakers[i - 1] == speakers[i + 1] != speakers[i]:
+                speakers[i] = speakers[i - 1]
+        words = [
+            w.model_copy(update={"speaker": s})
+            for w, s in zip(segment.words, speakers, strict=True)
+        ]
+        groups: list[list[Word]] = []
+        for word in words:
+            if groups and groups[-1][-1].speaker == word.speaker:
+                groups[-1].append(word)
+            else:
+                groups.append([word])
+        if len(groups) == 1:
+            out.append(
+                segment.model_copy(
+                    update={"id": len(out), "speaker": groups[0][0].speaker, "words": words}
+                )
+            )
+            continue
+        for group in groups:
+            out.append(
+                segment.model_copy(
+                    update={
+                        "id": len(out),
+                        "start_s": group[0].start_s,
+                        "end_s": group[-1].end_s,
+                        "text": _join_words(group),
+                        "words": group,
+                        "speaker": group[0].speaker,
+                        "translation": None,
+                    }
+                )
+            )
+    return out
+
+
+def _join_words(words: list[Word]) -> str:
+    return " ".join(w.text.strip() for w in words if w.text.strip())
+
+
+def find_speakers(
+    samples: np.ndarray, segments: list[Segment], options: DiarizeOptions | None = None
+) -> tuple[list[Segment], Diarization]:
+    """Find speakers in decoded audio ``samples`` (channels, n) and assign them to ``segments``.
+
+    Two-party stereo keeps the speakers ``merge_channels`` gave the segments; anything else is
+    diarized from the mixed-down voice.
+    """
+    options = options or DiarizeOptions()
+    if samples.ndim == 1:
+        samples = samples[np.newaxis, :]
+    if samples.shape[1] == 0:
+        raise EmptyAudioError("no audio to find speakers in")
+    if is_two_party(samples, options):
+        diarization = diarize_stereo(samples, options)
+        if any(s.speaker is None for s in segments):
+            segments = assign_speakers(segments, diarization.turns)
+        return segments, diarization
+    mono = samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
+    diarization = diarize_mono(mono, options)
+    if not diarization.turns and segments:
+        # Whisper heard words where the VAD heard no speech: one speaker said them.
+        whole = Turn(0.0, max(s.end_s for s in segments), speaker_label(0))
+        diarization = Diarization(turns=[whole], method="embedding")
+    return assign_speakers(segments, diarization.turns), diarization
+
+
+@dataclass(frozen=True)
+class DiarizeResult:
+    segments: list[Segment]
+    speakers: list[Speaker]
+    diarization: Diarization
+
+
+def diarize(
+    samples: np.ndarray,
+    segments: list[Segment],
+    options: DiarizeOptions | None = None,
+    profiles: Sequence[VoiceProfile] = (),
+) -> DiarizeResult:
+    """The diarize stage for a recording: speakers found, named, given roles, put on segments."""
+    from assistant.roles import apply_roles, assign_roles
+
+    options = options or DiarizeOptions()
+    segments, diarization = find_speakers(samples, segments, options)
+    speakers = assign_roles(segments, diarization, profiles, options)
+    return DiarizeResult(apply_roles(segments, speakers), list(speakers.values()), diarization)
+
+
+def diarize_transcript(
+    segments: list[Segment],
+    options: DiarizeOptions | None = None,
+    profiles: Sequence[VoiceProfile] = (),
+) -> DiarizeResult:
+    """The diarize stage for an imported transcript: its speakers (if any) get roles."""
+    from assistant.roles import apply_roles, assign_roles
+
+    diarization = Diarization(turns=[], method="none")
+    if all(s.speaker is None for s in segments):
+        return DiarizeResult(list(segments), [], diarization)
+    speakers = assign_roles(segments, diarization, profiles, options)
+    return DiarizeResult(apply_roles(segments, speakers), list(speakers.values()), diarization)
+
+
+def merge_transcripts(left: Transcript, right: Transcript) -> Transcript:
+    """The transcripts of the two channels as one, segments merged by time."""
+    languages: Counter[str] = Counter()
+    for part in (left, right):
+        languages.update(part.languages or ({part.language: 1.0} if part.language else {}))
+    language = languages.most_common(1)[0][0] if languages else left.language
+    main = left if language == left.language else right
+    return replace(
+        main,
+        language=language,
+        segments=merge_channels(left.segments, right.segments),
+        languages=dict(languages),
+    )

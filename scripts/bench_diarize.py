@@ -1,0 +1,384 @@
+"""Benchmark speaker diarization and role assignment on conversations built from real clips.
+
+The conversations are made of real recordings of different people in tests/data (LibriSpeech
+speakers 251 and 3536, FLEURS English and German speakers, JFK, the two channels of
+stereo_diarization.wav), cut at pauses into turns and laid end to end with short gaps (and, in one
+conversation, short overlaps), so who spoke when is known. Reference speech inside each turn is
+found from the clip's own energy (not from the VAD the diarizer uses).
+
+Printed per conversation and overall:
+  DER        diarization error rate (pyannote.metrics, 0.25 s collar, overlap scored)
+  confusion  the part of DER that is speech given to the wrong speaker
+  speakers   estimated / true number of speakers
+  role acc   share of reference speech whose role (rep/customer) is right, with the rep's voice
+             profile enrolled from a clip that is NOT in the conversation
+  role heur  the same without profiles (text heuristic; these read-speech clips hold no sales
+             talk, so it mostly falls back to who opens the call)
+  s/min      diarization seconds per minute of audio
+  +% of ASR  diarization time relative to transcribing the same audio (faster-whisper)
+
+Writes the numbers as JSON (--json). Run: .venv/bin/python scripts/bench_diarize.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from assistant.media import SAMPLE_RATE, load_audio  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+
+# Voices: clips of one person each. A voice's "enroll" clip is held out of every conversation.
+VOICES: dict[str, dict[str, list[str]]] = {
+    "libri251": {
+        "clips": ["testing_routine.wav", "another_engineer.wav"],
+        "enroll": ["i_tell_you.wav"],
+    },
+    "libri3536": {"clips": ["another_door.wav"], "enroll": []},
+    "jfk": {"clips": ["jfk.flac"], "enroll": []},
+    "fleurs_en_a": {"clips": ["fleurs-en-000.ogg"], "enroll": []},
+    "fleurs_en_b": {"clips": ["fleurs-en-001.ogg"], "enroll": []},
+    "fleurs_en_c": {
+        "clips": ["fleurs-en-002.ogg", "fleurs-en-003.ogg"],
+        "enroll": ["fleurs-en-004.ogg"],
+    },
+    "fleurs_de_a": {"clips": ["fleurs-de-000.ogg"], "enroll": []},
+    "fleurs_de_b": {"clips": ["fleurs-de-004.ogg"], "enroll": ["fleurs-de-001.ogg"]},
+    "fleurs_de_c": {"clips": ["fleurs-de-002.ogg"], "enroll": []},
+    "fleurs_de_d": {"clips": ["fleurs-de-003.ogg"], "enroll": []},
+    "stereo_left": {"clips": ["stereo_diarization.wav#0"], "enroll": []},
+    "stereo_right": {"clips": ["stereo_diarization.wav#1"], "enroll": []},
+}
+
+
+@dataclass(frozen=True)
+class Conversation:
+    name: str
+    rep: str
+    customers: tuple[str, ...]
+    language: str
+    overlap_s: float = 0.0  # >0: some turns start this much before the previous one ends
+    # The customer opens some conversations, so "who opens" cannot decide roles alone.
+    customer_opens: bool = False
+
+
+CONVERSATIONS = (
+    Conversation("en-2spk", "fleurs_en_c", ("libri251",), "en"),
+    Conversation("de-2spk", "fleurs_de_b", ("fleurs_de_a",), "de", customer_opens=True),
+    Conversation("en-3spk", "libri251", ("jfk", "fleurs_en_b"), "en"),
+    Conversation(
+        "mixed-3spk", "fleurs_en_c", ("stereo_left", "stereo_right"), "en", customer_opens=True
+    ),
+    Conversation("de-3spk-overlap", "fleurs_de_b", ("fleurs_de_d", "fleurs_de_c"), "de", 0.3),
+)
+
+
+def load_clip(name: str) -> np.ndarray:
+    file, _, channel = name.partition("#")
+    audio = load_audio(DATA / file)
+    if channel:
+        return np.ascontiguousarray(audio.samples[int(channel)])
+    return np.ascontiguousarray(audio.mono)
+
+
+def speech_mask(clip: np.ndarray, frame_s: float = 0.02) -> np.ndarray:
+    """Reference speech per 20 ms frame from the clip's energy (independent of the VAD)."""
+    hop = int(frame_s * SAMPLE_RATE)
+    n = len(clip) // hop
+    frames = clip[: n * hop].reshape(n, hop).astype(np.float64)
+    level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    threshold = max(np.percentile(level, 95) - 30, np.percentile(level, 10) + 8)
+    mask = level > threshold
+    mask = _fill(mask, int(0.3 / frame_s), value=False)  # short pauses are still the turn
+    return _fill(mask, int(0.1 / frame_s), value=True)  # clicks are not speech
+
+
+def _fill(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
+    """Runs of ``value`` shorter than max_len (inside the mask) flip to ``not value``."""
+    mask = mask.copy()
+    i = 0
+    while i < len(mask):
+        if mask[i] == value:
+            j = i
+            while j < len(mask) and mask[j] == value:
+                j += 1
+            if j - i < max_len and i > 0 and j < len(mask):
+                mask[i:j] = not value
+            i = j
+        else:
+            i += 1
+    return mask
+
+
+def pieces(clip: np.ndarray, max_piece_s: float = 7.0) -> list[np.ndarray]:
+    """Cut a long clip into turns at its longest pause near the middle (recursively)."""
+    if len(clip) / SAMPLE_RATE <= max_piece_s:
+        return [clip]
+    mask = speech_mask(clip)
+    n = len(mask)
+    lo, hi = int(n * 0.3), int(n * 0.7)
+    best, best_len, i = None, 0, lo
+    while i < hi:
+        if not mask[i]:
+            j = i
+            while j < n and not mask[j]:
+                j += 1
+            if j - i > best_len:
+                best, best_len = (i + j) // 2, j - i
+            i = j
+        else:
+            i += 1
+    if best is None:
+        hop = int(0.02 * SAMPLE_RATE)
+        frames = clip[: n * hop].reshape(n, hop)
+        best = lo + int(np.argmin(np.mean(frames[lo:hi] ** 2, axis=1)))
+    cut = best * int(0.02 * SAMPLE_RATE)
+    return pieces(clip[:cut], max_piece_s) + pieces(clip[cut:], max_piece_s)
+
+
+def build(conv: Conversation, seed: int = 0):
+    """The mixed audio and reference turns [(start_s, end_s, voice)]."""
+    rng = np.random.default_rng(seed)
+    voices = (conv.rep, *conv.customers)
+    queues = {
+        v: [p for clip in VOICES[v]["clips"] for p in pieces(load_clip(clip))] for v in voices
+    }
+    order: list[str] = []
+    last: str | None = None
+    next_customer = 0
+    while any(queues.values()):
+        if last is None:
+            voice = conv.customers[0] if conv.customer_opens else conv.rep
+        elif last != conv.rep and queues[conv.rep]:
+            voice = conv.rep
+        else:
+            waiting = [c for c in conv.customers if queues[c]] or [conv.rep]
+            voice = waiting[next_customer % len(waiting)]
+            next_customer += 1
+        order.append(voice)
+        queues[voice].pop(0) if queues[voice] else None
+        last = voice
+    queues = {
+        v: [p for clip in VOICES[v]["clips"] for p in pieces(load_clip(clip))] for v in voices
+    }
+    audio = np.zeros(0, np.float32)
+    reference: list[tuple[float, float, str]] = []
+    cursor = 0
+    for i, voice in enumerate(order):
+        if not queues[voice]:
+            continue
+        piece = queues[voice].pop(0)
+        piece = piece / (np.sqrt(np.mean(piece**2)) + 1e-9) * 0.05  # level voices like a call
+        gap = int(rng.uniform(0.2, 0.8) * SAMPLE_RATE)
+        if conv.overlap_s and i % 3 == 2:
+            gap = -int(conv.overlap_s * SAMPLE_RATE)
+        start = max(0, cursor + gap) if i else 0
+        end = start + len(piece)
+        if end > len(audio):
+            audio = np.pad(audio, (0, end - len(audio)))
+        audio[start:end] += piece.astype(np.float32)
+        mask = speech_mask(piece)
+        frame = int(0.02 * SAMPLE_RATE)
+        j = 0
+        while j < len(mask):
+            if mask[j]:
+                k = j
+                while k < len(mask) and mask[k]:
+                    k += 1
+                reference.append(
+                    ((start + j * frame) / SAMPLE_RATE, (start + k * frame) / SAMPLE_RATE, voice)
+                )
+                j = k
+            else:
+                j += 1
+        cursor = max(cursor, end)
+    audio = np.pad(audio, (int(0.5 * SAMPLE_RATE), int(0.5 * SAMPLE_RATE)))
+    reference = [(s + 0.5, e + 0.5, v) for s, e, v in reference]
+    return audio.astype(np.float32), reference
+
+
+def annotation(turns):
+    from pyannote.core import Annotation, Segment
+
+    ann = Annotation()
+    for i, (start, end, who) in enumerate(turns):
+        ann[Segment(start, end), i] = who
+    return ann
+
+
+def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0.01):
+    """(utterances, time): share of reference utterances whose role (the role given to most of
+    the utterance) is right, and share of reference speech time whose role is right."""
+    right_time = total_time = right_utterances = 0
+    for start, end, voice in reference:
+        truth = "rep" if voice == rep_voice else "customer"
+        votes = {"rep": 0, "customer": 0, None: 0}
+        for t in np.arange(start, end, step_s):
+            role = next((r for s, e, r in hypothesis_roles if s <= t < e), None)
+            votes[role] += 1
+        total_time += sum(votes.values())
+        right_time += votes[truth]
+        right_utterances += max(votes, key=lambda r: votes[r]) == truth
+    return right_utterances / max(1, len(reference)), right_time / max(1, total_time)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Prints a table and writes JSON; see the module docstring for the columns.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="clustering distance")
+    parser.add_argument("--model", default="base", help="Whisper model for the timing baseline")
+    parser.add_argument(
+        "--no-asr",
+        action="store_true",
+        help="skip transcription (no timing ratio, no heuristic roles)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "bench_diarize.json", help="write results here"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Whisper")
+    args = parser.parse_args(argv)
+
+    import torch
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from assistant import diarize, roles
+    from assistant.profiles import VoiceProfile
+
+    torch.set_num_threads(args.threads)
+    options = diarize.DiarizeOptions()
+    if args.threshold is not None:
+        options = diarize.DiarizeOptions(threshold=args.threshold)
+    diarize.get_encoder()  # load once, outside the timings
+    diarize.speech_regions(np.zeros(SAMPLE_RATE, np.float32))
+
+    transcriber = None
+    if not args.no_asr:
+        from assistant.transcribe import TranscribeOptions, get_transcriber
+
+        cache = Path.home() / ".cache" / "sales-call-assistant"
+        transcriber = get_transcriber("faster-whisper", args.model, "int8", args.threads, cache)
+
+    rows = []
+    metric_all = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+    for conv in CONVERSATIONS:
+        audio, reference = build(conv)
+        duration_min = len(audio) / SAMPLE_RATE / 60
+        t0 = time.perf_counter()
+        segments_placeholder: list = []
+        _, result = diarize.diarize(audio, segments_placeholder, options)
+        diarize_s = time.perf_counter() - t0
+        hypothesis = [(t.start_s, t.end_s, t.speaker) for t in result.turns]
+        metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+        ref_ann, hyp_ann = annotation(reference), annotation(hypothesis)
+        detail = metric(ref_ann, hyp_ann, detailed=True)
+        metric_all(ref_ann, hyp_ann)
+        total = detail["total"] or 1.0
+
+        enroll = [load_clip(c) for c in VOICES[conv.rep]["enroll"]]
+        embedding = diarize.embed_speech(np.concatenate(enroll))
+        assert embedding is not None
+        profile = VoiceProfile.new(
+            "Rep", embedding, speech_s=sum(len(e) for e in enroll) / SAMPLE_RATE
+        )
+        speakers = roles.assign_roles([], result, [profile])
+        hyp_roles = [(t.start_s, t.end_s, speakers[t.speaker].role) for t in result.turns]
+        acc_profile, time_profile = role_accuracy(reference, hyp_roles, conv.rep)
+
+        asr_s = acc_heur = None
+        if transcriber is not None:
+            from assistant.transcribe import TranscribeOptions
+
+            t0 = time.perf_counter()
+            transcript = transcriber.transcribe(
+                audio, TranscribeOptions(model=args.model, language=conv.language)
+            )
+            asr_s = time.perf_counter() - t0
+            segs = diarize.assign_speakers(transcript.segments, result.turns)
+            speakers_h = roles.assign_roles(segs, result, [])
+            acc_heur, _ = role_accuracy(
+                reference,
+                [(t.start_s, t.end_s, speakers_h[t.speaker].role) for t in result.turns],
+                conv.rep,
+            )
+        rows.append(
+            {
+                "conversation": conv.name,
+                "duration_s": round(len(audio) / SAMPLE_RATE, 1),
+                "speakers_true": 1 + len(conv.customers),
+                "speakers_found": len(result.speakers),
+                "der": round(detail["diarization error rate"], 4),
+                "confusion": round(detail["confusion"] / total, 4),
+                "missed": round(detail["missed detection"] / total, 4),
+                "false_alarm": round(detail["false alarm"] / total, 4),
+                "role_accuracy_profile": round(acc_profile, 4),
+                "role_time_accuracy_profile": round(time_profile, 4),
+                "role_accuracy_heuristic": None if acc_heur is None else round(acc_heur, 4),
+                "diarize_s": round(diarize_s, 3),
+                "diarize_s_per_min": round(diarize_s / duration_min, 3),
+                "asr_s": None if asr_s is None else round(asr_s, 3),
+                "diarize_vs_asr": None if asr_s is None else round(diarize_s / asr_s, 4),
+            }
+        )
+
+    total_min = sum(r["duration_s"] for r in rows) / 60
+    total_diar = sum(r["diarize_s"] for r in rows)
+    total_asr = sum(r["asr_s"] or 0 for r in rows)
+    overall = {
+        "der": round(abs(metric_all), 4),
+        "role_accuracy_profile": round(
+            float(np.mean([r["role_accuracy_profile"] for r in rows])), 4
+        ),
+        "role_time_accuracy_profile": round(
+            float(np.mean([r["role_time_accuracy_profile"] for r in rows])), 4
+        ),
+        "role_accuracy_heuristic": None
+        if transcriber is None
+        else round(float(np.mean([r["role_accuracy_heuristic"] for r in rows])), 4),
+        "diarize_s_per_min": round(total_diar / total_min, 3),
+        "diarize_vs_asr": round(total_diar / total_asr, 4) if total_asr else None,
+        "asr_model": None if transcriber is None else args.model,
+        "threads": args.threads,
+        "options": options.as_dict(),
+    }
+    header = f"{'conversation':18} {'dur s':>6} {'spk':>5} {'DER':>7} {'conf':>7} {'miss':>7} {'FA':>7} {'role acc':>8} {'role heur':>9} {'s/min':>6} {'+% ASR':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        heur = "" if r["role_accuracy_heuristic"] is None else f"{r['role_accuracy_heuristic']:.1%}"
+        ratio = "" if r["diarize_vs_asr"] is None else f"{r['diarize_vs_asr']:.1%}"
+        print(
+            f"{r['conversation']:18} {r['duration_s']:6.1f} {r['speakers_found']:>2}/{r['speakers_true']:<2} "
+            f"{r['der']:7.1%} {r['confusion']:7.1%} {r['missed']:7.1%} {r['false_alarm']:7.1%} "
+            f"{r['role_accuracy_profile']:8.1%} {heur:>9} {r['diarize_s_per_min']:6.2f} {ratio:>7}"
+        )
+    print("-" * len(header))
+    heur = (
+        ""
+        if overall["role_accuracy_heuristic"] is None
+        else f"{overall['role_accuracy_heuristic']:.1%}"
+    )
+    ratio = "" if overall["diarize_vs_asr"] is None else f"{overall['diarize_vs_asr']:.1%}"
+    print(
+        f"{'overall':18} {sum(r['duration_s'] for r in rows):6.1f} {'':5} {overall['der']:7.1%} {'':7} {'':7} {'':7} "
+        f"{overall['role_accuracy_profile']:8.1%} {heur:>9} {overall['diarize_s_per_min']:6.2f} {ratio:>7}"
+    )
+    args.json.write_text(json.dumps({"conversations": rows, "overall": overall}, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

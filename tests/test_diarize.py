@@ -1,0 +1,327 @@
+"""Speakers and roles: real clips of different people, the real voice encoder and Whisper.
+
+The two-speaker conversation is built from LibriSpeech speaker 251 and a FLEURS English speaker
+with known turns; stereo_diarization.wav has one speaker per channel.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import diarize
+from assistant.diarize import DiarizeOptions, Turn, assign_speakers, merge_channels
+from assistant.errors import OptionError
+from assistant.media import SAMPLE_RATE, load_audio
+from assistant.pipeline import Pipeline, PipelineOptions
+from assistant.report import Segment, Word
+from assistant.roles import heuristic_roles
+from assistant.transcribe import TranscribeOptions
+
+DATA = Path(__file__).parent / "data"
+LEFT = (
+    "He began a confused complaint against the wizard, who had vanished behind the curtain "
+    "on the left."
+)
+RIGHT = "The horizon seems extremely distant."
+# (clip, voice): LibriSpeech 251 is the rep, FLEURS en-002..004 one other speaker.
+TURNS = [
+    ("testing_routine.wav", "rep"),
+    ("fleurs-en-003.ogg", "customer"),
+    ("i_tell_you.wav", "rep"),
+    ("fleurs-en-004.ogg", "customer"),
+]
+GAP_S = 0.6
+
+
+def norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def conversation(
+    turns=TURNS, gap_s: float = GAP_S
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """Clips laid end to end: the audio and the reference [(start_s, end_s, voice)]."""
+    parts, reference, cursor = [], [], 0.5
+    parts.append(np.zeros(int(0.5 * SAMPLE_RATE), np.float32))
+    for clip, voice in turns:
+        audio = load_audio(DATA / clip).mono
+        audio = audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05
+        parts += [audio.astype(np.float32), np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
+        reference.append((cursor, cursor + len(audio) / SAMPLE_RATE, voice))
+        cursor += len(audio) / SAMPLE_RATE + gap_s
+    return np.concatenate(parts), reference
+
+
+@pytest.fixture(scope="module")
+def mono_call() -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    return conversation()
+
+
+@pytest.fixture(scope="module")
+def tiny(assistant_data_dir: Path) -> Pipeline:
+    return Pipeline(
+        PipelineOptions(
+            cache_dir=assistant_data_dir / "cache",
+            transcribe=TranscribeOptions(model="tiny.en", language="en"),
+        )
+    )
+
+
+def majority_speaker(turns: list[Turn], start: float, end: float) -> str | None:
+    return diarize.speaker_at(turns, start, end)
+
+
+# --- stereo ---------------------------------------------------------------------------------
+
+
+def test_near_identical_stereo_is_mono(data: Path) -> None:
+    assert load_audio(data / "jfk.flac").channels == 2
+    assert not diarize.is_two_party(load_audio(data / "jfk.flac").samples)
+    assert diarize.is_two_party(load_audio(data / "stereo_diarization.wav").samples)
+
+
+def test_stereo_with_one_silent_channel_is_mono(data: Path) -> None:
+    voice = load_audio(data / "jfk.flac").samples[0]
+    assert not diarize.is_two_party(np.stack([voice, np.zeros_like(voice)]))
+
+
+def test_stereo_call_gives_each_channel_its_exact_text(data: Path, tiny: Pipeline) -> None:
+    audio = load_audio(data / "stereo_diarization.wav")
+    transcript = tiny._transcribe(audio, lambda stage, f: None)
+    found = diarize.diarize(audio.samples, transcript.segments, DiarizeOptions(rep_channel="left"))
+    by_speaker: dict[str, list[str]] = {}
+    for segment in found.segments:
+        by_speaker.setdefault(segment.speaker or "", []).append(segment.text)
+        assert all(w.speaker == segment.speaker for w in segment.words)
+    assert sorted(by_speaker) == ["SPEAKER_1", "SPEAKER_2"]
+    assert norm(" ".join(by_speaker["SPEAKER_1"])) == norm(LEFT)
+    assert norm(" ".join(by_speaker["SPEAKER_2"])) == norm(RIGHT)
+    roles = {s.id: (s.role, s.channel, s.role_source) for s in found.speakers}
+    assert roles == {
+        "SPEAKER_1": ("rep", "left", "channel"),
+        "SPEAKER_2": ("customer", "right", "channel"),
+    }
+    starts = [s.start_s for s in found.segments]
+    assert starts == sorted(starts)
+
+
+def test_rep_channel_right_makes_the_right_speaker_the_rep(data: Path) -> None:
+    audio = load_audio(data / "stereo_diarization.wav")
+    found = diarize.diarize(audio.samples, [], DiarizeOptions(rep_channel="right"))
+    assert {s.id: s.role for s in found.speakers} == {"SPEAKER_1": "customer", "SPEAKER_2": "rep"}
+    assert found.diarization.method == "stereo"
+
+
+def test_merge_channels_orders_by_time_and_names_channels() -> None:
+    left = [
+        Segment(id=0, start_s=0.0, end_s=2.0, text="a"),
+        Segment(id=1, start_s=5, end_s=6, text="c"),
+    ]
+    right = [
+        Segment(id=0, start_s=1.0, end_s=3.0, text="b", words=[Word(start_s=1, end_s=2, text="b")])
+    ]
+    merged = merge_channels(left, right)
+    assert [(s.id, s.text, s.speaker) for s in merged] == [
+        (0, "a", "SPEAKER_1"),
+        (1, "b", "SPEAKER_2"),
+        (2, "c", "SPEAKER_1"),
+    ]
+    assert merged[1].words[0].speaker == "SPEAKER_2"
+
+
+# --- mono -----------------------------------------------------------------------------------
+
+
+def test_mono_conversation_two_speakers_low_der(mono_call) -> None:
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as Span
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    audio, reference = mono_call
+    result = diarize.diarize_mono(audio)
+    assert len(result.speakers) == 2
+    labels = {voice: majority_speaker(result.turns, s, e) for s, e, voice in reference}
+    assert labels["rep"] != labels["customer"]
+    for start, end, voice in reference:
+        assert majority_speaker(result.turns, start, end) == labels[voice]
+    ref, hyp = Annotation(), Annotation()
+    for i, (s, e, voice) in enumerate(reference):
+        ref[Span(s, e), i] = voice
+    for i, t in enumerate(result.turns):
+        hyp[Span(t.start_s, t.end_s), i] = t.speaker
+    assert DiarizationErrorRate(collar=0.25)(ref, hyp) < 0.15
+    assert set(result.embeddings) == set(result.speakers)
+
+
+def test_speakers_option_fixes_the_count(mono_call) -> None:
+    audio, _ = mono_call
+    assert len(diarize.diarize_mono(audio, DiarizeOptions(speakers=1)).speakers) == 1
+
+
+def test_single_speaker_recording(data: Path) -> None:
+    audio = load_audio(data / "jfk.flac")
+    result = diarize.diarize_mono(audio.mono)
+    assert result.speakers == ["SPEAKER_1"]
+    assert result.turns[0].start_s < 1.0 and result.turns[-1].end_s > 9.5
+
+
+def test_silence_has_no_speakers_and_does_not_crash() -> None:
+    silence = np.zeros(5 * SAMPLE_RATE, np.float32)
+    assert diarize.diarize_mono(silence).turns == []
+    # Words without detected speech still get a speaker, none is dropped.
+    words = [Segment(id=0, start_s=1.0, end_s=2.0, text="hm")]
+    found = diarize.diarize(silence, words)
+    assert [s.speaker for s in found.segments] == ["SPEAKER_1"]
+
+
+def test_transcribed_mono_call_keeps_every_word(mono_call, tiny: Pipeline) -> None:
+    audio, reference = mono_call
+    transcript = tiny.transcriber().transcribe(audio, tiny.options.transcribe)
+    found = diarize.diarize(audio, transcript.segments)
+    before = [w.text for s in transcript.segments for w in s.words]
+    after = [w.text for s in found.segments for w in s.words]
+    assert after == before
+    assert [s.id for s in found.segments] == list(range(len(found.segments)))
+    for segment in found.segments:
+        assert segment.speaker is not None and segment.role in ("rep", "customer")
+        assert {w.speaker for w in segment.words} == {segment.speaker}
+    # Every reference turn is mostly one speaker, and the two voices differ.
+    voices = {}
+    for start, end, voice in reference:
+        inside = [s.speaker for s in found.segments if start - 0.3 <= s.start_s < end]
+        assert inside
+        voices.setdefault(voice, set()).update(inside)
+    assert voices["rep"].isdisjoint(voices["customer"])
+    assert {s.role_source for s in found.speakers} == {"heuristic"}
+    assert all(0.5 <= s.role_confidence <= 1.0 for s in found.speakers)
+
+
+# --- assigning words to speakers (pure) -----------------------------------------------------
+
+
+def words(*spec: tuple[str, float, float]) -> list[Word]:
+    return [Word(start_s=s, end_s=e, text=t) for t, s, e in spec]
+
+
+def test_segment_is_split_where_the_speaker_changes() -> None:
+    segment = Segment(
+        id=0,
+        start_s=0.0,
+        end_s=4.0,
+        text="Sure, next week. Great, thanks!",
+        words=words(
+            ("Sure,", 0, 0.5),
+            ("next", 0.5, 1),
+            ("week.", 1, 1.5),
+            ("Great,", 2.2, 2.8),
+            ("thanks!", 2.8, 3.5),
+        ),
+    )
+    turns = [Turn(0.0, 1.8, "SPEAKER_1"), Turn(2.0, 4.0, "SPEAKER_2")]
+    out = assign_speakers([segment], turns)
+    assert [(s.speaker, s.text, s.start_s, s.end_s) for s in out] == [
+        ("SPEAKER_1", "Sure, next week.", 0.0, 1.5),
+        ("SPEAKER_2", "Great, thanks!", 2.2, 3.5),
+    ]
+
+
+def test_one_word_flip_inside_a_speaker_is_smoothed() -> None:
+    segment = Segment(
+        id=0, start_s=0, end_s=3, text="a b c", words=words(("a", 0, 1), ("b", 1, 2), ("c", 2, 3))
+    )
+    turns = [Turn(0, 1, "A"), Turn(1, 2, "B"), Turn(2, 3, "A")]
+    assert [s.speaker for s in assign_speakers([segment], turns)] == ["A"]
+
+
+def test_overlapping_turns_and_words_outside_turns_keep_all_text() -> None:
+    segment = Segment(
+        id=7,
+        start_s=0,
+        end_s=10,
+        text="x y z",
+        words=words(("x", 0.0, 1.0), ("y", 1.2, 2.0), ("z", 9.0, 9.5)),
+    )
+    turns = [Turn(0.0, 2.0, "A"), Turn(0.5, 2.0, "B"), Turn(3.0, 4.0, "B")]
+    out = assign_speakers([segment], turns)
+    assert " ".join(s.text for s in out) == "x y z"
+    assert out[-1].speaker == "B"  # "z" overlaps nothing: the nearest turn
+    no_words = Segment(id=0, start_s=3.2, end_s=3.8, text="mhm")
+    assert assign_speakers([no_words], turns)[0].speaker == "B"
+    assert assign_speakers([no_words], [])[0].speaker is None
+
+
+# --- roles and options ----------------------------------------------------------------------
+
+
+def test_heuristic_finds_the_rep_by_what_they_say_even_when_the_customer_opens() -> None:
+    call = [
+        Segment(id=0, start_s=0, end_s=3, text="Hello, this is Tom from Acme.", speaker="S1"),
+        Segment(
+            id=1,
+            start_s=3,
+            end_s=9,
+            text="Hi Tom! Let me show you our platform. We offer a free trial.",
+            speaker="S2",
+        ),
+        Segment(
+            id=2,
+            start_s=9,
+            end_s=12,
+            text="We need it to work with Salesforce, our budget is small.",
+            speaker="S1",
+        ),
+        Segment(id=3, start_s=12, end_s=15, text="How many users do you have?", speaker="S2"),
+    ]
+    roles = heuristic_roles(call, ["S1", "S2"])
+    assert roles["S2"][0] == "rep" and roles["S1"][0] == "customer"
+    assert roles["S2"][1] > 0.9
+    german = [
+        Segment(
+            id=0, start_s=0, end_s=3, text="Guten Tag, wir brauchen eine neue Lösung.", speaker="K"
+        ),
+        Segment(
+            id=1,
+            start_s=3,
+            end_s=6,
+            text="Gerne, unsere Plattform kann das. Wir bieten eine Demo an.",
+            speaker="V",
+        ),
+    ]
+    assert heuristic_roles(german, ["K", "V"])["V"][0] == "rep"
+
+
+def test_heuristic_without_clues_trusts_the_opener_weakly() -> None:
+    call = [
+        Segment(id=0, start_s=0, end_s=3, text="Good morning to you.", speaker="A"),
+        Segment(id=1, start_s=3, end_s=6, text="Good morning.", speaker="B"),
+    ]
+    roles = heuristic_roles(call, ["A", "B"])
+    assert roles["A"] == ("rep", pytest.approx(0.731, abs=0.01))
+    assert roles["B"][0] == "customer"
+    assert heuristic_roles(call[:1], ["A"]) == {"A": ("rep", 0.5)}
+
+
+def test_transcript_speakers_get_roles() -> None:
+    call = [
+        Segment(
+            id=0,
+            start_s=0,
+            end_s=3,
+            text="Thanks for the time, let me show you our product.",
+            speaker="Anna",
+        ),
+        Segment(id=1, start_s=3, end_s=6, text="Sure, we need something simple.", speaker="Ben"),
+    ]
+    found = diarize.diarize_transcript(call)
+    assert [(s.speaker, s.role) for s in found.segments] == [("Anna", "rep"), ("Ben", "customer")]
+    assert diarize.diarize_transcript([Segment(id=0, start_s=0, end_s=1, text="x")]).speakers == []
+
+
+@pytest.mark.parametrize("kwargs", [{"speakers": 0}, {"speakers": 9}, {"rep_channel": "middle"}])
+def test_bad_options_are_rejected(kwargs: dict) -> None:
+    with pytest.raises(OptionError):
+        DiarizeOptions(**kwargs)
