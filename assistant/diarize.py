@@ -559,8 +559,11 @@ def find_speakers(
 
 @dataclass(frozen=True)
 class DiarizeResult:
+    """Segments with speakers and roles, the speakers, and the turns under their final ids."""
+
     segments: list[Segment]
     speakers: list[Speaker]
+    turns: list[Turn]
     diarization: Diarization
 
 
@@ -571,12 +574,17 @@ def diarize(
     profiles: Sequence[VoiceProfile] = (),
 ) -> DiarizeResult:
     """The diarize stage for a recording: speakers found, named, given roles, put on segments."""
-    from assistant.roles import apply_roles, assign_roles
+    from assistant.roles import apply_roles, assign_roles, rename_turns
 
     options = options or DiarizeOptions()
     segments, diarization = find_speakers(samples, segments, options)
     speakers = assign_roles(segments, diarization, profiles, options)
-    return DiarizeResult(apply_roles(segments, speakers), list(speakers.values()), diarization)
+    return DiarizeResult(
+        segments=apply_roles(segments, speakers),
+        speakers=list(speakers.values()),
+        turns=rename_turns(diarization.turns, speakers),
+        diarization=diarization,
+    )
 
 
 def diarize_transcript(
@@ -589,9 +597,9 @@ def diarize_transcript(
 
     diarization = Diarization(turns=[], method="none")
     if all(s.speaker is None for s in segments):
-        return DiarizeResult(list(segments), [], diarization)
+        return DiarizeResult(list(segments), [], [], diarization)
     speakers = assign_roles(segments, diarization, profiles, options)
-    return DiarizeResult(apply_roles(segments, speakers), list(speakers.values()), diarization)
+    return DiarizeResult(apply_roles(segments, speakers), list(speakers.values()), [], diarization)
 
 
 def merge_transcripts(left: Transcript, right: Transcript) -> Transcript:

@@ -1,0 +1,148 @@
+"""Rep voice profiles: enrolled from real clips, stored as embeddings, matched in a real call."""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from assistant import diarize
+from assistant.cli import app
+from assistant.errors import EmptyAudioError, OptionError
+from assistant.profiles import ProfileStore, VoiceProfile, check_name, enroll, match_profiles, slug
+from tests.test_diarize import conversation
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def anna(data: Path) -> VoiceProfile:
+    # LibriSpeech speaker 251; the call below uses two other clips of the same speaker.
+    return enroll("Anna Berg", [data / "another_engineer.wav"])
+
+
+@pytest.fixture(scope="module")
+def call():
+    return conversation()
+
+
+def test_enroll_keeps_an_embedding_not_audio(anna: VoiceProfile, tmp_path: Path) -> None:
+    assert anna.embedding.shape == (256,)
+    assert np.linalg.norm(anna.embedding) == pytest.approx(1.0, abs=1e-5)
+    assert 3.0 <= anna.speech_s <= 4.5
+    store = ProfileStore(tmp_path / "profiles")
+    path = store.save(anna)
+    data = json.loads(path.read_text())
+    assert set(data) == {
+        "version",
+        "name",
+        "model",
+        "embedding",
+        "speech_s",
+        "recordings",
+        "created_at",
+    }
+    assert len(data["embedding"]) == 256 and len(data["recordings"][0]) == 64  # sha256 only
+    assert path.stat().st_size < 8_000
+    loaded = store.get("anna  berg")
+    assert loaded.name == "Anna Berg"
+    assert float(loaded.embedding @ anna.embedding) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_store_lists_replaces_and_removes(anna: VoiceProfile, tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "profiles")
+    assert store.list() == []
+    store.save(anna)
+    store.save(VoiceProfile.new("Ben Ko", -anna.embedding, 5.0))
+    store.save(VoiceProfile.new("anna berg", anna.embedding, 9.0))  # same rep: replaced
+    assert [(p.name, p.speech_s) for p in store.list()] == [("anna berg", 9.0), ("Ben Ko", 5.0)]
+    store.remove("Ben Ko")
+    with pytest.raises(OptionError, match="enrolled: anna berg"):
+        store.remove("Ben Ko")
+
+
+def test_unreadable_profile_files_are_skipped(anna: VoiceProfile, tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path)
+    store.save(anna)
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "short.json").write_text(json.dumps({**anna.to_json(), "embedding": [1, 2]}))
+    assert [p.name for p in store.list()] == ["Anna Berg"]
+    with pytest.raises(OptionError, match="cannot be read"):
+        store.get("short")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "--", "a\x00b", "x" * 65])
+def test_bad_names_are_rejected(name: str) -> None:
+    with pytest.raises(OptionError):
+        check_name(name)
+
+
+def test_names_fold_to_one_file_key() -> None:
+    assert slug("Jürgen  Müller") == slug("jurgen muller") == "jurgen-muller"
+
+
+def test_enrolling_silence_fails_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(np.zeros(3 * 16_000, np.int16).tobytes())
+    with pytest.raises(EmptyAudioError, match="at least 3 s"):
+        enroll("Anna", [path])
+    with pytest.raises(OptionError):
+        enroll("Anna", [])
+
+
+def test_enrolled_rep_is_found_by_voice_and_named(anna: VoiceProfile, call) -> None:
+    audio, reference = call
+    found = diarize.diarize(audio, [], profiles=[anna])
+    rep = [s for s in found.speakers if s.role == "rep"]
+    assert len(rep) == 1 and rep[0].id == "Anna Berg" and rep[0].role_source == "profile"
+    assert rep[0].profile_similarity is not None and rep[0].profile_similarity >= 0.75
+    assert [s.role for s in found.speakers if s.id != "Anna Berg"] == ["customer"]
+    # Role accuracy over the reference turns: 100%.
+    turns = found.turns
+    role_of = {s.id: s.role for s in found.speakers}
+    for start, end, voice in reference:
+        assert role_of[diarize.speaker_at(turns, start, end)] == voice
+
+
+def test_a_voice_that_is_not_enrolled_does_not_match(data: Path, call) -> None:
+    stranger = enroll("Stranger", [data / "jfk.flac"])
+    audio, _ = call
+    found = diarize.diarize(audio, [], profiles=[stranger])
+    assert all(s.name is None and s.role_source == "heuristic" for s in found.speakers)
+    assert match_profiles(found.diarization.embeddings, [stranger]) == {}
+
+
+def test_reps_cli_enroll_list_remove(data: Path, assistant_data_dir: Path) -> None:
+    result = runner.invoke(app, ["reps", "enroll", "Cara Diaz", str(data / "another_engineer.wav")])
+    assert result.exit_code == 0, result.output
+    assert (assistant_data_dir / "profiles" / "cara-diaz.json").is_file()
+    listed = runner.invoke(app, ["reps", "list"])
+    assert listed.exit_code == 0 and "Cara Diaz" in listed.stdout
+    removed = runner.invoke(app, ["reps", "remove", "cara diaz"])
+    assert removed.exit_code == 0, removed.output
+    assert not (assistant_data_dir / "profiles" / "cara-diaz.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["reps", "remove", "Nobody"], "no rep named 'Nobody'"),
+        (["reps", "enroll", "Cara", "missing.wav"], "missing.wav: no such file"),
+        (["reps", "enroll", "", "tests/data/jfk.flac"], "is empty"),
+        (["analyze", "tests/data/jfk.flac", "--rep-channel", "middle"], "--rep-channel must be"),
+        (["analyze", "tests/data/jfk.flac", "--speakers", "0"], "--speakers must be between"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_code_2(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
