@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.web_session import CSRF_HEADER, SAFE_METHODS, csrf_ok
 from assistant.jobs import JobQueue
 from assistant.settings import Settings
 from assistant.store import Database, ForbiddenError
@@ -52,10 +53,21 @@ def current_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
-    user = authenticate(session, token or "")
+    """The user of the bearer token, else of the session cookie. A cookie alone is sent by the
+    browser to any request, so one that changes something must also carry the CSRF token."""
+    if credentials is not None:
+        token, from_cookie = credentials.credentials, False
+    else:
+        token, from_cookie = request.cookies.get(SESSION_COOKIE) or "", True
+    user = authenticate(session, token)
     if user is None:
         raise NotAuthenticatedError()
+    unsafe = request.method not in SAFE_METHODS
+    if from_cookie and unsafe and not csrf_ok(token, request.headers.get(CSRF_HEADER)):
+        raise ForbiddenError(
+            f"This request is signed in by the session cookie but has no valid {CSRF_HEADER} "
+            "header; reload the page and try again"
+        )
     return user
 
 

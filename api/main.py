@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import NotAuthenticatedError
-from api.routes import auth, calls, insights, items, jobs, search, users, webhooks
+from api.routes import auth, calls, insights, items, jobs, pages, search, users, webhooks
 from api.upload import UploadError
 from assistant import __version__
 from assistant.errors import (
@@ -69,7 +70,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.queue = queue or get_queue("embedded")
+    app.state.queue = queue or get_queue(settings.queue, settings)
     if db is not None:
         app.state.db = db
 
@@ -94,4 +95,6 @@ def create_app(
 
     for module in (calls, jobs, items, insights, search, users, webhooks, auth):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
     return app
