@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     job_poll_s: float = Field(default=0.5, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     public_url: str = ""  # how users reach the server, for login links; empty: http://HOST:PORT
+    # Scale-out (docs/deployment.md): ``celery`` sends jobs to ``assistant worker`` processes
+    # through a Redis broker; every worker mounts the same data directory.
+    queue: str = "embedded"  # embedded | celery
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    broker_queue: str = "assistant"
+    # A job's soft time limit is base + per audio second x the call's duration; the hard limit
+    # (the process is killed) comes 20 % + 60 s later.
+    job_time_base_s: float = Field(default=300.0, gt=0)
+    job_time_per_audio_s: float = Field(default=3.0, gt=0)
+    # Each worker machine sweeps: stale jobs back to the queue, lost messages sent again.
+    sweep_every_s: float = Field(default=15.0, gt=0)
+    resend_after_s: float = Field(default=120.0, gt=0)
 
     @property
     def cache_dir(self) -> Path:

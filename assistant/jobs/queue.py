@@ -14,7 +14,7 @@ transaction that replaces earlier ones, so a job that runs twice leaves one set 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import and_, or_, select, update
 
@@ -22,7 +22,10 @@ from assistant.errors import OptionError
 from assistant.store.db import Database
 from assistant.store.models import Call, Job, utcnow
 
-QUEUES = ("embedded",)
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+QUEUES = ("embedded", "celery")
 
 
 class JobQueue(Protocol):
@@ -42,9 +45,16 @@ class EmbeddedQueue:
         return None
 
 
-def get_queue(name: str = "embedded") -> JobQueue:
+def get_queue(name: str = "embedded", settings: Settings | None = None) -> JobQueue:
+    """The queue named ``name``: ``embedded`` (the database) or ``celery`` (a Redis broker,
+    ``settings.broker_url``; Celery is imported only then)."""
     if name == "embedded":
         return EmbeddedQueue()
+    if name == "celery":
+        from assistant.jobs.celery_queue import CeleryQueue
+        from assistant.settings import get_settings
+
+        return CeleryQueue(settings or get_settings())
     raise OptionError(f"Unknown queue {name!r}; expected one of: {', '.join(QUEUES)}")
 
 
@@ -124,6 +134,17 @@ def requeue_stale(
     """Put back running jobs whose heartbeat is older than ``stale_after_s`` (or, with
     ``worker_prefix``, every running job of workers whose id starts with it: this machine's
     workers after a restart). Jobs that have used up their attempts fail instead."""
+    return len(requeue_stale_jobs(db, stale_after_s, worker_prefix, now))
+
+
+def requeue_stale_jobs(
+    db: Database,
+    stale_after_s: float,
+    worker_prefix: str | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """``requeue_stale``, returning the ids of the jobs it put back in the queue (a broker-backed
+    queue sends those again)."""
     now = now or utcnow()
     stale = Job.heartbeat_at < now - timedelta(seconds=stale_after_s)
     if worker_prefix:
@@ -132,6 +153,7 @@ def requeue_stale(
         jobs = session.scalars(
             select(Job).where(Job.status == "running", stale).with_for_update()
         ).all()
+        requeued = []
         for job in jobs:
             if job.attempts >= job.max_attempts:
                 job.status = "failed"
@@ -145,7 +167,43 @@ def requeue_stale(
                     call.status, call.error = "failed", job.error
             else:
                 job.status, job.worker, job.run_after = "queued", None, now
-        return len(jobs)
+                requeued.append(job.id)
+        return requeued
+
+
+def claim_job(db: Database, job_id: int, worker: str, now: datetime | None = None) -> str:
+    """Claim one given job (a broker delivered its id): ``"claimed"``, or why not: ``"gone"``
+    (its call was deleted), ``"done"``, ``"failed"``, ``"running"`` (another worker has it) or
+    ``"later"`` (queued, but its retry time has not come). A delivery that is not ``"claimed"``
+    has nothing to do: brokers deliver at least once, so duplicates are expected."""
+    now = now or utcnow()
+    with db.session() as session:
+        claimed = session.scalar(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status == "queued",
+                Job.run_after <= now + timedelta(seconds=1),
+            )
+            .values(
+                status="running",
+                worker=worker,
+                heartbeat_at=now,
+                started_at=now,
+                attempts=Job.attempts + 1,
+                error=None,
+            )
+            .returning(Job.call_id)
+        )
+        if claimed is not None:
+            session.execute(
+                update(Call).where(Call.id == claimed).values(status="processing", error=None)
+            )
+            return "claimed"
+        job = session.get(Job, job_id)
+        if job is None:
+            return "gone"
+        return "later" if job.status == "queued" else job.status
 
 
 def release(db: Database, job_id: int, worker: str) -> None:

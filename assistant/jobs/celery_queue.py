@@ -1,0 +1,430 @@
+"""The scale-out queue: Celery on a Redis broker, with the job rows in the (PostgreSQL) database.
+
+::
+
+    API / batch --submit(job id)--> Redis list --> assistant worker (prefork, N processes)
+                                                     run_job(job id): claim_job -> Worker.process
+                                                     (the code the embedded queue runs)
+
+A message carries the job id and nothing else: the recording sits in the shared data directory
+under its sha256, options and results are in the database. The database stays the record of what
+is queued, running and done; the broker only wakes workers up. Celery delivers at least once, so:
+
+- a delivery first claims its job with one conditional UPDATE (``queue.claim_job``); a duplicate
+  (the job is running elsewhere, done, failed or deleted) ends at once without touching anything;
+- the same recording analysed by the same pipeline version is reused, not run again, and results
+  are written in one transaction that replaces earlier ones: a job run twice leaves one set;
+- ``acks_late`` with prefetch 1: a message is acknowledged only after its job ended, and a worker
+  process that dies mid-job has its message put back (``task_reject_on_worker_lost``);
+- the Redis visibility timeout is longer than the hard time limit of the longest allowed call, so
+  a slow job is never handed to a second worker while the first still runs it;
+- soft and hard time limits are scaled to the call's duration; a job past its soft limit fails
+  with a message that says which setting to raise; retries with backoff only for retryable errors;
+- a sweeper in every worker (one at a time, under a Redis lock) puts jobs whose heartbeat stopped
+  back in the queue and sends again any queued job the broker has no message for (a worker killed
+  with its whole machine, a Redis restart without persistence), and delivers webhooks.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from assistant.errors import AssistantError, OptionError
+from assistant.jobs import queue
+from assistant.jobs.worker import Worker, backoff_s, worker_id
+from assistant.report import CallReport
+from assistant.store.db import Database
+from assistant.store.models import Call, Job, utcnow
+
+if TYPE_CHECKING:
+    from celery import Celery, Task
+
+    from assistant.settings import Settings
+
+log = logging.getLogger("assistant.celery")
+
+TASK_NAME = "assistant.run_job"
+SWEEP_LOCK = "assistant:sweeper"
+# kombu's Redis transport keeps priorities 3, 6 and 9 in lists named QUEUE + this + priority.
+_PRIORITY_SEP = "\x06\x16"
+_PRIORITIES = ("", *(f"{_PRIORITY_SEP}{p}" for p in (3, 6, 9)))
+_UNACKED = "unacked"
+MAX_BACKOFF_S = backoff_s(100)
+
+
+class BrokerError(AssistantError):
+    """The broker (Redis) cannot be reached or used."""
+
+    retryable = True
+
+
+class JobTimeLimitError(AssistantError):
+    """A job ran past its soft time limit; it would again, so it is not retried."""
+
+
+# -- limits --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeLimits:
+    soft_s: int
+    hard_s: int
+
+
+def time_limits(settings: Settings, duration_s: float | None) -> TimeLimits:
+    """Soft and hard limits for a call of ``duration_s`` (unknown: the longest allowed)."""
+    seconds = settings.max_duration_s if duration_s is None else min(duration_s, 1e9)
+    soft = settings.job_time_base_s + settings.job_time_per_audio_s * max(seconds, 0.0)
+    return TimeLimits(math.ceil(soft), math.ceil(soft * 1.2 + 60))
+
+
+def visibility_timeout_s(settings: Settings) -> int:
+    """Longer than the longest job can run (hard limit of the longest allowed call) plus the
+    longest retry wait: Redis hands an unacknowledged message to another worker only after it."""
+    return time_limits(settings, settings.max_duration_s).hard_s + int(MAX_BACKOFF_S) + 600
+
+
+def check_broker_url(url: str) -> str:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise OptionError(
+            f"ASSISTANT_BROKER_URL {url!r} is not a Redis URL; use redis://HOST:6379/0 "
+            "(the celery queue runs on Redis)"
+        )
+    return url
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+
+def make_app(settings: Settings) -> Celery:
+    """A Celery app for ``settings`` with the job task registered (no result backend: results go
+    to the database, in the same transaction that ends the job)."""
+    from celery import Celery
+
+    app = Celery("assistant", broker=check_broker_url(settings.broker_url), set_as_current=False)
+    app.conf.update(
+        task_default_queue=settings.broker_queue,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=time_limits(settings, settings.max_duration_s).hard_s,
+        broker_transport_options={"visibility_timeout": visibility_timeout_s(settings)},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_enable_remote_control=True,
+        worker_send_task_events=False,
+    )
+
+    @app.task(name=TASK_NAME, bind=True, max_retries=None)
+    def run_job(task: Task, job_id: int) -> str:
+        return execute(task, settings, int(job_id))
+
+    return app
+
+
+@lru_cache(maxsize=4)
+def _process_database(url: str, pid: int) -> Database:
+    return Database(url)
+
+
+def process_database(url: str) -> Database:
+    """One engine per process: a forked worker process never uses its parent's connections."""
+    return _process_database(url, os.getpid())
+
+
+class CeleryWorker(Worker):
+    """The embedded queue's ``Worker``, run for one delivered job; a soft time limit becomes a
+    job failure that says what to change."""
+
+    soft_limit_s: float | None = None
+
+    def analyse(self, job_id: int, sha256: str, options: dict, progress) -> CallReport:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        try:
+            return super().analyse(job_id, sha256, options, progress)
+        except SoftTimeLimitExceeded as exc:
+            limit = f" of {self.soft_limit_s:.0f} s" if self.soft_limit_s else ""
+            raise JobTimeLimitError(
+                f"the analysis ran past its time limit{limit}; raise ASSISTANT_JOB_TIME_BASE_S "
+                "or ASSISTANT_JOB_TIME_PER_AUDIO_S, or use a faster model"
+            ) from exc
+
+
+def execute(task: Task, settings: Settings, job_id: int) -> str:
+    """Run one delivered job; returns what happened (``done``, ``failed``, or why it was skipped).
+
+    Raises Celery's ``Retry`` when the job failed with a retryable error and has attempts left:
+    the same job id is sent again after the backoff the job row records."""
+    db = process_database(settings.resolved_database_url)
+    worker = CeleryWorker(db, settings, worker_id("celery"))
+    limits = getattr(task.request, "timelimit", None) or (None, None)
+    worker.soft_limit_s = limits[1]
+    queue.requeue_stale(db, settings.job_stale_after_s)
+    state = queue.claim_job(db, job_id, worker.name)
+    if state != "claimed":
+        reason = "its call was deleted" if state == "gone" else f"it is {state}"
+        log.info("job %s: nothing to do, %s", job_id, reason)
+        return state
+    log.info("job %s: started by %s", job_id, worker.name)
+    worker.process(job_id)
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        status = job.status if job else "gone"
+        retry_in_s = (job.run_after - utcnow()).total_seconds() if job else 0.0
+    if status == "queued":
+        log.info("job %s: retrying in %.0f s", job_id, max(retry_in_s, 0.0))
+        raise task.retry(countdown=max(retry_in_s, 0.5), max_retries=None)
+    log.info("job %s: %s", job_id, status)
+    return status
+
+
+# -- submitting ----------------------------------------------------------------------------------
+
+
+class CeleryQueue:
+    """``JobQueue`` over Celery: ``submit`` sends the job id with time limits for its call."""
+
+    name = "celery"
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        check_broker_url(settings.broker_url)
+        self.settings = settings
+        self._db = db
+        self._app: Celery | None = None
+
+    @property
+    def app(self) -> Celery:
+        if self._app is None:
+            self._app = make_app(self.settings)
+        return self._app
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = process_database(self.settings.resolved_database_url)
+        return self._db
+
+    def limits_for(self, job_id: int) -> TimeLimits:
+        with self.db.session() as session:
+            duration = session.scalar(
+                select(Call.duration_s).join(Job, Job.call_id == Call.id).where(Job.id == job_id)
+            )
+        return time_limits(self.settings, duration)
+
+    def send(self, job_id: int, countdown_s: float | None = None) -> None:
+        """Send the job id; raises ``BrokerError`` when Redis cannot be reached."""
+        limits = self.limits_for(job_id)
+        try:
+            self.app.send_task(
+                TASK_NAME,
+                args=[job_id],
+                queue=self.settings.broker_queue,
+                soft_time_limit=limits.soft_s,
+                time_limit=limits.hard_s,
+                countdown=countdown_s,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+            )
+        except Exception as exc:  # kombu raises OperationalError and redis' own errors
+            raise BrokerError(
+                f"cannot send job {job_id} to the broker at {self.settings.broker_url} "
+                f"({type(exc).__name__}: {exc}); start Redis or fix ASSISTANT_BROKER_URL"
+            ) from exc
+
+    def submit(self, job_id: int) -> None:
+        """Send a committed job. If Redis is down the job stays queued in the database and the
+        workers' sweeper sends it once Redis is back, so an upload never fails on the broker."""
+        try:
+            self.send(job_id)
+        except BrokerError as exc:
+            log.warning("%s; the sweeper will send it later", exc)
+
+    def check(self) -> None:
+        """Raise ``BrokerError`` unless Redis answers."""
+        broker_client(self.settings).ping()
+
+
+def broker_client(settings: Settings) -> Any:
+    """A Redis client for the broker; ``BrokerError`` when it does not answer."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            check_broker_url(settings.broker_url), socket_timeout=5, socket_connect_timeout=5
+        )
+        client.ping()
+    except redis.RedisError as exc:
+        raise BrokerError(
+            f"the broker at {settings.broker_url} does not answer ({exc}); start redis-server "
+            "or fix ASSISTANT_BROKER_URL"
+        ) from exc
+    return client
+
+
+# -- what the broker holds -----------------------------------------------------------------------
+
+
+def _job_id(raw: bytes | str) -> int | None:
+    """The job id in one kombu message in Redis (JSON; base64 body of [args, kwargs, embed])."""
+    try:
+        message = json.loads(raw)
+        if isinstance(message, list):  # unacked entries are [message, exchange, routing key]
+            message = message[0]
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return int(args[0])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class BrokerContents:
+    waiting: list[int]  # job ids in the queue's lists, not yet delivered
+    unacked: list[int]  # delivered to a worker and not yet acknowledged (running or reserved)
+
+
+def broker_contents(settings: Settings, client: Any | None = None) -> BrokerContents:
+    client = client or broker_client(settings)
+    waiting: list[int] = []
+    for suffix in _PRIORITIES:
+        for raw in client.lrange(f"{settings.broker_queue}{suffix}", 0, -1):
+            if (job := _job_id(raw)) is not None:
+                waiting.append(job)
+    unacked = [j for raw in client.hvals(_UNACKED) if (j := _job_id(raw)) is not None]
+    return BrokerContents(waiting, unacked)
+
+
+# -- the sweeper ---------------------------------------------------------------------------------
+
+
+def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) -> dict[str, int]:
+    """One round: stale jobs back to the queue and sent again; queued jobs that waited
+    ``resend_after_s`` past their time with no message in the broker sent again; webhooks and
+    retention as the embedded workers do them. Duplicates this may send are harmless."""
+    requeued = queue.requeue_stale_jobs(db, settings.job_stale_after_s)
+    for job_id in requeued:
+        log.warning("job %s: its worker stopped; sending it again", job_id)
+        sender.send(job_id)
+    waiting = set(broker_contents(settings, client).waiting)
+    due = utcnow() - timedelta(seconds=settings.resend_after_s)
+    with db.session() as session:
+        lost = [
+            job_id
+            for job_id in session.scalars(
+                select(Job.id).where(Job.status == "queued", Job.run_after <= due)
+            )
+            if job_id not in waiting and job_id not in requeued
+        ]
+    for job_id in lost:
+        log.warning("job %s: queued with no message in the broker; sending it again", job_id)
+        sender.send(job_id)
+    Worker(db, settings, worker_id("sweeper")).housekeeping()
+    return {"requeued": len(requeued), "resent": len(lost)}
+
+
+class Sweeper:
+    """Runs ``sweep`` every ``sweep_every_s`` in a thread of the worker's main process; a Redis
+    lock lets one worker of the cluster sweep at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
+        self._db: Database | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def after_fork(self) -> None:
+        """In a forked worker process: drop the parent's connections without closing them."""
+        if self._db is not None:
+            self._db.engine.dispose(close=False)
+
+    def _run(self) -> None:
+        every = self.settings.sweep_every_s
+        while not self._stop.wait(every):
+            try:
+                if self._db is None:
+                    self._db = Database(self.settings.resolved_database_url)
+                sender = CeleryQueue(self.settings, self._db)
+                client = broker_client(self.settings)
+                lock = client.lock(SWEEP_LOCK, timeout=max(every * 4, 30), blocking=False)
+                if not lock.acquire():
+                    continue
+                try:
+                    sweep(self.settings, self._db, sender, client)
+                finally:
+                    # Expired meanwhile: another sweeper may hold it now.
+                    with contextlib.suppress(Exception):
+                        lock.release()
+            except Exception as exc:  # Redis or the database away: try again next round
+                log.warning("sweep failed (%s: %s); retrying", type(exc).__name__, exc)
+
+
+def run_worker(settings: Settings, concurrency: int, name: str | None = None) -> None:
+    """``assistant worker``: a Celery worker (prefork, ``concurrency`` processes) on the broker
+    queue, plus the sweeper. Models load once per process, on its first job."""
+    from celery.signals import worker_process_init
+
+    app = make_app(settings)
+    broker_client(settings)  # fail now, with a clear message, if Redis is not there
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    db.dispose()
+    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+    sweeper = Sweeper(settings)
+
+    def forked(**kwargs: object) -> None:
+        sweeper.after_fork()
+
+    worker_process_init.connect(forked, weak=False)
+    sweeper.start()
+    try:
+        app.worker_main(
+            [
+                "worker",
+                f"--concurrency={concurrency}",
+                "--pool=prefork",
+                "--loglevel=INFO",
+                f"--hostname={name or f'assistant-{os.getpid()}@%h'}",
+                f"--queues={settings.broker_queue}",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+    finally:
+        sweeper.stop()
+
+
+__all__ = [
+    "TASK_NAME",
+    "BrokerError",
+    "CeleryQueue",
+    "JobTimeLimitError",
+    "make_app",
+    "run_worker",
+    "sweep",
+    "time_limits",
+]
