@@ -17,7 +17,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,9 +102,11 @@ def _post(url: str, secret: str, body: bytes, timeout_s: float) -> int:
         return int(response.status)
 
 
-def deliver_due(db: Database, timeout_s: float = 10.0, limit: int = 20) -> int:
-    """Send deliveries that are due; returns how many were delivered."""
-    now = utcnow()
+def deliver_due(
+    db: Database, timeout_s: float = 10.0, limit: int = 20, now: datetime | None = None
+) -> int:
+    """Send deliveries that are due (at ``now``); returns how many were delivered."""
+    now = now or utcnow()
     with db.session() as session:
         due = session.execute(
             select(WebhookDelivery.id, Webhook.url, Webhook.secret, WebhookDelivery.payload)
