@@ -206,17 +206,65 @@ def get_encoder() -> VoiceEncoder:
     return encoder
 
 
-def _mel_frames(audio: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:
-    """The encoder's input features, (frames, 40) at 10 ms, loudness set from speech only."""
-    from resemblyzer.audio import wav_to_mel_spectrogram
+# The encoder's features: 40 mel bands (Slaney scale and norm) of the power spectrum, 25 ms
+# Hann windows every 10 ms, as resemblyzer computes them with librosa. Done here in numpy:
+# librosa's first call spends seconds compiling, which a one-call CLI run would pay each time.
+_N_FFT = 400
+_HOP = 160
+_N_MELS = 40
 
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / (200.0 / 3)
+    log = hz >= 1000.0
+    return np.where(log, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27), mel)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    hz = mel * (200.0 / 3)
+    log = mel >= 15.0
+    return np.where(log, 1000.0 * np.exp((np.log(6.4) / 27) * (mel - 15.0)), hz)
+
+
+@lru_cache(maxsize=1)
+def _mel_filters() -> np.ndarray:
+    fft_hz = np.linspace(0, SAMPLE_RATE / 2, 1 + _N_FFT // 2)
+    edges = _hz_to_mel(np.array([0.0, SAMPLE_RATE / 2]))
+    mel_hz = _mel_to_hz(np.linspace(edges[0], edges[1], _N_MELS + 2))
+    spacing = np.diff(mel_hz)
+    ramps = mel_hz[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / spacing[:-1, None]
+    upper = ramps[2:] / spacing[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_hz[2 : _N_MELS + 2] - mel_hz[:_N_MELS]))[:, None]
+    return weights.T.astype(np.float32)  # (fft bins, mels)
+
+
+def mel_spectrogram(wav: np.ndarray, chunk_frames: int = 8192) -> np.ndarray:
+    """(frames, 40) float32 mel power spectrogram, frame i centred at i * 10 ms."""
+    padded = np.pad(np.asarray(wav, dtype=np.float32), _N_FFT // 2)
+    n_frames = 1 + max(0, len(padded) - _N_FFT) // _HOP
+    frames = np.lib.stride_tricks.sliding_window_view(padded, _N_FFT)[::_HOP][:n_frames]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_N_FFT) / _N_FFT)).astype(np.float32)
+    filters = _mel_filters()
+    out = np.empty((n_frames, _N_MELS), np.float32)
+    for first in range(0, n_frames, chunk_frames):
+        spectrum = np.fft.rfft(frames[first : first + chunk_frames] * window, axis=1)
+        out[first : first + chunk_frames] = (np.abs(spectrum) ** 2) @ filters
+    return out
+
+
+def _mel_frames(audio: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:
+    """The encoder's input features, loudness set from the speech only."""
     speech = np.concatenate(
         [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions] or [audio]
     )
     rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2))) if len(speech) else 0.0
     # The encoder was trained on audio normalised to -30 dBFS.
     gain = 10 ** (-30 / 20) / rms if rms > 1e-6 else 1.0
-    return wav_to_mel_spectrogram(audio.astype(np.float32) * gain)
+    return mel_spectrogram(audio.astype(np.float32) * gain)
 
 
 def _window_starts(regions: list[tuple[float, float]], hop_s: float, total_s: float) -> list[float]:
@@ -262,7 +310,7 @@ def embed_windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Window start times (n,) and L2-normed embeddings (n, 256) over the speech ``regions``."""
     total_s = len(audio) / SAMPLE_RATE
-    starts = _window_starts(regions, hop_s, total_s)
+    starts = sorted(_window_starts(regions, hop_s, total_s))
     if not starts:
         return np.zeros(0), np.zeros((0, 256), np.float32)
     get_encoder()  # first: it imports resemblyzer quietly, and fails clearly without it
@@ -361,11 +409,14 @@ def _frame_turns(
         n = max(1, int(np.ceil((end - start) / FRAME_S)))
         times = start + (np.arange(n) + 0.5) * FRAME_S
         labels = np.empty(n, dtype=int)
+        # Window starts are sorted: the windows covering t start in [t - WINDOW_S, t].
+        firsts = np.searchsorted(starts, times - WINDOW_S, side="left")
+        lasts = np.searchsorted(starts, times, side="right")
         for i, t in enumerate(times):
-            covering = (starts <= t) & (starts + WINDOW_S >= t)
-            if not covering.any():
-                covering = np.abs(centres - t) == np.abs(centres - t).min()
-            labels[i] = int(np.argmax(scores[covering].mean(axis=0)))
+            if lasts[i] > firsts[i]:
+                labels[i] = int(np.argmax(scores[firsts[i] : lasts[i]].mean(axis=0)))
+            else:
+                labels[i] = int(np.argmax(scores[int(np.argmin(np.abs(centres - t)))]))
         labels = _smooth(labels, max(1, round(min_turn_s / FRAME_S)))
         run_start = 0
         for i in range(1, n + 1):

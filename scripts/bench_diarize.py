@@ -10,14 +10,19 @@ Printed per conversation and overall:
   DER        diarization error rate (pyannote.metrics, 0.25 s collar, overlap scored)
   confusion  the part of DER that is speech given to the wrong speaker
   speakers   estimated / true number of speakers
-  role acc   share of reference speech whose role (rep/customer) is right, with the rep's voice
-             profile enrolled from a clip that is NOT in the conversation
+  role acc   share of reference utterances whose role (rep/customer) is right, with the rep's
+             voice profile enrolled from a clip that is NOT in the conversation
   role heur  the same without profiles (text heuristic; these read-speech clips hold no sales
              talk, so it mostly falls back to who opens the call)
-  s/min      diarization seconds per minute of audio
-  +% of ASR  diarization time relative to transcribing the same audio (faster-whisper)
+  role time  share of reference speech time whose role is right (turn edges count here)
+  s/min      diarization seconds (wall clock) per minute of audio
+  +% ASR     diarization wall time relative to transcribing the same audio (faster-whisper)
+  +% cpu     the same in CPU seconds of this process, which other load on the machine
+             does not inflate
 
-Writes the numbers as JSON (--json). Run: .venv/bin/python scripts/bench_diarize.py --help
+Writes the numbers as JSON (--out). Run, for example:
+
+    ASSISTANT_DATA_DIR=/tmp/bench python scripts/bench_diarize.py --model base --threads 2
 """
 
 from __future__ import annotations
@@ -234,7 +239,7 @@ def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
+        description=__doc__,
         epilog="Prints a table and writes JSON; see the module docstring for the columns.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -245,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip transcription (no timing ratio, no heuristic roles)",
     )
-    parser.add_argument(
-        "--json", type=Path, default=ROOT / "bench_diarize.json", help="write results here"
-    )
+    parser.add_argument("--out", type=Path, default=Path("bench-diarize.json"), help="JSON output")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Whisper")
     args = parser.parse_args(argv)
 
@@ -266,9 +269,10 @@ def main(argv: list[str] | None = None) -> int:
 
     transcriber = None
     if not args.no_asr:
+        from assistant.settings import get_settings
         from assistant.transcribe import TranscribeOptions, get_transcriber
 
-        cache = Path.home() / ".cache" / "sales-call-assistant"
+        cache = get_settings().cache_dir
         transcriber = get_transcriber("faster-whisper", args.model, "int8", args.threads, cache)
 
     rows = []
@@ -276,49 +280,46 @@ def main(argv: list[str] | None = None) -> int:
     for conv in CONVERSATIONS:
         audio, reference = build(conv)
         duration_min = len(audio) / SAMPLE_RATE / 60
-        t0 = time.perf_counter()
-        segments_placeholder: list = []
-        _, result = diarize.diarize(audio, segments_placeholder, options)
-        diarize_s = time.perf_counter() - t0
-        hypothesis = [(t.start_s, t.end_s, t.speaker) for t in result.turns]
+        segments = []
+        asr_s = asr_cpu_s = None
+        if transcriber is not None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            transcript = transcriber.transcribe(
+                audio, TranscribeOptions(model=args.model, language=conv.language)
+            )
+            asr_s, asr_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            segments = transcript.segments
+        # The whole diarize stage as the pipeline runs it: VAD, embeddings, clustering,
+        # words to speakers, roles (no profiles: the heuristic).
+        t0, c0 = time.perf_counter(), time.process_time()
+        plain = diarize.diarize(audio, segments, options)
+        diarize_s, diarize_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        hypothesis = [(t.start_s, t.end_s, t.speaker) for t in plain.turns]
         metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
         ref_ann, hyp_ann = annotation(reference), annotation(hypothesis)
         detail = metric(ref_ann, hyp_ann, detailed=True)
         metric_all(ref_ann, hyp_ann)
         total = detail["total"] or 1.0
+        role_of = {s.id: s.role for s in plain.speakers}
+        heuristic = [(t.start_s, t.end_s, role_of[t.speaker]) for t in plain.turns]
+        acc_heur = role_accuracy(reference, heuristic, conv.rep)[0] if segments else None
 
+        # The rep enrolled from clips that are not in the conversation.
         enroll = [load_clip(c) for c in VOICES[conv.rep]["enroll"]]
         embedding = diarize.embed_speech(np.concatenate(enroll))
         assert embedding is not None
-        profile = VoiceProfile.new(
-            "Rep", embedding, speech_s=sum(len(e) for e in enroll) / SAMPLE_RATE
-        )
-        speakers = roles.assign_roles([], result, [profile])
-        hyp_roles = [(t.start_s, t.end_s, speakers[t.speaker].role) for t in result.turns]
+        profile = VoiceProfile.new("Rep", embedding, sum(len(e) for e in enroll) / SAMPLE_RATE)
+        speakers = roles.assign_roles(segments, plain.diarization, [profile], options)
+        hyp_roles = [
+            (t.start_s, t.end_s, speakers[t.speaker].role) for t in plain.diarization.turns
+        ]
         acc_profile, time_profile = role_accuracy(reference, hyp_roles, conv.rep)
-
-        asr_s = acc_heur = None
-        if transcriber is not None:
-            from assistant.transcribe import TranscribeOptions
-
-            t0 = time.perf_counter()
-            transcript = transcriber.transcribe(
-                audio, TranscribeOptions(model=args.model, language=conv.language)
-            )
-            asr_s = time.perf_counter() - t0
-            segs = diarize.assign_speakers(transcript.segments, result.turns)
-            speakers_h = roles.assign_roles(segs, result, [])
-            acc_heur, _ = role_accuracy(
-                reference,
-                [(t.start_s, t.end_s, speakers_h[t.speaker].role) for t in result.turns],
-                conv.rep,
-            )
         rows.append(
             {
                 "conversation": conv.name,
                 "duration_s": round(len(audio) / SAMPLE_RATE, 1),
                 "speakers_true": 1 + len(conv.customers),
-                "speakers_found": len(result.speakers),
+                "speakers_found": len(plain.diarization.speakers),
                 "der": round(detail["diarization error rate"], 4),
                 "confusion": round(detail["confusion"] / total, 4),
                 "missed": round(detail["missed detection"] / total, 4),
@@ -330,54 +331,84 @@ def main(argv: list[str] | None = None) -> int:
                 "diarize_s_per_min": round(diarize_s / duration_min, 3),
                 "asr_s": None if asr_s is None else round(asr_s, 3),
                 "diarize_vs_asr": None if asr_s is None else round(diarize_s / asr_s, 4),
+                "diarize_cpu_s": round(diarize_cpu_s, 3),
+                "asr_cpu_s": None if asr_cpu_s is None else round(asr_cpu_s, 3),
+                "diarize_vs_asr_cpu": None
+                if asr_cpu_s is None
+                else round(diarize_cpu_s / asr_cpu_s, 4),
             }
         )
 
     total_min = sum(r["duration_s"] for r in rows) / 60
     total_diar = sum(r["diarize_s"] for r in rows)
     total_asr = sum(r["asr_s"] or 0 for r in rows)
+
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return round(float(np.mean(values)), 4) if values else None
+
     overall = {
         "der": round(abs(metric_all), 4),
-        "role_accuracy_profile": round(
-            float(np.mean([r["role_accuracy_profile"] for r in rows])), 4
-        ),
-        "role_time_accuracy_profile": round(
-            float(np.mean([r["role_time_accuracy_profile"] for r in rows])), 4
-        ),
-        "role_accuracy_heuristic": None
-        if transcriber is None
-        else round(float(np.mean([r["role_accuracy_heuristic"] for r in rows])), 4),
+        "role_accuracy_profile": mean("role_accuracy_profile"),
+        "role_time_accuracy_profile": mean("role_time_accuracy_profile"),
+        "role_accuracy_heuristic": mean("role_accuracy_heuristic"),
         "diarize_s_per_min": round(total_diar / total_min, 3),
         "diarize_vs_asr": round(total_diar / total_asr, 4) if total_asr else None,
+        "diarize_vs_asr_cpu": round(
+            sum(r["diarize_cpu_s"] for r in rows) / sum(r["asr_cpu_s"] or 0 for r in rows), 4
+        )
+        if total_asr
+        else None,
         "asr_model": None if transcriber is None else args.model,
         "threads": args.threads,
         "options": options.as_dict(),
     }
-    header = f"{'conversation':18} {'dur s':>6} {'spk':>5} {'DER':>7} {'conf':>7} {'miss':>7} {'FA':>7} {'role acc':>8} {'role heur':>9} {'s/min':>6} {'+% ASR':>7}"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        heur = "" if r["role_accuracy_heuristic"] is None else f"{r['role_accuracy_heuristic']:.1%}"
-        ratio = "" if r["diarize_vs_asr"] is None else f"{r['diarize_vs_asr']:.1%}"
-        print(
-            f"{r['conversation']:18} {r['duration_s']:6.1f} {r['speakers_found']:>2}/{r['speakers_true']:<2} "
-            f"{r['der']:7.1%} {r['confusion']:7.1%} {r['missed']:7.1%} {r['false_alarm']:7.1%} "
-            f"{r['role_accuracy_profile']:8.1%} {heur:>9} {r['diarize_s_per_min']:6.2f} {ratio:>7}"
-        )
-    print("-" * len(header))
-    heur = (
-        ""
-        if overall["role_accuracy_heuristic"] is None
-        else f"{overall['role_accuracy_heuristic']:.1%}"
-    )
-    ratio = "" if overall["diarize_vs_asr"] is None else f"{overall['diarize_vs_asr']:.1%}"
-    print(
-        f"{'overall':18} {sum(r['duration_s'] for r in rows):6.1f} {'':5} {overall['der']:7.1%} {'':7} {'':7} {'':7} "
-        f"{overall['role_accuracy_profile']:8.1%} {heur:>9} {overall['diarize_s_per_min']:6.2f} {ratio:>7}"
-    )
-    args.json.write_text(json.dumps({"conversations": rows, "overall": overall}, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    print_table(rows, overall)
+    args.out.write_text(json.dumps({"conversations": rows, "overall": overall}, indent=2) + "\n")
+    print(f"wrote {args.out}")
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def print_table(rows: list[dict], overall: dict) -> None:
+    columns = ("conversation", "dur s", "spk", "DER", "conf", "miss", "FA", "role acc")
+    columns += ("role time", "role heur", "s/min", "+% ASR", "+% cpu")
+    widths = (16, 6, 5, 7, 6, 6, 6, 8, 9, 9, 6, 7, 7)
+    line = " ".join(
+        f"{c:>{w}}" if i else f"{c:<{w}}"
+        for i, (c, w) in enumerate(zip(columns, widths, strict=False))
+    )
+    print(line)
+    print("-" * len(line))
+    for r in [*rows, {"conversation": "overall", **overall}]:
+        if r["conversation"] == "overall":
+            print("-" * len(line))
+        cells = (
+            r["conversation"],
+            f"{r['duration_s']:.1f}"
+            if "duration_s" in r
+            else f"{sum(x['duration_s'] for x in rows):.1f}",
+            f"{r['speakers_found']}/{r['speakers_true']}" if "speakers_found" in r else "",
+            _pct(r["der"]),
+            _pct(r.get("confusion")),
+            _pct(r.get("missed")),
+            _pct(r.get("false_alarm")),
+            _pct(r["role_accuracy_profile"]),
+            _pct(r["role_time_accuracy_profile"]),
+            _pct(r["role_accuracy_heuristic"]),
+            f"{r['diarize_s_per_min']:.2f}",
+            _pct(r["diarize_vs_asr"]),
+            _pct(r["diarize_vs_asr_cpu"]),
+        )
+        print(
+            " ".join(
+                f"{c:>{w}}" if i else f"{c:<{w}}"
+                for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -325,3 +325,15 @@ def test_transcript_speakers_get_roles() -> None:
 def test_bad_options_are_rejected(kwargs: dict) -> None:
     with pytest.raises(OptionError):
         DiarizeOptions(**kwargs)
+
+
+def test_features_match_the_encoders_librosa_features() -> None:
+    import librosa
+
+    wav = np.random.default_rng(0).normal(0, 0.05, 3 * SAMPLE_RATE + 77).astype(np.float32)
+    ours = diarize.mel_spectrogram(wav)
+    theirs = librosa.feature.melspectrogram(
+        y=wav, sr=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40
+    ).T
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
