@@ -1,7 +1,10 @@
 """Speech to timestamped text, behind one small interface.
 
-``Transcriber`` is the role; ``faster.py`` (CTranslate2, the default) is one adapter per backend.
-``get_transcriber`` picks an engine by name and loads its model once per process.
+``Transcriber`` is the role. Two engines: ``faster.py`` (faster-whisper on CTranslate2, the
+default) and ``openai.py`` (openai-whisper on PyTorch, the reference implementation). Both are
+thin ``Backend`` adapters; ``runner.py`` does what they share: windows, VAD, a language per block
+of speech, translation, and hallucination guards. ``get_transcriber`` picks an engine by name and
+loads its model once per process.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 from assistant.errors import OptionError
 from assistant.report import Segment
 
-ENGINES = ("faster-whisper",)
+ENGINES = ("faster-whisper", "openai-whisper")
 LANGUAGES = ("auto", "en", "de")
 
 Progress = Callable[[float], None]
@@ -35,6 +38,11 @@ class TranscribeOptions:
     word_timestamps: bool = True
     vocabulary: tuple[str, ...] = ()
     cpu_threads: int = 0
+    # Add an English translation (Whisper's translate task) to segments in other languages.
+    translate: bool = False
+    # With language detection on, check the language of every ~30 s of speech, so a call that
+    # switches languages keeps each part's language.
+    language_check: bool = True
     # Long recordings are transcribed window by window (cut in pauses) to bound memory.
     window_s: float = 600.0
 
@@ -51,6 +59,7 @@ class Transcript:
     model: str
     compute_type: str
     languages: dict[str, float] = field(default_factory=dict)  # seconds of speech per language
+    dropped: dict[str, int] = field(default_factory=dict)  # segments dropped by the guards, by why
 
 
 class Transcriber(Protocol):
@@ -82,7 +91,13 @@ def check_language(language: str | None) -> str | None:
 def get_transcriber(
     engine: str, model: str, compute_type: str, cpu_threads: int, cache_dir: Path
 ) -> Transcriber:
-    """The engine ``engine`` with ``model`` loaded (once per process for the same arguments)."""
+    """The engine ``engine`` with ``model`` loaded (once per process for the same arguments).
+
+    ``model`` is a bundled name (``base``, ``tiny.en``), a local CTranslate2 model folder, for
+    openai-whisper also a ``.pt`` checkpoint, or a model name to fetch where there is a network.
+    openai-whisper runs the bundled CTranslate2 weights after a one-time conversion (cached under
+    ``cache_dir``); on CPU it computes in float32 whatever ``compute_type`` says.
+    """
     if engine not in ENGINES:
         raise OptionError(f"Unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
     return _load(engine, model, compute_type, cpu_threads, cache_dir)
@@ -92,6 +107,15 @@ def get_transcriber(
 def _load(
     engine: str, model: str, compute_type: str, cpu_threads: int, cache_dir: Path
 ) -> Transcriber:
-    from assistant.transcribe.faster import FasterWhisperTranscriber
+    from assistant.transcribe.runner import Backend, WhisperTranscriber
 
-    return FasterWhisperTranscriber(model, compute_type, cpu_threads, cache_dir)
+    backend: Backend
+    if engine == "openai-whisper":
+        from assistant.transcribe.openai import OpenAIWhisperBackend
+
+        backend = OpenAIWhisperBackend(model, compute_type, cpu_threads, cache_dir)
+    else:
+        from assistant.transcribe.faster import FasterWhisperBackend
+
+        backend = FasterWhisperBackend(model, compute_type, cpu_threads, cache_dir)
+    return WhisperTranscriber(backend)

@@ -1,20 +1,18 @@
-"""The default engine: faster-whisper (CTranslate2), int8 on CPU, with Silero VAD."""
+"""The default engine: faster-whisper (CTranslate2), int8 on CPU."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import ModelError, OptionError
-from assistant.report import Segment, Word
-from assistant.transcribe import Progress, TranscribeOptions, Transcript
+from assistant.errors import ModelError
+from assistant.transcribe import TranscribeOptions
+from assistant.transcribe.guards import Decoded
 from assistant.transcribe.models import is_english_only, resolve_ct2_model
-from assistant.transcribe.windows import windows
 
 
-class FasterWhisperTranscriber:
+class FasterWhisperBackend:
     name = "faster-whisper"
 
     def __init__(self, model: str, compute_type: str, cpu_threads: int, cache_dir: Path) -> None:
@@ -37,64 +35,35 @@ class FasterWhisperTranscriber:
                 "(base, tiny.en), a local CTranslate2 model directory, or a model name with "
                 "network access"
             ) from exc
-        self._english_only = is_english_only(model) or not self._model.model.is_multilingual
+        self.multilingual = bool(self._model.model.is_multilingual) and not is_english_only(model)
 
-    def transcribe(
-        self, audio: np.ndarray, options: TranscribeOptions, progress: Progress | None = None
-    ) -> Transcript:
-        if self._english_only and options.language not in (None, "en"):
-            raise OptionError(
-                f"model {self.model_name!r} is English-only; use a multilingual model such as "
-                f"'base' for language {options.language!r}"
-            )
-        language = "en" if self._english_only else options.language
-        total_s = max(len(audio) / 16_000, 1e-9)
-        segments: list[Segment] = []
-        speech_s: Counter[str] = Counter()
-        probabilities: dict[str, float] = {}
-        for offset_s, chunk in windows(audio, options.window_s):
-            pieces, info = self._model.transcribe(
-                chunk,
-                language=language,
-                beam_size=options.beam_size,
-                vad_filter=options.vad,
-                word_timestamps=options.word_timestamps,
-                condition_on_previous_text=False,
-                hotwords=", ".join(options.vocabulary) or None,
-            )
-            for piece in pieces:
-                text = piece.text.strip()
-                if not text:
-                    continue
-                segments.append(
-                    Segment(
-                        id=len(segments),
-                        start_s=round(offset_s + piece.start, 3),
-                        end_s=round(offset_s + piece.end, 3),
-                        text=text,
-                        words=[
-                            Word(
-                                start_s=round(offset_s + w.start, 3),
-                                end_s=round(offset_s + w.end, 3),
-                                text=w.word.strip(),
-                                probability=round(w.probability, 4),
-                            )
-                            for w in piece.words or []
-                        ],
-                        language=info.language,
-                    )
-                )
-                speech_s[info.language] += piece.end - piece.start
-                if progress:
-                    progress(min(1.0, (offset_s + piece.end) / total_s))
-            probabilities.setdefault(info.language, info.language_probability)
-        detected = speech_s.most_common(1)[0][0] if speech_s else language
-        return Transcript(
-            language=detected,
-            language_probability=probabilities.get(detected or "", 0.0),
-            segments=segments,
-            engine=self.name,
-            model=self.model_name,
-            compute_type=self.compute_type,
-            languages={k: round(v, 2) for k, v in speech_s.items()},
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        language, probability, _ = self._model.detect_language(audio=audio)
+        return language, float(probability)
+
+    def decode(
+        self, audio: np.ndarray, language: str, task: str, options: TranscribeOptions
+    ) -> list[Decoded]:
+        words = options.word_timestamps and task == "transcribe"
+        pieces, _ = self._model.transcribe(
+            audio,
+            language=language,
+            task=task,
+            beam_size=options.beam_size,
+            vad_filter=False,  # the runner has already cut the audio down to speech
+            word_timestamps=words,
+            condition_on_previous_text=False,
+            # faster-whisper puts hotwords into the prompt of every 30 s window it decodes.
+            hotwords=", ".join(options.vocabulary) or None,
         )
+        return [
+            Decoded(
+                start_s=piece.start,
+                end_s=piece.end,
+                text=piece.text,
+                words=[(w.start, w.end, w.word, w.probability) for w in piece.words or []],
+                avg_logprob=piece.avg_logprob,
+                no_speech_prob=piece.no_speech_prob,
+            )
+            for piece in pieces
+        ]

@@ -71,3 +71,27 @@ def resolve_ct2_model(model: str, cache_dir: Path) -> str:
             raise ModelError(f"{path} is not a CTranslate2 Whisper model (no model.bin in it)")
         return str(path)
     return model
+
+
+def resolve_openai_checkpoint(model: str, cache_dir: Path) -> str:
+    """An openai-whisper checkpoint for ``model``: a user's ``.pt`` file as it is; a bundled or
+    local CTranslate2 model converted once into ``cache_dir``; otherwise a name that
+    ``whisper.load_model`` may download."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        if path.suffix != ".pt":
+            raise ModelError(f"{path} is not an openai-whisper checkpoint (expected a .pt file)")
+        return str(path)
+    if model not in BUNDLED and not path.is_dir():
+        return model
+    source = Path(resolve_ct2_model(model, cache_dir))
+    model_bin = source / "model.bin"
+    stat = model_bin.stat()
+    # The cached file is named for the weights it came from, so new weights convert anew.
+    name = "".join(c if c.isalnum() or c in ".-" else "_" for c in (path.name or model))
+    target = cache_dir / "whisper" / "openai" / f"{name}-{stat.st_size}-{int(stat.st_mtime)}.pt"
+    if not target.is_file():
+        from assistant.transcribe.convert import convert_ct2_to_openai
+
+        convert_ct2_to_openai(source, target)
+    return str(target)
