@@ -223,8 +223,8 @@ def test_search_hit_opens_the_call_at_the_moment(alice_call: Uploaded) -> None:
     assert hits.first.locator("mark").inner_text().lower() == "horizon"
     screenshot(page, "search")
     hits.first.locator("a").click()
-    page.wait_for_url(re.compile(rf"/calls/{alice_call.call_id}\?t="))
-    t = float(page.url.split("t=")[1])
+    page.wait_for_url(re.compile(rf"/calls/{alice_call.call_id}\?t=[\d.]+&seg=\d+$"))
+    t = float(page.url.split("t=")[1].split("&")[0])
     page.wait_for_function(
         f"Math.abs(document.getElementById('player').currentTime - {t}) < 1.0", timeout=5_000
     )
@@ -250,8 +250,11 @@ def test_manager_sees_the_call_and_the_need_in_themes(
     row = page.locator(f'tr[data-call-id="{alice_call.call_id}"]')
     assert row.is_visible()
     assert "alice" in row.inner_text() and CUSTOMER in row.inner_text()
-    assert row.locator('[data-count="customer_need"]').inner_text() == "1"
-    assert row.locator('[data-count="action_item"]').inner_text() == "1"
+    items = api(server, "mia", "GET", f"/api/calls/{alice_call.call_id}").json()["items"]
+    for kind in ("customer_need", "objection", "action_item"):
+        expected = sum(1 for i in items if i["kind"] == kind and i["review"] != "rejected")
+        assert row.locator(f'[data-count="{kind}"]').inner_text() == str(expected)
+    assert int(row.locator('[data-count="customer_need"]').inner_text()) >= 1
     # Filters: by rep and customer it stays; another customer hides it.
     page.get_by_label("Rep").select_option("alice")
     page.get_by_label("Customer").fill("acme")
@@ -316,6 +319,19 @@ def test_second_rep_cannot_see_it_and_uploads_several_of_her_own(
     page.goto("/calls")
     assert page.locator("tbody tr").count() == 2
     assert all("Globex" in t for t in page.locator("tbody tr").all_inner_texts())
+
+    # Delete asks first; dismissing keeps the call, accepting removes it.
+    page.get_by_role("link", name="i_tell_you.wav").click()
+    call_id = int(page.url.rsplit("/", 1)[1])
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Delete").click()
+    assert api(server, "carol", "GET", f"/api/calls/{call_id}").status_code == 200
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete").click()
+    assert page.url.endswith("/calls")
+    assert page.locator("tbody tr").count() == 1
+    assert api(server, "carol", "GET", f"/api/calls/{call_id}").status_code == 404
 
 
 def test_upload_of_a_file_that_is_not_a_recording_says_why(

@@ -43,8 +43,16 @@
   if (params.has("t")) {
     const t = parseFloat(params.get("t"));
     seek(t, false);
-    const segment = markSegment(t);
-    const item = params.get("item") && document.querySelector(`[data-item-id="${CSS.escape(params.get("item"))}"]`);
+    let segment = markSegment(t);
+    const byId = (attr, name) =>
+      params.get(name) && document.querySelector(`[${attr}="${CSS.escape(params.get(name))}"]`);
+    const exact = byId("data-segment-id", "seg");
+    if (exact) {
+      segment?.classList.remove("current");
+      exact.classList.add("current");
+      segment = exact;
+    }
+    const item = byId("data-item-id", "item");
     (item || segment)?.scrollIntoView({ block: "center" });
     item?.classList.add("current");
   }
