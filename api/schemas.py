@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 Role = Literal["rep", "manager", "admin"]
@@ -13,6 +14,8 @@ ItemKind = Literal["action_item", "customer_need", "objection"]
 Category = Literal["price", "timing", "competitor", "authority", "need", "trust", "other"]
 Review = Literal["unreviewed", "accepted", "rejected"]
 SpeakerRole = Literal["rep", "customer"]
+# Path ids: database integers, so out-of-range numbers are a 422, not a database error.
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class _In(BaseModel):

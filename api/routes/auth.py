@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import SESSION_COOKIE, AdminUser, SessionDep, SettingsDep
-from api.schemas import LoginLink, Message
+from api.schemas import Id, LoginLink, Message
 from assistant.store import users as store
 from assistant.store.models import User
 
@@ -47,7 +47,7 @@ def login(
     responses={403: {"model": Message}, 404: {"model": Message}},
 )
 def make_login_link(
-    user_id: int, admin: AdminUser, session: SessionDep, settings: SettingsDep
+    user_id: Id, admin: AdminUser, session: SessionDep, settings: SettingsDep
 ) -> LoginLink:
     """A one-time login link for a user (admins)."""
     user = session.get(User, user_id)

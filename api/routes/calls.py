@@ -19,6 +19,7 @@ from api.schemas import (
     CallDetail,
     CallPublic,
     CallsPublic,
+    Id,
     ItemCreate,
     ItemPublic,
     JobPublic,
@@ -245,7 +246,7 @@ def list_calls(
 
 
 @router.get("/{call_id}", response_model=CallDetail, responses=NOT_FOUND)
-def get_call(call_id: int, user: CurrentUser, session: SessionDep) -> CallDetail:
+def get_call(call_id: Id, user: CurrentUser, session: SessionDep) -> CallDetail:
     """The whole call: transcript, speakers, items with their review, summary, metrics."""
     call = store.get_call(session, user, call_id)
     report = store.current_report(call)
@@ -284,7 +285,7 @@ def get_call(call_id: int, user: CurrentUser, session: SessionDep) -> CallDetail
     },
     response_class=FileResponse,
 )
-def get_audio(call_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep):
+def get_audio(call_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep):
     """The recording, with HTTP range requests (a player can seek)."""
     call = store.get_call(session, user, call_id)
     path = store.recording_path(settings.recordings_dir, call.sha256)
@@ -335,7 +336,7 @@ def _csv(call: Call) -> str:
     response_class=PlainTextResponse,
 )
 def export_call(
-    call_id: int,
+    call_id: Id,
     user: CurrentUser,
     session: SessionDep,
     format: Literal["json", "md", "csv", "srt", "vtt"] = "json",
@@ -360,7 +361,7 @@ def export_call(
 
 @router.delete("/{call_id}", status_code=204, responses=NOT_FOUND)
 def delete_call(
-    call_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    call_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Delete a call with its recording, transcript, items and jobs."""
     call = store.get_call(session, user, call_id)
@@ -371,7 +372,7 @@ def delete_call(
 
 
 @router.post("/{call_id}/items", status_code=201, response_model=ItemPublic, responses=NOT_FOUND)
-def add_item(call_id: int, body: ItemCreate, user: CurrentUser, session: SessionDep) -> ItemPublic:
+def add_item(call_id: Id, body: ItemCreate, user: CurrentUser, session: SessionDep) -> ItemPublic:
     """Add an item the model missed; it counts as accepted."""
     call = store.get_call(session, user, call_id)
     item = store.add_item(session, user, call, body.model_dump())
@@ -382,7 +383,7 @@ def add_item(call_id: int, body: ItemCreate, user: CurrentUser, session: Session
 
 @router.patch("/{call_id}/speakers", response_model=list[SpeakerPublic], responses=NOT_FOUND)
 def update_speakers(
-    call_id: int, body: SpeakersUpdate, user: CurrentUser, session: SessionDep
+    call_id: Id, body: SpeakersUpdate, user: CurrentUser, session: SessionDep
 ) -> list[SpeakerPublic]:
     """Name speakers and set their roles (rep or customer); segments and items follow."""
     call = store.get_call(session, user, call_id)

@@ -6,20 +6,20 @@ from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep
 from api.routes.calls import item_public
-from api.schemas import ItemPublic, ItemUpdate, Message
+from api.schemas import Id, ItemPublic, ItemUpdate, Message
 from assistant.store import calls as store
 
 router = APIRouter(prefix="/api/items", tags=["review"])
 
 
 @router.get("/{item_id}", response_model=ItemPublic, responses={404: {"model": Message}})
-def get_item(item_id: int, user: CurrentUser, session: SessionDep) -> ItemPublic:
+def get_item(item_id: Id, user: CurrentUser, session: SessionDep) -> ItemPublic:
     return item_public(store.get_item(session, user, item_id))
 
 
 @router.patch("/{item_id}", response_model=ItemPublic, responses={404: {"model": Message}})
 def review_item(
-    item_id: int, body: ItemUpdate, user: CurrentUser, session: SessionDep
+    item_id: Id, body: ItemUpdate, user: CurrentUser, session: SessionDep
 ) -> ItemPublic:
     """Accept or reject (``review``) and/or edit text, owner, due date, category or kind.
     Editing an unreviewed item accepts it. Every change is kept in the item's ``edits``."""

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
-from api.schemas import JobPublic, Message
+from api.schemas import Id, JobPublic, Message
 from assistant.store import NotFoundError
 from assistant.store.calls import visible
 from assistant.store.models import Call, Job
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses={404: {"model": Message}})
-def get_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPublic:
+def get_job(job_id: Id, user: CurrentUser, session: SessionDep) -> JobPublic:
     """Status (queued, running, done, failed), current stage, progress 0-1, and the error."""
     job = session.scalar(
         select(Job).join(Call, Call.id == Job.call_id).where(Job.id == job_id, visible(user))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from api.deps import AdminUser, SessionDep
-from api.schemas import Message, WebhookCreate, WebhookCreated, WebhookPublic
+from api.schemas import Id, Message, WebhookCreate, WebhookCreated, WebhookPublic
 from assistant.store import NotFoundError
 from assistant.store.models import Webhook
 
@@ -34,7 +34,7 @@ def create_webhook(body: WebhookCreate, user: AdminUser, session: SessionDep) ->
 
 
 @router.delete("/{webhook_id}", status_code=204, responses={404: {"model": Message}})
-def delete_webhook(webhook_id: int, user: AdminUser, session: SessionDep) -> Response:
+def delete_webhook(webhook_id: Id, user: AdminUser, session: SessionDep) -> Response:
     hook = session.get(Webhook, webhook_id)
     if hook is None:
         raise NotFoundError(f"No webhook {webhook_id}")
