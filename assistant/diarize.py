@@ -20,7 +20,8 @@ Roles come afterwards (``assistant.roles``). The encoder loads once per process 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
@@ -284,6 +285,20 @@ def _window_starts(regions: list[tuple[float, float]], hop_s: float, total_s: fl
     return starts
 
 
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """The encoder's LSTM steps are too small to share between threads; on a busy machine the
+    waiting threads made it ten times slower than one thread. Set for the call, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _embed_windows(mel: np.ndarray, starts: list[float], batch: int = 64) -> np.ndarray:
     import torch
 
@@ -298,7 +313,7 @@ def _embed_windows(mel: np.ndarray, starts: list[float], batch: int = 64) -> np.
             if len(window) < frames:
                 window = np.pad(window, ((0, frames - len(window)), (0, 0)))
             chunk.append(window)
-        with torch.inference_mode():
+        with torch.inference_mode(), _one_torch_thread():
             out.append(encoder(torch.from_numpy(np.stack(chunk))).numpy())
     if not out:
         return np.zeros((0, 256), np.float32)

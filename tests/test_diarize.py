@@ -16,6 +16,7 @@ from assistant import diarize
 from assistant.diarize import DiarizeOptions, Turn, assign_speakers, merge_channels
 from assistant.errors import OptionError
 from assistant.media import SAMPLE_RATE, load_audio
+from assistant.metrics import compute_metrics
 from assistant.pipeline import Pipeline, PipelineOptions
 from assistant.report import Segment, Word
 from assistant.roles import heuristic_roles
@@ -198,6 +199,20 @@ def test_transcribed_mono_call_keeps_every_word(mono_call, tiny: Pipeline) -> No
     assert voices["rep"].isdisjoint(voices["customer"])
     assert {s.role_source for s in found.speakers} == {"heuristic"}
     assert all(0.5 <= s.role_confidence <= 1.0 for s in found.speakers)
+    # Metrics of the constructed call: each voice's talk time is close to its clips' length.
+    metrics = compute_metrics(found.segments, len(audio) / SAMPLE_RATE)
+    assert metrics.speaker_count == 2 and metrics.turns == len(reference)
+    for voice_speakers, voice in ((voices["rep"], "rep"), (voices["customer"], "customer")):
+        clips_s = sum(end - start for start, end, v in reference if v == voice)
+        talk_s = sum(m.talk_s for m in metrics.speakers if m.speaker in voice_speakers)
+        assert clips_s * 0.7 <= talk_s <= clips_s * 1.1
+        assert 100 <= metrics.roles[found_role(found, voice_speakers)].words_per_minute <= 250
+
+
+def found_role(found, speakers: set) -> str:
+    roles = {s.role for s in found.speakers if s.id in speakers}
+    assert len(roles) == 1
+    return roles.pop()
 
 
 # --- assigning words to speakers (pure) -----------------------------------------------------
