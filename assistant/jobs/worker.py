@@ -35,6 +35,7 @@ log = logging.getLogger("assistant.worker")
 STAGES = ("media", "transcribe", "diarize", "extract", "summarize")
 PROGRESS_EVERY_S = 0.5
 RETENTION_EVERY_S = 3600.0
+WORKER_NICENESS = 10
 
 
 def worker_id(index: int | str = 0) -> str:
@@ -232,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(settings.resolved_database_url)
     worker = Worker(db, settings, worker_id(args.index))
     signal.signal(signal.SIGTERM, _raise_stop)
+    # Analysis yields the CPU to the web process, so the API answers quickly during a job.
+    os.nice(WORKER_NICENESS)
     try:
         worker.run_forever(args.parent)
     except (Stop, KeyboardInterrupt):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from assistant import PIPELINE_VERSION
 from assistant.errors import OptionError
@@ -182,7 +182,10 @@ def list_calls(
     query = _filtered(user, f, dialect)
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.order_by(Call.created_at.desc(), Call.id.desc()).offset(offset).limit(limit)
+        query.options(selectinload(Call.owner), selectinload(Call.jobs))
+        .order_by(Call.created_at.desc(), Call.id.desc())
+        .offset(offset)
+        .limit(limit)
     )
     return list(rows), count
 

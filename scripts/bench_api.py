@@ -1,0 +1,349 @@
+"""API responsiveness and upload memory, measured on the real server (``assistant serve``).
+
+1. Latency while transcribing: the server starts with one worker process; a long call (the real
+   clips in tests/data joined into one recording of --call-minutes) is uploaded, and once its job
+   is in the ``transcribe`` stage, ``GET /api/calls`` is requested --requests times, one after the
+   other. The list holds --calls calls (rows made through the store, as the worker makes them).
+   Reports p50/p95/max latency and whether the job was still transcribing at the end.
+2. Upload memory: a --upload-gb WAV (48 kHz stereo, silence; sparse on disk) is streamed to
+   ``POST /api/calls`` in chunks, while the server process's resident memory is sampled every
+   20 ms. Reports the peak rise over the memory before the upload. The call is deleted at once.
+
+Goals (issue 6): p95 < 100 ms over 200 requests; memory rise < 50 MB for a 1 GB upload.
+Prints a table and writes JSON (--out). Example:
+
+    python scripts/bench_api.py --model tiny.en --out bench-api.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT / "tests" / "data"
+CLIPS = ["jfk.flac", "fleurs-en-000.ogg", "fleurs-en-001.ogg", "fleurs-en-002.ogg"]
+BOUNDARY = "bench-api-boundary"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def long_call(path: Path, minutes: float) -> Path:
+    """Real speech: the clips, one after another with a short pause, up to ``minutes``."""
+    from assistant.media import SAMPLE_RATE, load_audio
+    from tests.helpers import write_wav
+
+    pause = np.zeros(SAMPLE_RATE // 2, np.float32)
+    pieces: list[np.ndarray] = []
+    total = 0
+    target = int(minutes * 60 * SAMPLE_RATE)
+    clips = [load_audio(DATA / name).mono for name in CLIPS]
+    while total < target:
+        for clip in clips:
+            pieces += [clip, pause]
+            total += len(clip) + len(pause)
+    return write_wav(path, np.concatenate(pieces)[:target])
+
+
+def sparse_wav(path: Path, size_bytes: int, rate: int = 48_000, channels: int = 2) -> Path:
+    """A valid PCM WAV of ``size_bytes`` of silence, written sparse (no disk blocks for zeros)."""
+    data = size_bytes - 44
+    header = b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    header += b"data" + struct.pack("<I", data)
+    with open(path, "wb") as fh:
+        fh.write(header)
+        fh.truncate(size_bytes)
+    return path
+
+
+def _head(path: Path) -> bytes:
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{path.name}"\r\nContent-Type: audio/wav\r\n\r\n'
+    ).encode()
+
+
+TAIL = f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def multipart_stream(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The multipart body, read from disk a chunk at a time (the client holds one chunk)."""
+    yield _head(path)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            yield block
+    yield TAIL
+
+
+def multipart_size(path: Path) -> int:
+    return len(_head(path)) + path.stat().st_size + len(TAIL)
+
+
+def seed_calls(url: str, n: int) -> str:
+    """A user with ``n`` finished calls (rows as the worker stores them); returns the token."""
+    from assistant.store import Database
+    from assistant.store.calls import NewCall, create_call
+    from assistant.store.models import Segment
+    from assistant.store.users import create_user, issue_token
+
+    db = Database(url)
+    db.migrate()
+    with db.session() as session:
+        user = create_user(session, "bench", "admin")
+        token = issue_token(session, user)
+        for i in range(n):
+            new = NewCall(
+                f"{i:064x}",
+                f"call-{i}.m4a",
+                1000,
+                "mov,mp4,m4a,3gp,3g2,mj2",
+                "audio",
+                1800.0,
+                customer=f"Customer {i % 37}",
+            )
+            call, job, _ = create_call(session, user, new)
+            call.status, job.status, job.progress = "done", "done", 1.0
+            session.add_all(
+                Segment(
+                    call_id=call.id,
+                    position=k,
+                    start_s=k * 5.0,
+                    end_s=k * 5.0 + 4.5,
+                    text=f"segment {k} of call {i}",
+                )
+                for k in range(20)
+            )
+    db.dispose()
+    return token
+
+
+class Server:
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.env, self.port, self.log = env, port, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=open(self.log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise SystemExit(f"the server did not start; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def timed_gets(server: Server, headers: dict[str, str], requests: int) -> list[float]:
+    times_ms = []
+    with httpx.Client(base_url=server.url, headers=headers) as client:
+        client.get("/api/calls")
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = client.get("/api/calls", params={"limit": 50})
+            times_ms.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+    return times_ms
+
+
+def summary(times_ms: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(times_ms), 2),
+        "p95_ms": round(percentile(times_ms, 95), 2),
+        "max_ms": round(max(times_ms), 2),
+    }
+
+
+def latency_while_transcribing(
+    server: Server, headers: dict[str, str], call: Path, requests: int
+) -> dict[str, object]:
+    idle = summary(timed_gets(server, headers, requests))
+    with open(call, "rb") as fh:
+        r = httpx.post(
+            f"{server.url}/api/calls",
+            headers=headers,
+            files={"file": (call.name, fh)},
+            timeout=120,
+        )
+    r.raise_for_status()
+    job_id = r.json()["job"]["id"]
+
+    def job() -> dict[str, object]:
+        response = httpx.get(f"{server.url}/api/jobs/{job_id}", headers=headers)
+        return response.json()  # type: ignore[no-any-return]
+
+    deadline = time.monotonic() + 600
+    while job()["stage"] != "transcribe":
+        if time.monotonic() > deadline or job()["status"] in ("done", "failed"):
+            raise SystemExit(f"the job never reached the transcribe stage: {job()}")
+        time.sleep(0.2)
+    load_before = os.getloadavg()[0]
+    during = timed_gets(server, headers, requests)
+    end = job()
+    return {
+        "requests": requests,
+        **summary(during),
+        "idle": idle,
+        "job_stage_at_end": end["stage"],
+        "job_status_at_end": end["status"],
+        "still_transcribing": end["stage"] == "transcribe" and end["status"] == "running",
+        "load_average_1min": round(max(load_before, os.getloadavg()[0]), 2),
+    }
+
+
+def upload_memory(server: Server, headers: dict[str, str], path: Path) -> dict[str, object]:
+    assert server.proc is not None
+    proc = psutil.Process(server.proc.pid)
+    before = proc.memory_info().rss
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{server.url}/api/calls",
+        headers={
+            **headers,
+            "content-type": f"multipart/form-data; boundary={BOUNDARY}",
+            "content-length": str(multipart_size(path)),
+        },
+        content=multipart_stream(path),
+        timeout=600,
+    )
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    body = response.json()
+    if response.status_code in (200, 202):
+        httpx.delete(f"{server.url}/api/calls/{body['call']['id']}", headers=headers)
+    return {
+        "size_bytes": path.stat().st_size,
+        "status": response.status_code,
+        "detail": body.get("detail"),
+        "seconds": round(seconds, 2),
+        "mb_per_s": round(path.stat().st_size / 1e6 / seconds, 1),
+        "rss_before_mb": round(before / 1e6, 1),
+        "rss_peak_mb": round(peak / 1e6, 1),
+        "rss_rise_mb": round((peak - before) / 1e6, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="tiny.en", help="Whisper model the worker uses")
+    parser.add_argument("--requests", type=int, default=200, help="GET /api/calls requests")
+    parser.add_argument("--calls", type=int, default=200, help="Calls in the list")
+    parser.add_argument("--call-minutes", type=float, default=4.0, help="Length of the call")
+    parser.add_argument("--upload-gb", type=float, default=1.0, help="Size of the big upload")
+    parser.add_argument("--database-url", default="", help="Default: SQLite in a temp folder")
+    parser.add_argument("--out", type=Path, default=Path("bench-api.json"), help="JSON results")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp_name:
+        tmp = Path(tmp_name)
+        url = args.database_url or f"sqlite:///{tmp / 'data' / 'assistant.db'}"
+        token = seed_calls(url, args.calls)
+        headers = {"Authorization": f"Bearer {token}"}
+        env = {
+            **os.environ,
+            "ASSISTANT_DATA_DIR": str(tmp / "data"),
+            "ASSISTANT_DATABASE_URL": url,
+            "ASSISTANT_MODEL": args.model,
+            "ASSISTANT_LANGUAGE": "en",
+            "ASSISTANT_WORKERS": "1",
+            "ASSISTANT_MAX_UPLOAD_BYTES": str(int(args.upload_gb * 1e9) + 10_000_000),
+            "PYTHONPATH": str(ROOT),
+        }
+        server = Server(env, free_port(), tmp / "server.log")
+        call = long_call(tmp / "long-call.wav", args.call_minutes)
+        big = sparse_wav(tmp / "big.wav", int(args.upload_gb * 1e9))
+        server.start()
+        try:
+            latency = latency_while_transcribing(server, headers, call, args.requests)
+            memory = upload_memory(server, headers, big)
+        finally:
+            server.stop()
+
+    results = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "model": args.model,
+        "database": "postgresql" if args.database_url else "sqlite",
+        "calls_listed": args.calls,
+        "latency": latency,
+        "upload": memory,
+        "goals": {
+            "p95_under_100ms": latency["p95_ms"] < 100,  # type: ignore[operator]
+            "rise_under_50mb": memory["rss_rise_mb"] < 50,  # type: ignore[operator]
+        },
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"GET /api/calls while a call is transcribed ({args.calls} calls, {args.model}):")
+    print(f"  {'requests':<22}{latency['requests']}")
+    for key in ("p50_ms", "p95_ms", "max_ms", "still_transcribing", "load_average_1min"):
+        print(f"  {key:<22}{latency[key]}")
+    print(f"  {'idle (no job)':<22}{latency['idle']}")
+    print(f"Upload of {args.upload_gb:g} GB (server process memory):")
+    for key in ("status", "seconds", "mb_per_s", "rss_before_mb", "rss_peak_mb", "rss_rise_mb"):
+        print(f"  {key:<22}{memory[key]}")
+    print(f"goals: {results['goals']}  (written to {args.out})")
+
+
+if __name__ == "__main__":
+    main()
