@@ -159,8 +159,22 @@ def batch(
     vocabulary: VocabularyOpt = None,
     rep_channel: RepChannelOpt = None,
     speakers: SpeakersOpt = None,
+    enqueue: Annotated[
+        bool,
+        typer.Option(
+            "--enqueue",
+            help="Submit to the workers of the service (ASSISTANT_QUEUE, e.g. celery) and wait",
+        ),
+    ] = False,
+    rep: Annotated[
+        str | None,
+        typer.Option("--rep", help="The user the calls belong to in the service [default: admin]"),
+    ] = None,
 ) -> None:
-    """Analyse every recording in a folder; re-runs skip what is already done."""
+    """Analyse every recording in a folder; re-runs skip what is already done.
+
+    With --enqueue the recordings become calls in the service's database and its workers (on
+    any number of machines) analyse them; one progress bar follows the whole batch."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -175,9 +189,20 @@ def batch(
     files = find_recordings(folder, recursive, exclude=outdir)
     if not files:
         fail(f"{folder}: no recordings found (looked for audio and video files)")
+    if enqueue:
+        enqueue_batch(folder, files, rep, language)
+        return
     pipeline = make_pipeline(
         model=model, engine=engine, language=language, vocabulary=vocabulary, **speaker_options
     )
+    # The results also go to the service's database, as calls of --rep, through the job code.
+    from assistant.jobs.intake import StoringPipeline, batch_owner
+    from assistant.settings import get_settings
+    from assistant.store import Database
+
+    db = Database(get_settings().resolved_database_url)
+    db.migrate()
+    pipeline = StoringPipeline(pipeline, db, get_settings(), batch_owner(db, rep))
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
@@ -208,6 +233,90 @@ def batch(
         fail(f"{len(failed)} of {len(results)} file(s) failed", 1)
 
 
+def enqueue_batch(folder: Path, files: list[Path], rep: str | None, language: str | None) -> None:
+    """``batch --enqueue``: register each file as a call, send its job, follow them to the end."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from assistant.jobs import get_queue
+    from assistant.jobs.intake import TERMINAL, Registered, batch_owner, job_states, register
+    from assistant.settings import get_settings
+    from assistant.store import Database
+    from assistant.transcribe import check_language
+
+    settings = get_settings()
+    queue = get_queue(settings.queue, settings)
+    check = getattr(queue, "check", None)
+    if check is not None:
+        check()  # the broker must answer before anything is registered
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    owner = batch_owner(db, rep)
+    language = check_language(language) if language else None
+    registered: list[Registered] = []
+    failed: dict[Path, str] = {}
+    for path in files:
+        try:
+            entry = register(db, settings, owner, path, language)
+        except AssistantError as exc:
+            failed[path] = str(exc)
+            continue
+        if entry.created:
+            queue.submit(entry.job_id)
+        registered.append(entry)
+    job_ids = [r.job_id for r in registered]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+    )
+    console = Console(stderr=True)
+    states = job_states(db, job_ids)
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"{queue.name}: {len(job_ids)} job(s)", total=len(files))
+        while True:
+            states = job_states(db, job_ids)
+            ended = sum(s.status in TERMINAL for s in states.values()) + len(failed)
+            running = sum(s.status == "running" for s in states.values())
+            bar.update(task, completed=ended, description=f"{queue.name}: {running} running")
+            if ended >= len(files):
+                break
+            time.sleep(0.5)
+    table = Table(title=f"Batch: {folder} ({queue.name} queue, owner {owner})")
+    for column in ("file", "duration", "status", "seconds", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in registered:
+        state = states[r.job_id]
+        status = "skipped" if not r.created and state.status == "done" else state.status
+        duration = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
+        seconds = f"{state.seconds:.1f}" if state.seconds is not None else ""
+        detail = state.error if state.status == "failed" else f"call {r.call_id}"
+        table.add_row(str(r.path.relative_to(folder)), duration, status, seconds, detail or "")
+    for path, error in failed.items():
+        table.add_row(str(path.relative_to(folder)), "", "failed", "", error)
+    Console().print(table)
+    errors: dict[Path, str] = {
+        r.path: states[r.job_id].error or "failed"
+        for r in registered
+        if states[r.job_id].status == "failed"
+    }
+    errors.update(failed)
+    for path, error in errors.items():
+        typer.echo(f"failed: {path}: {error}", err=True)
+    db.dispose()
+    if errors:
+        fail(f"{len(errors)} of {len(files)} file(s) failed", 1)
+
+
+QueueOpt = Annotated[
+    str | None,
+    typer.Option("--queue", help="embedded or celery [default: ASSISTANT_QUEUE]"),
+]
+
+
 @app.command()
 @user_errors
 def serve(
@@ -217,13 +326,96 @@ def serve(
         int | None,
         typer.Option("--workers", help="Job worker processes [default: ASSISTANT_WORKERS]", min=0),
     ] = None,
+    queue: QueueOpt = None,
 ) -> None:
-    """Run the web service and its job workers (SQLite and recordings in the data directory)."""
+    """Run the web service and its job workers (SQLite and recordings in the data directory).
+
+    With --queue celery the jobs go to `assistant worker` processes through Redis instead, and
+    serve starts no workers of its own."""
     from api.server import serve as run_server
+    from assistant.jobs import get_queue
     from assistant.settings import get_settings
 
     settings = get_settings()
+    if queue is not None:
+        settings = settings.model_copy(update={"queue": queue})
+    get_queue(settings.queue, settings)  # an unknown queue or broker URL fails here
+    if settings.queue != "embedded":
+        workers = 0
     run_server(settings, host, port, settings.workers if workers is None else workers)
+
+
+@app.command()
+@user_errors
+def worker(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Worker processes", min=1, max=64)
+    ] = 1,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Node name [default: assistant-PID@HOST]")
+    ] = None,
+) -> None:
+    """Run a Celery worker for the service's jobs (ASSISTANT_BROKER_URL, ASSISTANT_DATABASE_URL,
+    the shared ASSISTANT_DATA_DIR); each process loads the models once."""
+    from assistant.jobs.celery_queue import run_worker
+    from assistant.settings import get_settings
+
+    settings = get_settings()
+    if settings.queue != "celery":
+        settings = settings.model_copy(update={"queue": "celery"})
+    run_worker(settings, concurrency, name)
+
+
+@app.command()
+@user_errors
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    queue: QueueOpt = None,
+) -> None:
+    """Queue depth, workers alive and jobs by state."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from assistant.jobs import get_queue
+    from assistant.jobs.status import collect
+    from assistant.settings import get_settings
+    from assistant.store import Database
+
+    settings = get_settings()
+    if queue is not None:
+        settings = settings.model_copy(update={"queue": queue})
+    get_queue(settings.queue, settings)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    try:
+        state = collect(settings, db)
+    finally:
+        db.dispose()
+    if as_json:
+        sys.stdout.write(json.dumps(state.as_dict(), indent=2) + "\n")
+        return
+    console = Console()
+    jobs = ", ".join(f"{n} {name}" for name, n in state.jobs.items())
+    console.print(f"queue: {state.queue}" + (f" ({state.broker})" if state.broker else ""))
+    if state.waiting is not None:
+        console.print(f"queue depth: {state.waiting} waiting, {state.delivered} delivered")
+    if state.workers is not None:
+        console.print(
+            f"workers alive: {len(state.workers)}" + "".join(f"\n  {w}" for w in state.workers)
+        )
+    console.print(f"jobs: {jobs}")
+    if state.running:
+        table = Table(title="running")
+        for column in ("job", "worker", "stage", "progress", "heartbeat"):
+            table.add_column(column)
+        for r in state.running:
+            age = f"{r.heartbeat_age_s:.0f} s ago" if r.heartbeat_age_s is not None else ""
+            if r.heartbeat_age_s is not None and r.heartbeat_age_s > state.stale_after_s:
+                age += " (stale)"
+            table.add_row(str(r.job_id), r.worker, r.stage or "", f"{r.progress:.0%}", age)
+        console.print(table)
 
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts of the service.")

@@ -315,24 +315,53 @@ def broker_contents(settings: Settings, client: Any | None = None) -> BrokerCont
 # -- the sweeper ---------------------------------------------------------------------------------
 
 
+def held_by_live_workers(app: Celery, timeout_s: float = 1.0) -> set[int] | None:
+    """Job ids that live workers are running, hold reserved or hold for a retry time; None when
+    no worker answered (then nobody can be told apart from a dead holder)."""
+    inspect = app.control.inspect(timeout=timeout_s)
+    held: set[int] = set()
+    for method in (inspect.active, inspect.reserved, inspect.scheduled):
+        replies = method()
+        if not replies:
+            return None
+        for tasks in replies.values():
+            for task in tasks:
+                request = task.get("request", task)  # scheduled entries wrap their request
+                try:
+                    held.add(int(request["args"][0]))
+                except (KeyError, IndexError, TypeError, ValueError):
+                    continue
+    return held
+
+
 def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) -> dict[str, int]:
-    """One round: stale jobs back to the queue and sent again; queued jobs that waited
-    ``resend_after_s`` past their time with no message in the broker sent again; webhooks and
-    retention as the embedded workers do them. Duplicates this may send are harmless."""
+    """One round: stale jobs back to the queue and sent again; jobs queued ``resend_after_s``
+    past their time whose message is nowhere (not waiting in Redis, not held by a live worker)
+    sent again; webhooks and retention as the embedded workers do them. A duplicate this may
+    send is harmless: its delivery finds the job taken and ends."""
     requeued = queue.requeue_stale_jobs(db, settings.job_stale_after_s)
     for job_id in requeued:
         log.warning("job %s: its worker stopped; sending it again", job_id)
         sender.send(job_id)
-    waiting = set(broker_contents(settings, client).waiting)
+    contents = broker_contents(settings, client)
+    waiting = set(contents.waiting)
     due = utcnow() - timedelta(seconds=settings.resend_after_s)
     with db.session() as session:
-        lost = [
+        candidates = [
             job_id
             for job_id in session.scalars(
                 select(Job.id).where(Job.status == "queued", Job.run_after <= due)
             )
             if job_id not in waiting and job_id not in requeued
         ]
+    # A delivered message of a queued job is normal while a worker holds it reserved; it is lost
+    # when its holder is gone (killed with its machine, or it dropped it on a broker restart).
+    unacked = set(contents.unacked)
+    lost = [j for j in candidates if j not in unacked]
+    if any(j in unacked for j in candidates):
+        held = held_by_live_workers(sender.app)
+        if held is not None:
+            lost += [j for j in candidates if j in unacked and j not in held]
     for job_id in lost:
         log.warning("job %s: queued with no message in the broker; sending it again", job_id)
         sender.send(job_id)

@@ -1,0 +1,197 @@
+"""Celery workers on Redis with PostgreSQL: a batch runs exactly once per recording; a worker killed
+mid-job, a Redis restart and a deleted call lose nothing and duplicate nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from assistant.jobs.celery_queue import CeleryQueue, broker_contents, time_limits
+from assistant.jobs.intake import register
+from assistant.store import calls as call_store
+from assistant.store.models import Call, Item, Job, Segment
+from tests.scale.conftest import DATA, Cluster, variant, wait_for
+
+pytestmark = pytest.mark.slow
+
+# Eight different recordings (distinct content, so no result is reused from another call).
+BATCH = [
+    "jfk.flac",
+    "testing_routine.wav",
+    "another_engineer.wav",
+    "another_door.wav",
+    "i_tell_you.wav",
+    "fleurs-en-003.ogg",
+    "fleurs-en-004.ogg",
+    "fleurs-en-001.ogg",
+]
+
+
+def starts(cluster: Cluster) -> dict[int, int]:
+    """How many times each job was started by any worker, from the workers' logs."""
+    counts: dict[int, int] = {}
+    for match in re.finditer(r"job (\d+): started by", cluster.logs()):
+        job_id = int(match.group(1))
+        counts[job_id] = counts.get(job_id, 0) + 1
+    return counts
+
+
+def assert_one_set_of_results(cluster: Cluster, call_id: int) -> None:
+    with cluster.db.session() as session:
+        positions = session.scalars(select(Segment.position).where(Segment.call_id == call_id))
+        seg = list(positions)
+        items = list(session.scalars(select(Item.position).where(Item.call_id == call_id)))
+        call = session.get(Call, call_id)
+        assert call is not None and call.report is not None
+        report = call.report
+    assert len(seg) == len(set(seg)) == len(report["segments"])
+    assert len(items) == len(set(items)) == len(report["items"])
+
+
+def submit(cluster: Cluster, path: Path) -> int:
+    entry = register(cluster.db, cluster.settings, "alice", path)
+    assert entry.created
+    CeleryQueue(cluster.settings, cluster.db).submit(entry.job_id)
+    return entry.job_id
+
+
+def test_a_batch_of_eight_is_processed_exactly_once_each(cluster: Cluster, tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name in BATCH:
+        shutil.copy(DATA / name, folder / name)
+    run = cluster.cli("batch", str(folder), "--enqueue", "--rep", "alice")
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert run.stdout.count(" done ") >= len(BATCH) or run.stdout.count("done") >= len(BATCH)
+    with cluster.db.session() as session:
+        calls = session.scalars(select(Call).where(Call.filename.in_(BATCH))).all()
+        assert sorted(c.filename for c in calls) == sorted(BATCH)
+        assert all(c.status == "done" for c in calls)
+        jobs = session.scalars(select(Job).where(Job.call_id.in_([c.id for c in calls]))).all()
+        call_ids = [c.id for c in calls]
+        jfk = next(c for c in calls if c.filename == "jfk.flac")
+        assert "fellow americans" in " ".join(s["text"] for s in jfk.report["segments"]).lower()
+    assert len(jobs) == len(BATCH)
+    assert all(j.status == "done" and j.attempts == 1 for j in jobs)
+    started = starts(cluster)
+    assert [started.get(j.id) for j in jobs] == [1] * len(BATCH)
+    # Both worker processes took part.
+    assert len({j.worker.rsplit(":", 2)[1] for j in jobs if j.worker}) == 2
+    for call_id in call_ids:
+        assert_one_set_of_results(cluster, call_id)
+    # Messages waiting in Redis or reserved by a live worker were never taken for lost ones.
+    assert "sending it again" not in cluster.logs()
+
+    # A re-run submits nothing new and reports the batch as done.
+    again = cluster.cli("batch", str(folder), "--enqueue", "--rep", "alice")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("skipped") == len(BATCH)
+    with cluster.db.session() as session:
+        assert session.scalar(select(func.count(Job.id)).where(Job.call_id.in_(call_ids))) == 8
+    assert starts(cluster) == started
+
+    status = cluster.cli("status", "--json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["queue"] == "celery" and len(state["workers"]) == 2
+    assert state["jobs"]["done"] >= len(BATCH) and state["waiting"] == 0
+
+
+def test_a_worker_killed_mid_job_does_not_lose_it(cluster: Cluster, tmp_path: Path) -> None:
+    job_id = submit(cluster, variant(DATA / "multilingual.mp3", tmp_path / "long.wav", 0.9))
+
+    def running_worker() -> str | None:
+        job = cluster.job(job_id)
+        return job.worker if job and job.status == "running" and job.stage else None
+
+    worker = wait_for(running_worker, 120, "the job to run")
+    pid = int(worker.split(":")[1])
+    os.kill(pid, signal.SIGKILL)
+    (job,) = cluster.wait_jobs([job_id], 300)
+    assert job.status == "done", job.error
+    assert job.attempts == 2
+    assert job.worker != worker
+    assert starts(cluster)[job_id] == 2
+    assert_one_set_of_results(cluster, job.call_id)
+    # The killed process was replaced: both workers still answer and run jobs.
+    from assistant.jobs.status import alive_workers
+
+    assert len(alive_workers(cluster.settings)) == 2
+
+
+def test_a_redis_restart_during_a_batch_loses_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    names = ["jfk.flac", "fleurs-en-000.ogg", "fleurs-en-002.ogg", "i_tell_you.wav"]
+    job_ids = [
+        submit(cluster, variant(DATA / name, tmp_path / f"{i}-{name}.wav", 0.8))
+        for i, name in enumerate(names)
+    ]
+    wait_for(lambda: (j := cluster.job(job_ids[0])) and j.status == "running", 120, "a job to run")
+    cluster.redis.stop()
+    cluster.redis.start()
+    jobs = cluster.wait_jobs(job_ids, 300)
+    assert [j.status for j in jobs] == ["done"] * len(names), [j.error for j in jobs]
+    started = starts(cluster)
+    assert [started.get(j) for j in job_ids] == [1] * len(names)
+    for job in jobs:
+        assert_one_set_of_results(cluster, job.call_id)
+
+
+def test_a_task_for_a_deleted_call_ends_cleanly(cluster: Cluster, tmp_path: Path) -> None:
+    tracebacks = cluster.logs().count("Traceback")
+    # Deleted before a worker got to it.
+    entry = register(cluster.db, cluster.settings, "alice", DATA / "stereo_diarization.wav")
+    with cluster.db.session() as session:
+        call_store.delete_call(session, session.get(Call, entry.call_id))
+    CeleryQueue(cluster.settings, cluster.db).send(entry.job_id)
+    wait_for(
+        lambda: f"job {entry.job_id}: nothing to do, its call was deleted" in cluster.logs(),
+        60,
+        "the worker to skip the deleted call's job",
+    )
+    # Deleted while it runs: the results are dropped, nothing is left behind.
+    path = variant(DATA / "multilingual.mp3", tmp_path / "long2.wav", 0.7)
+    job_id = submit(cluster, path)
+    wait_for(lambda: (j := cluster.job(job_id)) and j.status == "running", 120, "the job to run")
+    call_id = cluster.job(job_id).call_id  # type: ignore[union-attr]
+    with cluster.db.session() as session:
+        call_store.delete_call(session, session.get(Call, call_id))
+    wait_for(lambda: re.search(rf"job {job_id}: (gone|done)", cluster.logs()), 180, "job end")
+    with cluster.db.session() as session:
+        assert session.scalar(select(func.count(Segment.id)).where(Segment.call_id == call_id)) == 0
+        assert session.get(Call, call_id) is None
+    assert cluster.logs().count("Traceback") == tracebacks
+    # The workers carry on.
+    after = submit(cluster, variant(DATA / "another_door.wav", tmp_path / "door.wav", 0.6))
+    assert cluster.wait_jobs([after], 120)[0].status == "done"
+
+
+def test_a_message_carries_only_the_job_id_and_limits_scaled_to_the_call(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # A queue no worker listens on keeps the message where it can be read.
+    idle = cluster.settings.model_copy(update={"broker_queue": "idle-test"})
+    entry = register(cluster.db, idle, "alice", DATA / "fleurs-de-001.ogg")
+    CeleryQueue(idle, cluster.db).send(entry.job_id)
+    import redis
+
+    client = redis.Redis.from_url(idle.broker_url)
+    (raw,) = client.lrange("idle-test", 0, -1)
+    message = json.loads(raw)
+    assert broker_contents(idle, client).waiting == [entry.job_id]
+    limits = time_limits(idle, entry.duration_s)
+    assert message["headers"]["timelimit"] == [limits.hard_s, limits.soft_s]
+    assert message["headers"]["argsrepr"] == f"[{entry.job_id}]"
+    assert len(raw) < 4000  # ids and headers only: no audio, no transcript
+    assert entry.duration_s is not None
+    longer = time_limits(idle, entry.duration_s * 10)
+    assert longer.soft_s > limits.soft_s and longer.hard_s > longer.soft_s
+    client.delete("idle-test")
+    with cluster.db.session() as session:
+        call_store.delete_call(session, session.get(Call, entry.call_id))
