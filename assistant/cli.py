@@ -34,6 +34,13 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="json, md, srt, v
 VocabularyOpt = Annotated[
     str | None, typer.Option("--vocabulary", help='Names to expect: "Salesforce, HubSpot"')
 ]
+TranslateOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--translate/--no-translate",
+        help="Add an English translation beside non-English speech [default: ASSISTANT_TRANSLATE]",
+    ),
+]
 CallDateOpt = Annotated[
     str | None,
     typer.Option("--call-date", help="Date of the call (YYYY-MM-DD); due dates count from it"),
@@ -113,6 +120,7 @@ def analyze(
     fmt: FormatOpt = "json",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
     vocabulary: VocabularyOpt = None,
+    translate: TranslateOpt = None,
     call_date: CallDateOpt = None,
     rep_channel: RepChannelOpt = None,
     speakers: SpeakersOpt = None,
@@ -131,6 +139,7 @@ def analyze(
         engine=engine,
         language=language,
         vocabulary=vocabulary,
+        translate=translate,
         call_date=parse_date(call_date),
         **speaker_options,
     )

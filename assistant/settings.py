@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     vad: bool = True
     max_duration_s: float = Field(default=4 * 3600, gt=0)
     vocabulary: str = ""
+    # Add an English translation to segments of non-English calls (Whisper's translate task).
+    translate: bool = False
     # Speakers: the channel the rep is on in two-party stereo recordings (empty: decide by voice
     # profile or heuristic), and a fixed number of speakers (empty: estimate it).
     rep_channel: Literal["left", "right"] | None = None
@@ -95,6 +97,7 @@ def pipeline_options(
     engine: str | None = None,
     language: str | None = None,
     vocabulary: str | None = None,
+    translate: bool | None = None,
     call_date: date | None = None,
     rep_channel: str | None = None,
     speakers: int | None = None,
@@ -118,6 +121,7 @@ def pipeline_options(
             vad=settings.vad,
             vocabulary=tuple(w.strip() for w in words.split(",") if w.strip()),
             cpu_threads=settings.cpu_threads,
+            translate=settings.translate if translate is None else translate,
         ),
         call_date=call_date,
         diarize=DiarizeOptions(

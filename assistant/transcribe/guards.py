@@ -69,8 +69,11 @@ _SUBTITLE_CREDIT = re.compile(r"^(untertitel|subtitles|captions)\b.*\b(by|von|de
 class GuardOptions:
     # A segment whose text compresses better than this repeats itself (Whisper's own limit).
     max_compression_ratio: float = 2.4
-    # Audio quieter than this is "near-silent": no speech a phone or laptop microphone recorded.
-    silence_dbfs: float = -50.0
+    # Audio quieter than this, or this far below the loudest moments of the recording, is
+    # "near-silent". Relative, because some recordings are quiet throughout (FLEURS clips
+    # speak at about -60 dBFS) and still hold clear speech.
+    silence_dbfs: float = -75.0
+    silence_below_peak_db: float = 40.0
     # Whisper's no-speech probability above which, with low confidence, text is over non-speech.
     no_speech_prob: float = 0.6
     min_avg_logprob: float = -1.0
@@ -113,14 +116,20 @@ def drop_reason(
     audio: np.ndarray,
     options: GuardOptions,
     speech_fraction: float | None = None,
+    peak_dbfs: float = 0.0,
 ) -> str | None:
-    """Why ``segment`` should be dropped (``audio`` is what lies under it), or None to keep it."""
+    """Why ``segment`` should be dropped, or None to keep it.
+
+    ``audio`` is what lies under the segment; ``peak_dbfs`` the level of the loudest moments
+    around it (``peak_level``); ``speech_fraction`` how much of it the VAD heard as speech.
+    """
     text = segment.text.strip()
     if not normalize(text):
         return "empty"
     if compression_ratio(text) > options.max_compression_ratio:
         return "repetition"
-    quiet = rms_dbfs(audio) < options.silence_dbfs
+    level = rms_dbfs(audio)
+    quiet = level < options.silence_dbfs or level < peak_dbfs - options.silence_below_peak_db
     unsure = (
         segment.no_speech_prob > options.no_speech_prob
         and segment.avg_logprob < options.min_avg_logprob
@@ -147,6 +156,17 @@ def drop_loops(texts: list[str], max_repeats: int) -> list[bool]:
         previous = norm
         keep.append(run <= max_repeats)
     return keep
+
+
+def peak_level(audio: np.ndarray, quantile: float = 0.99) -> float:
+    """dBFS of the loudest 100 ms frames (the ``quantile`` of frame levels) of ``audio``."""
+    frame = SAMPLE_RATE // 10
+    n = len(audio) // frame
+    if n == 0:
+        return rms_dbfs(audio)
+    power = np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64).mean(axis=1)
+    top = float(np.quantile(power, quantile))
+    return 10 * np.log10(top) if top > 0 else float("-inf")
 
 
 def audio_under(audio: np.ndarray, start_s: float, end_s: float) -> np.ndarray:

@@ -26,6 +26,7 @@ from assistant.transcribe.guards import (
     count_reasons,
     drop_loops,
     drop_reason,
+    peak_level,
 )
 from assistant.transcribe.vad import SpeechMap, speech_blocks, speech_spans
 from assistant.transcribe.windows import windows
@@ -158,6 +159,7 @@ class WhisperTranscriber:
             speech = speech_map.join(window)
             if len(speech) < SAMPLE_RATE // 10:
                 continue
+            peak_dbfs = peak_level(window)
             for run in self._languages(speech, speech_map.joined_spans_s(), options):
                 piece = speech[int(run.start_s * SAMPLE_RATE) : int(run.end_s * SAMPLE_RATE)]
                 decoded = self.backend.decode(piece, run.language, "transcribe", options)
@@ -180,6 +182,7 @@ class WhisperTranscriber:
                         audio_under(window, local0, local1),
                         self.guards,
                         speech_map.speech_fraction(local0, local1) if options.vad else None,
+                        peak_dbfs,
                     )
                     if reason:
                         dropped.append(reason)
