@@ -69,12 +69,16 @@ class DiarizeOptions:
     same_channel_correlation: float = 0.9
     # A channel this much quieter than the other (RMS ratio) carries nothing of its own.
     silent_channel_ratio: float = 0.02
+    # Cosine similarity from which a speaker is an enrolled rep (see assistant.profiles).
+    profile_threshold: float = 0.78
 
     def __post_init__(self) -> None:
         if self.speakers is not None and not 1 <= self.speakers <= self.max_speakers:
             raise OptionError(
                 f"speakers must be between 1 and {self.max_speakers}, not {self.speakers}"
             )
+        if not 0.0 < self.profile_threshold <= 1.0:
+            raise OptionError(f"profile threshold must be in (0, 1], not {self.profile_threshold}")
         if self.rep_channel is not None and self.rep_channel not in CHANNELS:
             raise OptionError(
                 f"rep channel must be one of: {', '.join(CHANNELS)}; not {self.rep_channel!r}"

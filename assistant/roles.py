@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from assistant.diarize import Diarization, DiarizeOptions, Turn
-from assistant.profiles import PROFILE_THRESHOLD, VoiceProfile, match_profiles, slug
+from assistant.profiles import VoiceProfile, match_profiles, slug
 from assistant.report import Role, Segment, Speaker
 
 _PRODUCT = (
@@ -101,7 +101,6 @@ def assign_roles(
     diarization: Diarization,
     profiles: Sequence[VoiceProfile],
     options: DiarizeOptions | None = None,
-    threshold: float = PROFILE_THRESHOLD,
 ) -> dict[str, Speaker]:
     """{label in the segments: final ``Speaker``}; ``apply_roles`` puts them on the segments.
 
@@ -113,7 +112,7 @@ def assign_roles(
         sid: Speaker(id=sid, channel=diarization.channels.get(sid), role_source="heuristic")
         for sid in ids
     }
-    matches = match_profiles(diarization.embeddings, profiles, threshold)
+    matches = match_profiles(diarization.embeddings, profiles, options.profile_threshold)
     if diarization.method == "none":  # an imported transcript: speakers have names already
         by_slug = {slug(p.name): p for p in profiles}
         for sid in ids:

@@ -12,6 +12,7 @@ Printed per conversation and overall:
   speakers   estimated / true number of speakers
   role acc   share of reference utterances whose role (rep/customer) is right, with the rep's
              voice profile enrolled from a clip that is NOT in the conversation
+  false      speakers matched to the profile of someone who is not in the call / profiles tried
   role heur  the same without profiles (text heuristic; these read-speech clips hold no sales
              talk, so it mostly falls back to who opens the call)
   role time  share of reference speech time whose role is right (turn edges count here)
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from assistant import diarize, roles
+    from assistant import diarize, profiles, roles
     from assistant.profiles import VoiceProfile
 
     torch.set_num_threads(args.threads)
@@ -274,6 +275,13 @@ def main(argv: list[str] | None = None) -> int:
 
         cache = get_settings().cache_dir
         transcriber = get_transcriber("faster-whisper", args.model, "int8", args.threads, cache)
+
+    stranger_profiles = {}
+    for voice, clips in VOICES.items():
+        audio = np.concatenate([load_clip(c) for c in clips["clips"] + clips["enroll"]])
+        vector = diarize.embed_speech(audio)
+        assert vector is not None
+        stranger_profiles[voice] = VoiceProfile.new(voice, vector, len(audio) / SAMPLE_RATE)
 
     rows = []
     metric_all = DiarizationErrorRate(collar=0.25, skip_overlap=False)
@@ -314,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
             (t.start_s, t.end_s, speakers[t.speaker].role) for t in plain.diarization.turns
         ]
         acc_profile, time_profile = role_accuracy(reference, hyp_roles, conv.rep)
+        # Profiles of people who are NOT in the call must not match anyone in it.
+        strangers = [v for v in VOICES if v not in (conv.rep, *conv.customers)]
+        false_matches = profiles.match_profiles(
+            plain.diarization.embeddings, [stranger_profiles[v] for v in strangers]
+        )
         rows.append(
             {
                 "conversation": conv.name,
@@ -326,6 +339,19 @@ def main(argv: list[str] | None = None) -> int:
                 "false_alarm": round(detail["false alarm"] / total, 4),
                 "role_accuracy_profile": round(acc_profile, 4),
                 "role_time_accuracy_profile": round(time_profile, 4),
+                "rep_similarity": max(
+                    (x.profile_similarity or 0.0 for x in speakers.values()), default=0.0
+                ),
+                "best_stranger_similarity": round(
+                    max(
+                        float(stranger_profiles[v].embedding @ e)
+                        for v in strangers
+                        for e in plain.diarization.embeddings.values()
+                    ),
+                    4,
+                ),
+                "stranger_profiles": len(strangers),
+                "false_profile_matches": len(false_matches),
                 "role_accuracy_heuristic": None if acc_heur is None else round(acc_heur, 4),
                 "diarize_s": round(diarize_s, 3),
                 "diarize_s_per_min": round(diarize_s / duration_min, 3),
@@ -352,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         "role_accuracy_profile": mean("role_accuracy_profile"),
         "role_time_accuracy_profile": mean("role_time_accuracy_profile"),
         "role_accuracy_heuristic": mean("role_accuracy_heuristic"),
+        "false_profile_matches": sum(r["false_profile_matches"] for r in rows),
+        "stranger_profiles": sum(r["stranger_profiles"] for r in rows),
         "diarize_s_per_min": round(total_diar / total_min, 3),
         "diarize_vs_asr": round(total_diar / total_asr, 4) if total_asr else None,
         "diarize_vs_asr_cpu": round(
@@ -375,8 +403,8 @@ def _pct(value: float | None) -> str:
 
 def print_table(rows: list[dict], overall: dict) -> None:
     columns = ("conversation", "dur s", "spk", "DER", "conf", "miss", "FA", "role acc")
-    columns += ("role time", "role heur", "s/min", "+% ASR", "+% cpu")
-    widths = (16, 6, 5, 7, 6, 6, 6, 8, 9, 9, 6, 7, 7)
+    columns += ("role time", "role heur", "false", "s/min", "+% ASR", "+% cpu")
+    widths = (16, 6, 5, 7, 6, 6, 6, 8, 9, 9, 6, 6, 7, 7)
     line = " ".join(
         f"{c:>{w}}" if i else f"{c:<{w}}"
         for i, (c, w) in enumerate(zip(columns, widths, strict=False))
@@ -399,6 +427,7 @@ def print_table(rows: list[dict], overall: dict) -> None:
             _pct(r["role_accuracy_profile"]),
             _pct(r["role_time_accuracy_profile"]),
             _pct(r["role_accuracy_heuristic"]),
+            f"{r['false_profile_matches']}/{r['stranger_profiles']}",
             f"{r['diarize_s_per_min']:.2f}",
             _pct(r["diarize_vs_asr"]),
             _pct(r["diarize_vs_asr_cpu"]),
