@@ -248,28 +248,38 @@ def _mel_filters() -> np.ndarray:
 
 
 def mel_spectrogram(wav: np.ndarray, chunk_frames: int = 8192) -> np.ndarray:
-    """(frames, 40) float32 mel power spectrogram, frame i centred at i * 10 ms."""
-    padded = np.pad(np.asarray(wav, dtype=np.float32), _N_FFT // 2)
-    n_frames = 1 + max(0, len(padded) - _N_FFT) // _HOP
-    frames = np.lib.stride_tricks.sliding_window_view(padded, _N_FFT)[::_HOP][:n_frames]
+    """(frames, 40) float32 mel power spectrogram, frame i centred at i * 10 ms.
+
+    Works through the audio in chunks, so an hour-long call needs no padded copy of itself.
+    """
+    wav = np.asarray(wav, dtype=np.float32)
+    half = _N_FFT // 2
+    n_frames = 1 + len(wav) // _HOP
     window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_N_FFT) / _N_FFT)).astype(np.float32)
     filters = _mel_filters()
     out = np.empty((n_frames, _N_MELS), np.float32)
     for first in range(0, n_frames, chunk_frames):
-        spectrum = np.fft.rfft(frames[first : first + chunk_frames] * window, axis=1)
-        out[first : first + chunk_frames] = (np.abs(spectrum) ** 2) @ filters
+        last = min(n_frames, first + chunk_frames)
+        lo, hi = first * _HOP - half, (last - 1) * _HOP + half
+        piece = np.pad(wav[max(0, lo) : hi], (max(0, -lo), max(0, hi - len(wav))))
+        frames = np.lib.stride_tricks.sliding_window_view(piece, _N_FFT)[::_HOP]
+        spectrum = np.fft.rfft(frames[: last - first] * window, axis=1)
+        out[first:last] = (np.abs(spectrum) ** 2) @ filters
     return out
 
 
 def _mel_frames(audio: np.ndarray, regions: list[tuple[float, float]]) -> np.ndarray:
     """The encoder's input features, loudness set from the speech only."""
-    speech = np.concatenate(
-        [audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in regions] or [audio]
-    )
-    rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2))) if len(speech) else 0.0
-    # The encoder was trained on audio normalised to -30 dBFS.
+    energy = 0.0
+    count = 0
+    for start, end in regions or [(0.0, len(audio) / SAMPLE_RATE)]:
+        part = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)].astype(np.float64)
+        energy += float(np.sum(part**2))
+        count += len(part)
+    rms = float(np.sqrt(energy / count)) if count else 0.0
+    # The encoder was trained on audio normalised to -30 dBFS; power scales with gain squared.
     gain = 10 ** (-30 / 20) / rms if rms > 1e-6 else 1.0
-    return mel_spectrogram(audio.astype(np.float32) * gain)
+    return mel_spectrogram(audio) * np.float32(gain**2)
 
 
 def _window_starts(regions: list[tuple[float, float]], hop_s: float, total_s: float) -> list[float]:

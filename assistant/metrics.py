@@ -9,7 +9,9 @@ Definitions (all times in seconds):
   longer than ``max_pause_s``. The **longest monologue** is the longest turn, start to end.
 - **questions**: sentences ending in ``?`` (Whisper punctuates English and German).
 - **interruption**: a turn that starts at least ``min_overlap_s`` before another speaker's turn
-  has ended; it is counted for the one who interrupts.
+  has ended (overlapping speech, as two-channel recordings show it), or within ``cutoff_gap_s``
+  after a turn that stopped mid-sentence (no closing ``.?!``: cut off, as a mono recording shows
+  it); it is counted for the one who interrupts.
 - **words per minute**: words over talk time, for speakers who talked at least ``min_talk_s``.
 
 Segments without a speaker count as the speaker ``unknown``.
@@ -32,6 +34,7 @@ _QUESTION = re.compile(r"\?[?!]*(?=[\s\"'»”)]|$)")
 class MetricsOptions:
     max_pause_s: float = 3.0
     min_overlap_s: float = 0.3
+    cutoff_gap_s: float = 0.2
     min_talk_s: float = 1.0
 
 
@@ -40,6 +43,7 @@ class TurnSpan:
     speaker: str
     start_s: float
     end_s: float
+    ends_sentence: bool = True
 
     @property
     def duration_s(self) -> float:
@@ -78,17 +82,30 @@ def turns(segments: Sequence[Segment], max_pause_s: float = 3.0) -> list[TurnSpa
     for segment in sorted(segments, key=lambda s: (s.start_s, s.end_s)):
         who = _who(segment)
         last = out[-1] if out else None
+        complete = segment.text.rstrip(" \"'»”)").endswith((".", "?", "!", "…"))
         if last and last.speaker == who and segment.start_s - last.end_s <= max_pause_s:
-            out[-1] = TurnSpan(who, last.start_s, max(last.end_s, segment.end_s))
+            if segment.end_s >= last.end_s:
+                out[-1] = TurnSpan(who, last.start_s, segment.end_s, complete)
         else:
-            out.append(TurnSpan(who, segment.start_s, segment.end_s))
+            out.append(TurnSpan(who, segment.start_s, segment.end_s, complete))
     return out
 
 
-def interruptions(spans: Sequence[TurnSpan], min_overlap_s: float = 0.3) -> list[TurnSpan]:
-    """The turns that began while someone else's turn was still going."""
+def interruptions(
+    spans: Sequence[TurnSpan], min_overlap_s: float = 0.3, cutoff_gap_s: float = 0.2
+) -> list[TurnSpan]:
+    """The turns that began while someone else's turn was still going, or cut it off."""
     found = []
     for i, turn in enumerate(spans):
+        before = spans[i - 1] if i else None
+        if (
+            before is not None
+            and before.speaker != turn.speaker
+            and not before.ends_sentence
+            and 0.0 <= turn.start_s - before.end_s <= cutoff_gap_s
+        ):
+            found.append(turn)
+            continue
         for earlier in spans[max(0, i - 50) : i]:  # turns long past cannot still be going
             if (
                 earlier.speaker != turn.speaker
@@ -119,7 +136,7 @@ def compute_metrics(
         role_of[who] = roles.most_common(1)[0][0] if roles else None
 
     spans = turns(segments, options.max_pause_s)
-    interrupting = interruptions(spans, options.min_overlap_s)
+    interrupting = interruptions(spans, options.min_overlap_s, options.cutoff_gap_s)
     talk = {who: union_s([(s.start_s, s.end_s) for s in own]) for who, own in speakers.items()}
     all_talk_s = sum(talk.values()) or 1.0
 

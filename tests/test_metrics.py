@@ -91,6 +91,21 @@ def test_a_short_overlap_is_not_an_interruption() -> None:
     assert compute_metrics(call, 8.0, MetricsOptions(min_overlap_s=0.05)).interruptions == 1
 
 
+def test_cutting_someone_off_mid_sentence_is_an_interruption() -> None:
+    call = [
+        seg(0, 0, 4, "A", "rep", "So our pricing works like"),
+        seg(1, 4.1, 6, "B", "customer", "Sorry, what about support?"),
+        seg(2, 6.1, 8, "A", "rep", "Support is included."),
+        seg(3, 8.15, 9, "B", "customer", "Great."),  # A had finished: not an interruption
+        seg(4, 12, 14, "A", "rep", "And then"),
+        seg(5, 15, 16, "B", "customer", "Yes."),  # a long pause: A stopped, not cut off
+    ]
+    spans = turns(call)
+    assert [t.start_s for t in interruptions(spans)] == [4.1]
+    metrics = compute_metrics(call, 16.0)
+    assert metrics.roles["customer"].interruptions == 1 and metrics.roles["rep"].interruptions == 0
+
+
 def test_words_per_minute(metrics: CallMetrics) -> None:
     anna = by_speaker(metrics, "Anna")
     words = sum(len(s.text.split()) for s in CALL if s.speaker == "Anna")
