@@ -245,6 +245,11 @@ class WebhookCreated(WebhookPublic):
     secret: str = Field(description="HMAC-SHA256 key for X-Assistant-Signature; shown once")
 
 
+class VoicePublic(_Out):
+    user: str
+    speech_s: float = Field(description="Seconds of the user's speech the profile is made from")
+
+
 class LoginLink(_Out):
     url: str
     expires_in_s: int

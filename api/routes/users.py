@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import AdminUser, CurrentUser, SessionDep
-from api.schemas import Message, UserCreate, UserCreated, UserPublic, UsersPublic
+from api import upload
+from api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from api.schemas import (
+    Id,
+    Message,
+    UserCreate,
+    UserCreated,
+    UserPublic,
+    UsersPublic,
+    VoicePublic,
+)
+from assistant.media import MediaOptions
+from assistant.profiles import ProfileStore, enroll
+from assistant.store import NotFoundError
 from assistant.store import users as store
+from assistant.store.calls import may_see_user
 from assistant.store.models import User
 
 router = APIRouter(prefix="/api/users", tags=["users"])
+
+VOICE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
 
 
 @router.get("/me", response_model=UserPublic)
@@ -36,3 +65,50 @@ def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserC
     token = store.issue_token(session, created)
     session.commit()
     return UserCreated(**UserPublic.model_validate(created).model_dump(), token=token)
+
+
+def _visible_user(session: SessionDep, viewer: User, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or not may_see_user(viewer, user):
+        raise NotFoundError(f"No user {user_id}")
+    return user
+
+
+@router.put(
+    "/{user_id}/voice",
+    status_code=201,
+    response_model=VoicePublic,
+    openapi_extra=VOICE_BODY,
+    responses={404: {"model": Message}, 413: {"model": Message}, 422: {"model": Message}},
+)
+async def enroll_voice(
+    user_id: Id, request: Request, viewer: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> VoicePublic:
+    """Enroll (or replace) a user's voice from a recording of them speaking (field ``file``;
+    30 s or more works best). Their calls then tell them from the customer by voice. The
+    recording itself is not kept, only the voice embedding."""
+    user = _visible_user(session, viewer, user_id)
+    received = await upload.receive(
+        request, settings.data_dir / "uploads", settings.max_upload_bytes
+    )
+    try:
+        options = MediaOptions(max_duration_s=settings.max_duration_s)
+        await upload.check_media_async(received.path, received.filename, options)
+        profile = await run_in_threadpool(enroll, user.name, [received.path], options)
+        ProfileStore(settings.profiles_dir).save(profile)
+    finally:
+        received.discard()
+    return VoicePublic(user=user.name, speech_s=round(profile.speech_s, 1))
+
+
+@router.delete("/{user_id}/voice", status_code=204, responses={404: {"model": Message}})
+def remove_voice(
+    user_id: Id, viewer: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Forget a user's enrolled voice."""
+    user = _visible_user(session, viewer, user_id)
+    store = ProfileStore(settings.profiles_dir)
+    if not store.path(user.name).is_file():
+        raise NotFoundError(f"{user.name} has no enrolled voice")
+    store.remove(user.name)
+    return Response(status_code=204)

@@ -187,17 +187,6 @@ class ItemEdit(Base):
     user: Mapped[User | None] = relationship()
 
 
-class VoiceProfile(Base):
-    """An enrolled voice (a rep's speaker embedding), used to tell the rep from the customer."""
-
-    __tablename__ = "voice_profiles"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    embedding: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
 class Job(Base):
     """One run of the pipeline over one call's recording."""
 

@@ -10,15 +10,17 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.api.conftest import DATA, Service, start_service
+from tests.api.conftest import BACKENDS, DATA, Service, start_service
 
 MAX_EXAMPLES = 25
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    tmp = tmp_path_factory.mktemp("schema")
-    for service in start_service("sqlite", tmp):
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzzed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp(f"schema-{request.param}")
+    for service in start_service(request.param, tmp):
         assert service.upload("alice", DATA / "i_tell_you.wav").status_code == 202
         service.run_jobs()
         service.client.post(

@@ -1,5 +1,7 @@
 """Initial schema: users, tokens, calls, segments, speakers, items, jobs, webhooks, search.
 
+Voice profiles are files in the data directory (``assistant.profiles``), not tables.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-27 10:13:51.037086
@@ -83,18 +85,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tokens_user_id"), ["user_id"], unique=False)
-
-    op.create_table(
-        "voice_profiles",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("embedding", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("voice_profiles", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_voice_profiles_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "webhooks",
@@ -292,10 +282,6 @@ def downgrade() -> None:
 
     op.drop_table("items")
     op.drop_table("webhooks")
-    with op.batch_alter_table("voice_profiles", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_voice_profiles_user_id"))
-
-    op.drop_table("voice_profiles")
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tokens_user_id"))
 
