@@ -15,6 +15,9 @@ Printed per conversation and overall:
   false      speakers matched to the profile of someone who is not in the call / profiles tried
   role heur  the same without profiles (text heuristic; these read-speech clips hold no sales
              talk, so it mostly falls back to who opens the call)
+
+A second table runs the text-only role heuristic on the project's written sales calls
+(models/extractor/data/calls_*.jsonl), as written and cut to start with the customer.
   role time  share of reference speech time whose role is right (turn edges count here)
   s/min      diarization seconds (wall clock) per minute of audio
   +% ASR     diarization wall time relative to transcribing the same audio (faster-whisper)
@@ -238,6 +241,48 @@ def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0
     return right_utterances / max(1, len(reference)), right_time / max(1, total_time)
 
 
+def heuristic_on_written_calls(folder: Path) -> list[dict]:
+    """Role heuristic (text only) on written sales calls: share of calls with every role right,
+    as written and cut to start at the customer's first turn."""
+    from assistant.report import Segment
+    from assistant.roles import heuristic_roles
+
+    results = []
+    for file in sorted(folder.glob("calls_*.jsonl")):
+        calls: dict[str, list[dict]] = {}
+        for line in file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            calls.setdefault(row["call_id"], []).append(row)
+        right = {"as written": 0, "customer first": 0}
+        for rows in calls.values():
+            rows.sort(key=lambda r: r["turn"])
+            first_customer = next(i for i, r in enumerate(rows) if r["role"] == "customer")
+            for variant, part in (("as written", rows), ("customer first", rows[first_customer:])):
+                segments = [
+                    Segment(
+                        id=i,
+                        start_s=5.0 * i,
+                        end_s=5.0 * i + 4,
+                        text=r["text"],
+                        speaker=r["speaker"],
+                    )
+                    for i, r in enumerate(part)
+                ]
+                speakers = list(dict.fromkeys(r["speaker"] for r in part))
+                truth = {r["speaker"]: r["role"] for r in part}
+                found = heuristic_roles(segments, speakers)
+                right[variant] += all(found[s][0] == truth[s] for s in speakers)
+        results.append(
+            {
+                "file": file.name,
+                "calls": len(calls),
+                "as_written": round(right["as written"] / len(calls), 4),
+                "customer_first": round(right["customer first"] / len(calls), 4),
+            }
+        )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -252,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         help="skip transcription (no timing ratio, no heuristic roles)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-diarize.json"), help="JSON output")
+    parser.add_argument(
+        "--calls",
+        type=Path,
+        default=ROOT / "models" / "extractor" / "data",
+        help="folder of written sales calls (calls_*.jsonl) for the role heuristic",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Whisper")
     args = parser.parse_args(argv)
 
@@ -392,7 +443,18 @@ def main(argv: list[str] | None = None) -> int:
         "options": options.as_dict(),
     }
     print_table(rows, overall)
-    args.out.write_text(json.dumps({"conversations": rows, "overall": overall}, indent=2) + "\n")
+    written = heuristic_on_written_calls(args.calls) if args.calls.is_dir() else []
+    if written:
+        print()
+        print("Role heuristic on written sales calls (text only; calls_en_a was used to fit it)")
+        print(f"{'file':22} {'calls':>6} {'as written':>11} {'customer first':>15}")
+        for w in written:
+            print(
+                f"{w['file']:22} {w['calls']:>6} {w['as_written']:>11.1%} "
+                f"{w['customer_first']:>15.1%}"
+            )
+    result = {"conversations": rows, "overall": overall, "written_calls": written}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
 

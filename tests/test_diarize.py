@@ -311,13 +311,45 @@ def test_heuristic_finds_the_rep_by_what_they_say_even_when_the_customer_opens()
 
 def test_heuristic_without_clues_trusts_the_opener_weakly() -> None:
     call = [
-        Segment(id=0, start_s=0, end_s=3, text="Good morning to you.", speaker="A"),
+        Segment(id=0, start_s=0, end_s=3, text="Good morning, everybody.", speaker="A"),
         Segment(id=1, start_s=3, end_s=6, text="Good morning.", speaker="B"),
     ]
     roles = heuristic_roles(call, ["A", "B"])
+    # Relative to each other the opener is +0.5 and the other -0.5: logistic(1.0).
     assert roles["A"] == ("rep", pytest.approx(0.731, abs=0.01))
     assert roles["B"][0] == "customer"
     assert heuristic_roles(call[:1], ["A"]) == {"A": ("rep", 0.5)}
+
+
+def test_heuristic_reads_who_talks_about_whom() -> None:
+    # The customer opens and talks about "we"; the rep asks about "you" and "your team".
+    call = [
+        Segment(id=0, start_s=0, end_s=4, text="Hi, so we run about forty stores.", speaker="C"),
+        Segment(
+            id=1,
+            start_s=4,
+            end_s=8,
+            text="Great. How does your team count stock today?",
+            speaker="R",
+        ),
+        Segment(
+            id=2,
+            start_s=8,
+            end_s=12,
+            text="We do it by hand, and our counts are often off.",
+            speaker="C",
+        ),
+        Segment(
+            id=3,
+            start_s=12,
+            end_s=16,
+            text="And what would it mean for you to fix that?",
+            speaker="R",
+        ),
+    ]
+    roles = heuristic_roles(call, ["C", "R"])
+    assert roles["R"][0] == "rep" and roles["C"][0] == "customer"
+    assert roles["R"][1] > 0.9
 
 
 def test_transcript_speakers_get_roles() -> None:
