@@ -65,10 +65,11 @@ class DiarizeOptions:
     min_turn_s: float = 0.5
     # Windows used for clustering at most (evenly subsampled above; the rest join by centroid).
     max_cluster_windows: int = 3000
-    # Stereo whose channels correlate above this is one signal twice: mono.
-    same_channel_correlation: float = 0.9
-    # A channel this much quieter than the other (RMS ratio) carries nothing of its own.
-    silent_channel_ratio: float = 0.02
+    # Two-party stereo: in at least ``dominant_share`` of the moments with sound one channel is
+    # ``dominance_db`` louder than the other, and each channel is in ``min_party_share`` of them.
+    dominance_db: float = 10.0
+    dominant_share: float = 0.5
+    min_party_share: float = 0.05
     # Cosine similarity from which a speaker is an enrolled rep (see assistant.profiles).
     profile_threshold: float = 0.78
 
@@ -126,18 +127,39 @@ def speaker_label(index: int) -> str:
 # --- stereo ---------------------------------------------------------------------------------
 
 
+def _frame_levels_db(samples: np.ndarray, frame: int = 480) -> np.ndarray:
+    """(channels, frames) level in dB of 30 ms frames, without a float64 copy of the call."""
+    n = samples.shape[1] // frame
+    levels = np.empty((samples.shape[0], n))
+    step = 20_000  # frames per chunk: 10 minutes
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        block = samples[:, first * frame : last * frame].reshape(samples.shape[0], -1, frame)
+        power = np.square(block, dtype=np.float64).mean(axis=2)
+        levels[:, first:last] = 10 * np.log10(power + 1e-12)
+    return levels
+
+
 def is_two_party(samples: np.ndarray, options: DiarizeOptions | None = None) -> bool:
-    """True when ``samples`` (channels, n) holds two different signals, one party per channel."""
+    """True when ``samples`` (channels, n) holds one party per channel.
+
+    Decided from the channels' loudness over time, not from the waveforms: while someone speaks
+    in a two-party recording, their channel is far louder than the other one (``dominance_db``),
+    in most moments and for both channels. The same signal twice, a silent channel, and a room
+    recorded with two microphones (both channels hear everybody, a few dB apart) are not.
+    """
     options = options or DiarizeOptions()
     if samples.ndim != 2 or samples.shape[0] != 2 or samples.shape[1] < SAMPLE_RATE // 2:
         return False
-    left, right = samples.astype(np.float64)
-    rms_left, rms_right = np.sqrt(np.mean(left**2)), np.sqrt(np.mean(right**2))
-    loud = max(rms_left, rms_right)
-    if loud < 1e-6 or min(rms_left, rms_right) < options.silent_channel_ratio * loud:
+    levels = _frame_levels_db(samples)
+    loudest = levels.max(axis=0)
+    active = loudest > np.percentile(loudest, 99) - 40.0
+    if active.sum() < 10:
         return False
-    correlation = float(np.corrcoef(left, right)[0, 1])
-    return correlation < options.same_channel_correlation
+    difference = levels[0, active] - levels[1, active]
+    left = float(np.mean(difference > options.dominance_db))
+    right = float(np.mean(difference < -options.dominance_db))
+    return left + right >= options.dominant_share and min(left, right) >= options.min_party_share
 
 
 def channel(samples: np.ndarray, index: int) -> np.ndarray:

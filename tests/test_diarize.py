@@ -90,6 +90,25 @@ def test_stereo_with_one_silent_channel_is_mono(data: Path) -> None:
     assert not diarize.is_two_party(np.stack([voice, np.zeros_like(voice)]))
 
 
+def test_two_microphones_in_one_room_are_mono(mono_call) -> None:
+    # Both channels hear everybody, one 1.5 ms later and 3 dB quieter: not one party each.
+    audio, _ = mono_call
+    assert not diarize.is_two_party(np.stack([audio, np.roll(audio, 24) * 0.7]))
+
+
+def test_one_party_per_channel_with_some_bleed_is_two_party() -> None:
+    left, right = [], []
+    for clip, voice in TURNS:
+        x = load_audio(DATA / clip).mono
+        x = x / np.sqrt(np.mean(x**2)) * 0.05
+        silence = np.zeros_like(x)
+        left.append(x if voice == "rep" else silence)
+        right.append(x if voice == "customer" else silence)
+    rep, customer = np.concatenate(left), np.concatenate(right)
+    # The other party leaks into each line 20 dB down, as on a phone line.
+    assert diarize.is_two_party(np.stack([rep + 0.1 * customer, customer + 0.1 * rep]))
+
+
 def test_stereo_call_gives_each_channel_its_exact_text(data: Path, tiny: Pipeline) -> None:
     audio = load_audio(data / "stereo_diarization.wav")
     transcript = tiny._transcribe(audio, lambda stage, f: None)
