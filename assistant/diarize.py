@@ -3,10 +3,12 @@
 Two ways in, chosen by the recording:
 
 - **Two-party stereo** (phone systems and some conferencing exports put one party on each
-  channel): each channel is one speaker. The pipeline transcribes the channels separately and
-  merges the segments by time (``merge_channels``); ``diarize_stereo`` names the speakers
-  (``SPEAKER_1`` left, ``SPEAKER_2`` right) and embeds each channel's speech for profile matching.
-  Stereo whose channels are (nearly) the same signal is treated as mono (``is_two_party``).
+  channel): each channel is one speaker. ``is_two_party`` decides it from loudness over time:
+  while someone talks, their channel is far louder than the other. The same signal twice, a
+  silent channel, or two microphones in one room are mono. The pipeline transcribes the channels
+  separately and merges the segments by time (``merge_channels``); ``diarize_stereo`` names the
+  speakers (``SPEAKER_1`` left, ``SPEAKER_2`` right) and embeds each channel's speech for profile
+  matching; ``drop_crosstalk`` removes the second copy of words that leaked into the other line.
 - **Mono**: Silero VAD finds speech; Resemblyzer's GE2E voice encoder embeds 1.6 s windows every
   ``hop_s`` seconds; agglomerative clustering (average linkage, cosine distance, a distance
   threshold, or exactly ``speakers`` clusters) groups the windows into speakers; every 0.1 s of
@@ -70,6 +72,9 @@ class DiarizeOptions:
     dominance_db: float = 10.0
     dominant_share: float = 0.5
     min_party_share: float = 0.05
+    # A channel's segment during which it is ``dominance_db`` quieter than the other channel for
+    # this share of the time is crosstalk: the other party heard through the line.
+    crosstalk_share: float = 0.6
     # Cosine similarity from which a speaker is an enrolled rep (see assistant.profiles).
     profile_threshold: float = 0.78
 
@@ -179,19 +184,65 @@ def merge_channels(left: list[Segment], right: list[Segment]) -> list[Segment]:
     return merged
 
 
-def diarize_stereo(samples: np.ndarray, options: DiarizeOptions | None = None) -> Diarization:
-    """One speaker per channel; turns from each channel's speech, embeddings for profiles."""
+class _Crosstalk:
+    """Which moments of a channel are the other party leaking into it (crosstalk, bleed)."""
+
+    frame_s = 0.03
+
+    def __init__(self, samples: np.ndarray, options: DiarizeOptions) -> None:
+        self.levels = _frame_levels_db(samples)
+        loudest = self.levels.max(axis=0)
+        self.active = loudest > np.percentile(loudest, 99) - 40.0 if loudest.size else loudest
+        self.options = options
+
+    def is_bleed(self, index: int, start_s: float, end_s: float) -> bool:
+        """True when, over most of [start_s, end_s], channel ``index`` is far quieter than the
+        other: what it holds then is the other party heard through the line."""
+        first = int(start_s / self.frame_s)
+        last = max(first + 1, int(np.ceil(end_s / self.frame_s)))
+        active = self.active[first:last]
+        own = self.levels[index, first:last][active]
+        other = self.levels[1 - index, first:last][active]
+        if len(own) == 0:
+            return False
+        quieter = np.mean(own - other < -self.options.dominance_db)
+        return bool(quieter >= self.options.crosstalk_share)
+
+
+def drop_crosstalk(
+    segments: list[Segment], samples: np.ndarray, options: DiarizeOptions | None = None
+) -> list[Segment]:
+    """Segments of a two-party recording without those transcribed from crosstalk.
+
+    Each channel is transcribed alone, so the other party's voice leaking into a line (phone
+    recordings have it, about 20 dB down) comes out as a second copy of their words; that copy
+    is dropped, the original on the speaker's own channel stays.
+    """
     options = options or DiarizeOptions()
+    crosstalk = _Crosstalk(samples, options)
+    index = {speaker_label(i): i for i in range(2)}
+    kept = [
+        s
+        for s in segments
+        if s.speaker not in index or not crosstalk.is_bleed(index[s.speaker], s.start_s, s.end_s)
+    ]
+    return [s.model_copy(update={"id": i}) for i, s in enumerate(kept)]
+
+
+def diarize_stereo(samples: np.ndarray, options: DiarizeOptions | None = None) -> Diarization:
+    """One speaker per channel; turns from each channel's own speech, embeddings for profiles."""
+    options = options or DiarizeOptions()
+    crosstalk = _Crosstalk(samples, options)
     turns: list[Turn] = []
     embeddings: dict[str, np.ndarray] = {}
     channels: dict[str, Channel] = {}
     for index, side in enumerate(CHANNELS):
         name = speaker_label(index)
         audio = channel(samples, index)
-        regions = speech_regions(audio)
+        regions = [r for r in speech_regions(audio) if not crosstalk.is_bleed(index, *r)]
         turns.extend(Turn(start, end, name) for start, end in regions)
         channels[name] = side
-        embedding = embed_speech(audio, regions)
+        embedding = embed_speech(audio, regions) if regions else None
         if embedding is not None:
             embeddings[name] = embedding
     turns.sort(key=lambda t: (t.start_s, t.end_s))
@@ -649,7 +700,7 @@ def find_speakers(
         diarization = diarize_stereo(samples, options)
         if any(s.speaker is None for s in segments):
             segments = assign_speakers(segments, diarization.turns)
-        return segments, diarization
+        return drop_crosstalk(segments, samples, options), diarization
     mono = samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)
     diarization = diarize_mono(mono, options)
     if not diarization.turns and segments:

@@ -6,6 +6,7 @@ with known turns; stereo_diarization.wav has one speaker per channel.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -36,6 +37,13 @@ TURNS = [
     ("fleurs-en-004.ogg", "customer"),
 ]
 GAP_S = 0.6
+
+
+def reference_text(clip: str) -> str:
+    if clip.startswith("fleurs"):
+        return (DATA / clip).with_suffix(".txt").read_text(encoding="utf-8")
+    rows = (DATA / "librispeech_references.jsonl").read_text(encoding="utf-8").splitlines()
+    return next(r["text"] for r in map(json.loads, rows) if r["audio"] == clip)
 
 
 def norm(text: str) -> str:
@@ -96,17 +104,42 @@ def test_two_microphones_in_one_room_are_mono(mono_call) -> None:
     assert not diarize.is_two_party(np.stack([audio, np.roll(audio, 24) * 0.7]))
 
 
-def test_one_party_per_channel_with_some_bleed_is_two_party() -> None:
+def phone_call(bleed: float = 0.1) -> np.ndarray:
+    """TURNS with one party per channel, each leaking into the other line ``bleed`` as loud."""
     left, right = [], []
     for clip, voice in TURNS:
         x = load_audio(DATA / clip).mono
         x = x / np.sqrt(np.mean(x**2)) * 0.05
-        silence = np.zeros_like(x)
-        left.append(x if voice == "rep" else silence)
-        right.append(x if voice == "customer" else silence)
+        gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
+        left += [x if voice == "rep" else np.zeros_like(x), gap]
+        right += [x if voice == "customer" else np.zeros_like(x), gap]
     rep, customer = np.concatenate(left), np.concatenate(right)
+    return np.stack([rep + bleed * customer, customer + bleed * rep]).astype(np.float32)
+
+
+def test_one_party_per_channel_with_some_bleed_is_two_party() -> None:
     # The other party leaks into each line 20 dB down, as on a phone line.
-    assert diarize.is_two_party(np.stack([rep + 0.1 * customer, customer + 0.1 * rep]))
+    assert diarize.is_two_party(phone_call(0.1))
+
+
+def test_crosstalk_is_not_transcribed_twice(tiny: Pipeline) -> None:
+    call = phone_call(0.1)
+    transcriber = tiny.transcriber()
+    left, right = (
+        transcriber.transcribe(diarize.channel(call, i), tiny.options.transcribe) for i in (0, 1)
+    )
+    merged = diarize.merge_transcripts(left, right)
+    found = diarize.diarize(call, merged.segments, DiarizeOptions(rep_channel="left"))
+    said = {clip: norm(reference_text(clip)) for clip, _ in TURNS}
+    by_role: dict[str, str] = {"rep": "", "customer": ""}
+    for segment in found.segments:
+        by_role[segment.role or ""] += " " + norm(segment.text)
+    for clip, voice in TURNS:
+        words = said[clip].split()[:4]
+        assert " ".join(words) in by_role[voice], clip
+        other = "customer" if voice == "rep" else "rep"
+        assert " ".join(words) not in by_role[other], clip
+    assert len(found.segments) < len(merged.segments)
 
 
 def test_stereo_call_gives_each_channel_its_exact_text(data: Path, tiny: Pipeline) -> None:
