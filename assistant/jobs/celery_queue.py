@@ -175,7 +175,7 @@ def execute(task: Task, settings: Settings, job_id: int) -> str:
     worker = CeleryWorker(db, settings, worker_id("celery"))
     limits = getattr(task.request, "timelimit", None) or (None, None)
     worker.soft_limit_s = limits[1]
-    queue.requeue_stale(db, settings.job_stale_after_s)
+    # A job "running" with a stale heartbeat is left to the sweeper, which requeues and resends it.
     state = queue.claim_job(db, job_id, worker.name)
     if state != "claimed":
         reason = "its call was deleted" if state == "gone" else f"it is {state}"
@@ -187,9 +187,14 @@ def execute(task: Task, settings: Settings, job_id: int) -> str:
         job = session.get(Job, job_id)
         status = job.status if job else "gone"
         retry_in_s = (job.run_after - utcnow()).total_seconds() if job else 0.0
-    if status == "queued":
+        failed_now = job is not None and job.error is not None
+    if status == "queued" and failed_now:
         log.info("job %s: retrying in %.0f s", job_id, max(retry_in_s, 0.0))
         raise task.retry(countdown=max(retry_in_s, 0.5), max_retries=None)
+    if status == "queued":
+        # The sweeper took it for stale (heartbeats stopped) and sent it again meanwhile.
+        log.warning("job %s: requeued while it ran; the new delivery runs it", job_id)
+        return "requeued"
     log.info("job %s: %s", job_id, status)
     return status
 

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from sqlalchemy import func, select
 
 from assistant.jobs.celery_queue import CeleryQueue, broker_contents, time_limits
 from assistant.jobs.intake import register
+from assistant.store import Database
 from assistant.store import calls as call_store
 from assistant.store.models import Call, Item, Job, Segment
-from tests.scale.conftest import DATA, Cluster, variant, wait_for
+from tests.scale.conftest import BIN, DATA, Cluster, variant, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -133,12 +135,30 @@ def test_a_redis_restart_during_a_batch_loses_nothing(cluster: Cluster, tmp_path
         for i, name in enumerate(names)
     ]
     wait_for(lambda: (j := cluster.job(job_ids[0])) and j.status == "running", 120, "a job to run")
-    cluster.redis.stop()
+    # Killed outright: the append-only file (fsync always) keeps every message.
+    cluster.redis.stop(signal.SIGKILL)
     cluster.redis.start()
     jobs = cluster.wait_jobs(job_ids, 300)
     assert [j.status for j in jobs] == ["done"] * len(names), [j.error for j in jobs]
     started = starts(cluster)
     assert [started.get(j) for j in job_ids] == [1] * len(names)
+    for job in jobs:
+        assert_one_set_of_results(cluster, job.call_id)
+
+    # A Redis that comes back empty (its data lost): the sweeper sends the jobs that PostgreSQL
+    # holds as queued again, and each still runs once.
+    more = [
+        submit(cluster, variant(DATA / name, tmp_path / f"lost-{i}-{name}.wav", 0.75))
+        for i, name in enumerate(names[1:])
+    ]
+    wait_for(lambda: (j := cluster.job(more[0])) and j.status == "running", 120, "a job to run")
+    cluster.redis.stop(signal.SIGKILL)
+    shutil.rmtree(cluster.redis.folder / "appendonlydir", ignore_errors=True)
+    cluster.redis.start()
+    jobs = cluster.wait_jobs(more, 300)
+    assert [j.status for j in jobs] == ["done"] * len(more), [j.error for j in jobs]
+    started = starts(cluster)
+    assert [started.get(j) for j in more] == [1] * len(more)
     for job in jobs:
         assert_one_set_of_results(cluster, job.call_id)
 
@@ -195,3 +215,107 @@ def test_a_message_carries_only_the_job_id_and_limits_scaled_to_the_call(
     client.delete("idle-test")
     with cluster.db.session() as session:
         call_store.delete_call(session, session.get(Call, entry.call_id))
+
+
+def test_a_local_batch_stores_the_same_results_as_the_cluster(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    names = ["jfk.flac", "another_door.wav"]
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(DATA / name, folder / name)
+    enqueued = cluster.cli("batch", str(folder), "--enqueue", "--rep", "alice")
+    assert enqueued.returncode == 0, enqueued.stderr
+    # The same folder analysed locally, into another (SQLite) database of another data folder.
+    url = f"sqlite:///{tmp_path / 'local.db'}"
+    env = {
+        **cluster.env,
+        "ASSISTANT_QUEUE": "embedded",
+        "ASSISTANT_DATABASE_URL": url,
+        "ASSISTANT_DATA_DIR": str(tmp_path / "local-data"),
+    }
+    local = subprocess.run(
+        [str(BIN / "assistant"), "batch", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert local.returncode == 0, local.stderr
+    assert (folder / "reports" / "jfk.flac.json").is_file()
+    local_db = Database(url)
+    try:
+        for name in names:
+            here, there = results(local_db, name), results(cluster.db, name)
+            assert here == there and here["status"] == "done"
+            assert here["segments"], name
+    finally:
+        local_db.dispose()
+
+
+def results(db: Database, filename: str) -> dict:
+    """What the web app shows of a call: its status, segments and items."""
+    with db.session() as session:
+        call = session.scalar(select(Call).where(Call.filename == filename))
+        assert call is not None, filename
+        segments = session.scalars(
+            select(Segment).where(Segment.call_id == call.id).order_by(Segment.position)
+        ).all()
+        items = session.scalars(
+            select(Item).where(Item.call_id == call.id).order_by(Item.position)
+        ).all()
+        return {
+            "status": call.status,
+            "language": call.language,
+            "segments": [(s.text, s.start_s, s.end_s, s.speaker) for s in segments],
+            "items": [(i.kind, i.quote, i.start_s, i.owner, i.due) for i in items],
+        }
+
+
+def test_a_job_past_its_soft_time_limit_fails_and_is_not_retried(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # Limits are set by the sender, from the call's duration: here 1 s + 0.01 s per audio second.
+    strict = cluster.settings.model_copy(
+        update={"job_time_base_s": 1.0, "job_time_per_audio_s": 0.01}
+    )
+    path = variant(DATA / "multilingual.mp3", tmp_path / "strict.wav", 0.55)
+    entry = register(cluster.db, strict, "alice", path)
+    CeleryQueue(strict, cluster.db).send(entry.job_id)
+    (job,) = cluster.wait_jobs([entry.job_id], 180)
+    assert job.status == "failed" and job.attempts == 1
+    assert "time limit of 2 s" in (job.error or "")
+    assert "ASSISTANT_JOB_TIME_PER_AUDIO_S" in (job.error or "")
+    with cluster.db.session() as session:
+        call = session.get(Call, entry.call_id)
+        assert call is not None and call.status == "failed" and call.error == job.error
+
+
+def test_the_api_with_the_celery_queue_hands_uploads_to_the_workers(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from assistant.store.models import User
+    from assistant.store.users import issue_token
+
+    with cluster.db.session() as session:
+        alice = session.scalar(select(User).where(User.name == "alice"))
+        token = issue_token(session, alice)
+    app = create_app(cluster.settings, db=cluster.db)
+    assert isinstance(app.state.queue, CeleryQueue)
+    path = variant(DATA / "testing_routine.wav", tmp_path / "upload.wav", 0.85)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client, open(path, "rb") as fh:
+        response = client.post(
+            "/api/calls", headers=headers, files={"file": (path.name, fh)}, data={"title": "t"}
+        )
+        assert response.status_code == 202, response.text
+        body = response.json()
+        (job,) = cluster.wait_jobs([body["job"]["id"]], 180)
+        assert job.status == "done"
+        call = client.get(f"/api/calls/{body['call']['id']}", headers=headers).json()
+    assert call["status"] == "done" and call["report"]["source"]["path"] == "upload.wav"
+    assert "routine" in " ".join(s["text"] for s in call["segments"]).lower()
