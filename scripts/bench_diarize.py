@@ -8,6 +8,7 @@ found from the clip's own energy (not from the VAD the diarizer uses).
 
 Printed per conversation and overall:
   DER        diarization error rate (pyannote.metrics, 0.25 s collar, overlap scored)
+  DER N      the same when the number of speakers is given (--speakers N); overall: the mean
   confusion  the part of DER that is speech given to the wrong speaker
   speakers   estimated / true number of speakers
   role acc   share of reference utterances whose role (rep/customer) is right, with the rep's
@@ -35,7 +36,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -359,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         detail = metric(ref_ann, hyp_ann, detailed=True)
         metric_all(ref_ann, hyp_ann)
         total = detail["total"] or 1.0
+        # The same with the number of speakers given (--speakers N).
+        known = diarize.diarize_mono(audio, replace(options, speakers=1 + len(conv.customers)))
+        der_known = DiarizationErrorRate(collar=0.25, skip_overlap=False)(
+            ref_ann, annotation([(t.start_s, t.end_s, t.speaker) for t in known.turns])
+        )
         role_of = {s.id: s.role for s in plain.speakers}
         heuristic = [(t.start_s, t.end_s, role_of[t.speaker]) for t in plain.turns]
         acc_heur = role_accuracy(reference, heuristic, conv.rep)[0] if segments else None
@@ -385,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                 "speakers_true": 1 + len(conv.customers),
                 "speakers_found": len(plain.diarization.speakers),
                 "der": round(detail["diarization error rate"], 4),
+                "der_speakers_given": round(der_known, 4),
                 "confusion": round(detail["confusion"] / total, 4),
                 "missed": round(detail["missed detection"] / total, 4),
                 "false_alarm": round(detail["false alarm"] / total, 4),
@@ -426,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overall = {
         "der": round(abs(metric_all), 4),
+        "der_speakers_given": mean("der_speakers_given"),
         "role_accuracy_profile": mean("role_accuracy_profile"),
         "role_time_accuracy_profile": mean("role_time_accuracy_profile"),
         "role_accuracy_heuristic": mean("role_accuracy_heuristic"),
@@ -464,9 +472,9 @@ def _pct(value: float | None) -> str:
 
 
 def print_table(rows: list[dict], overall: dict) -> None:
-    columns = ("conversation", "dur s", "spk", "DER", "conf", "miss", "FA", "role acc")
+    columns = ("conversation", "dur s", "spk", "DER", "DER N", "conf", "miss", "FA", "role acc")
     columns += ("role time", "role heur", "false", "s/min", "+% ASR", "+% cpu")
-    widths = (16, 6, 5, 7, 6, 6, 6, 8, 9, 9, 6, 6, 7, 7)
+    widths = (16, 6, 5, 7, 6, 6, 6, 6, 8, 9, 9, 6, 6, 7, 7)
     line = " ".join(
         f"{c:>{w}}" if i else f"{c:<{w}}"
         for i, (c, w) in enumerate(zip(columns, widths, strict=False))
@@ -483,6 +491,7 @@ def print_table(rows: list[dict], overall: dict) -> None:
             else f"{sum(x['duration_s'] for x in rows):.1f}",
             f"{r['speakers_found']}/{r['speakers_true']}" if "speakers_found" in r else "",
             _pct(r["der"]),
+            _pct(r.get("der_speakers_given")),
             _pct(r.get("confusion")),
             _pct(r.get("missed")),
             _pct(r.get("false_alarm")),
