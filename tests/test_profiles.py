@@ -154,3 +154,19 @@ def test_profile_and_diarize_thresholds_agree() -> None:
     assert diarize.DiarizeOptions().profile_threshold == PROFILE_THRESHOLD
     with pytest.raises(OptionError):
         diarize.DiarizeOptions(profile_threshold=1.5)
+
+
+def test_transcript_speaker_named_like_an_enrolled_rep_is_the_rep(anna: VoiceProfile) -> None:
+    from assistant.report import Segment
+
+    call = [
+        Segment(id=0, start_s=0, end_s=3, text="We need a cheaper plan.", speaker="Ben"),
+        Segment(id=1, start_s=3, end_s=6, text="Sure, our team can help.", speaker="anna berg"),
+    ]
+    found = diarize.diarize_transcript(call, profiles=[anna])
+    roles = {s.id: (s.role, s.role_source, s.name) for s in found.speakers}
+    assert roles == {
+        "Ben": ("customer", "transcript", None),
+        "Anna Berg": ("rep", "transcript", "Anna Berg"),
+    }
+    assert [s.speaker for s in found.segments] == ["Ben", "Anna Berg"]
