@@ -166,6 +166,7 @@ def batch(
     engine: EngineOpt = None,
     language: LanguageOpt = None,
     vocabulary: VocabularyOpt = None,
+    translate: TranslateOpt = None,
     rep_channel: RepChannelOpt = None,
     speakers: SpeakersOpt = None,
     enqueue: Annotated[
@@ -177,7 +178,7 @@ def batch(
     ] = False,
     rep: Annotated[
         str | None,
-        typer.Option("--rep", help="The user the calls belong to in the service [default: admin]"),
+        typer.Option("--rep", help="The user the calls belong to in the service (default: admin)"),
     ] = None,
 ) -> None:
     """Analyse every recording in a folder; re-runs skip what is already done.
@@ -202,7 +203,12 @@ def batch(
         enqueue_batch(folder, files, rep, language)
         return
     pipeline = make_pipeline(
-        model=model, engine=engine, language=language, vocabulary=vocabulary, **speaker_options
+        model=model,
+        engine=engine,
+        language=language,
+        vocabulary=vocabulary,
+        translate=translate,
+        **speaker_options,
     )
     # The results also go to the service's database, as calls of --rep, through the job code.
     from assistant.jobs.intake import StoringPipeline, batch_owner
@@ -293,7 +299,15 @@ def enqueue_batch(folder: Path, files: list[Path], rep: str | None, language: st
             bar.update(task, completed=ended, description=f"{queue.name}: {running} running")
             if ended >= len(files):
                 break
-            time.sleep(0.5)
+            try:
+                time.sleep(0.5)
+            except KeyboardInterrupt:
+                bar.stop()
+                fail(
+                    f"stopped waiting; the {len(files) - ended} unfinished job(s) go on in the "
+                    "workers (`assistant status`; run the batch again to see the results)",
+                    130,
+                )
     table = Table(title=f"Batch: {folder} ({queue.name} queue, owner {owner})")
     for column in ("file", "duration", "status", "seconds", "detail"):
         table.add_column(column, overflow="fold")
@@ -322,7 +336,7 @@ def enqueue_batch(folder: Path, files: list[Path], rep: str | None, language: st
 
 QueueOpt = Annotated[
     str | None,
-    typer.Option("--queue", help="embedded or celery [default: ASSISTANT_QUEUE]"),
+    typer.Option("--queue", help="embedded or celery (default: ASSISTANT_QUEUE)"),
 ]
 
 
@@ -361,11 +375,13 @@ def worker(
         int, typer.Option("--concurrency", "-c", help="Worker processes", min=1, max=64)
     ] = 1,
     name: Annotated[
-        str | None, typer.Option("--name", help="Node name [default: assistant-PID@HOST]")
+        str | None, typer.Option("--name", help="Node name (default: assistant-PID@HOST)")
     ] = None,
 ) -> None:
-    """Run a Celery worker for the service's jobs (ASSISTANT_BROKER_URL, ASSISTANT_DATABASE_URL,
-    the shared ASSISTANT_DATA_DIR); each process loads the models once."""
+    """Run a Celery worker for the service's jobs; each process loads the models once.
+
+    It reads ASSISTANT_BROKER_URL, ASSISTANT_DATABASE_URL and the shared ASSISTANT_DATA_DIR
+    (docs/deployment.md). SIGTERM finishes the running jobs, then stops."""
     from assistant.jobs.celery_queue import run_worker
     from assistant.settings import get_settings
 
