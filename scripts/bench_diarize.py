@@ -14,8 +14,8 @@ Printed per conversation and overall:
   role acc   share of reference utterances whose role (rep/customer) is right, with the rep's
              voice profile enrolled from a clip that is NOT in the conversation
   false      speakers matched to the profile of someone who is not in the call / profiles tried
-  role heur  the same without profiles (text heuristic; these read-speech clips hold no sales
-             talk, so it mostly falls back to who opens the call)
+  role heur  the same without profiles, by the text heuristic; these read-speech clips hold no
+             sales talk, so this column only shows that the heuristic needs sales talk
 
 A second table runs the text-only role heuristic on the project's written sales calls
 (models/extractor/data/calls_*.jsonl), as written and cut to start with the customer.

@@ -215,6 +215,15 @@ def test_speakers_option_fixes_the_count(mono_call) -> None:
     assert len(diarize.diarize_mono(audio, DiarizeOptions(speakers=1)).speakers) == 1
 
 
+def test_long_calls_cluster_a_sample_of_windows(mono_call) -> None:
+    # Above max_cluster_windows only an even sample is clustered; the rest join by centroid.
+    audio, reference = mono_call
+    result = diarize.diarize_mono(audio, DiarizeOptions(max_cluster_windows=8))
+    assert len(result.speakers) == 2
+    labels = {voice: majority_speaker(result.turns, s, e) for s, e, voice in reference}
+    assert labels["rep"] != labels["customer"]
+
+
 def test_single_speaker_recording(data: Path) -> None:
     audio = load_audio(data / "jfk.flac")
     result = diarize.diarize_mono(audio.mono)
