@@ -501,17 +501,28 @@ def reps_enroll(
     recordings: Annotated[
         list[Path], typer.Argument(help="Recordings of the rep speaking (30 s or more in all)")
     ],
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            "--channel",
+            help="left or right: the rep's channel in two-party stereo recordings "
+            "[default: the voice that talks most]",
+        ),
+    ] = None,
 ) -> None:
     """Store a voice profile (an embedding, not the audio) for a rep; replaces an older one."""
     from assistant.media import MediaOptions
     from assistant.profiles import ProfileStore, enroll
     from assistant.settings import get_settings
 
+    if channel is not None and channel not in ("left", "right"):
+        fail(f"--channel must be left or right, not {channel!r}")
     for path in recordings:
         if not path.is_file():
             fail(f"{path}: no such file")
     settings = get_settings()
-    profile = enroll(name, recordings, MediaOptions(max_duration_s=settings.max_duration_s))
+    media_options = MediaOptions(max_duration_s=settings.max_duration_s)
+    profile = enroll(name, recordings, media_options, channel=channel)  # type: ignore[arg-type]
     path = ProfileStore(settings.profiles_dir).save(profile)
     typer.echo(f"enrolled {profile.name}: {profile.speech_s:.1f} s of speech -> {path}")
 

@@ -229,6 +229,15 @@ def drop_crosstalk(
     return [s.model_copy(update={"id": i}) for i, s in enumerate(kept)]
 
 
+def own_speech_regions(
+    samples: np.ndarray, index: int, options: DiarizeOptions | None = None
+) -> list[tuple[float, float]]:
+    """Speech of channel ``index`` of a two-party recording, without the other party's crosstalk."""
+    crosstalk = _Crosstalk(samples, options or DiarizeOptions())
+    regions = speech_regions(channel(samples, index))
+    return [r for r in regions if not crosstalk.is_bleed(index, *r)]
+
+
 def diarize_stereo(samples: np.ndarray, options: DiarizeOptions | None = None) -> Diarization:
     """One speaker per channel; turns from each channel's own speech, embeddings for profiles."""
     options = options or DiarizeOptions()

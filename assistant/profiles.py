@@ -23,10 +23,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assistant.errors import EmptyAudioError, OptionError
+
+if TYPE_CHECKING:
+    from assistant.diarize import Channel
+    from assistant.media import MediaOptions
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +185,15 @@ class ProfileStore:
 def enroll(
     name: str,
     recordings: Iterable[Path],
-    media_options: object | None = None,
+    media_options: MediaOptions | None = None,
     min_speech_s: float = MIN_ENROLL_SPEECH_S,
+    channel: Channel | None = None,
 ) -> VoiceProfile:
     """A profile from recordings of the rep speaking.
 
-    In each recording the dominant voice (the largest speaker cluster) is taken, so a recorded
-    call in which the rep talks most also works. Raises ``EmptyAudioError`` when less than
+    With ``channel``, the rep is that channel of two-party stereo recordings. Otherwise, in each
+    recording the dominant voice (the largest speaker cluster) is taken, so a recorded call in
+    which the rep talks most also works. Raises ``EmptyAudioError`` when less than
     ``min_speech_s`` of speech is found in all of them together.
     """
     from assistant import diarize, media
@@ -195,20 +202,32 @@ def enroll(
     paths = list(recordings)
     if not paths:
         raise OptionError("give at least one recording of the rep speaking")
-    options = media_options if isinstance(media_options, media.MediaOptions) else None
+    if channel is not None and channel not in diarize.CHANNELS:
+        raise OptionError(f"channel must be left or right, not {channel!r}")
     vectors: list[np.ndarray] = []
     weights: list[float] = []
     hashes: list[str] = []
     for path in paths:
-        audio = media.load_audio(path, options)
-        mono = np.ascontiguousarray(audio.mono, dtype=np.float32)
-        regions = diarize.speech_regions(mono)
-        _, embeddings = diarize.embed_windows(mono, regions)
+        audio = media.load_audio(path, media_options)
+        if channel is None:
+            voice = np.ascontiguousarray(audio.mono, dtype=np.float32)
+            regions = diarize.speech_regions(voice)
+        elif audio.channels == 2:
+            index = diarize.CHANNELS.index(channel)
+            voice = diarize.channel(audio.samples, index)
+            regions = diarize.own_speech_regions(audio.samples, index)
+        else:
+            raise OptionError(
+                f"{path.name} has one channel; a rep's channel can only be chosen in stereo "
+                "recordings with one party per channel"
+            )
+        _, embeddings = diarize.embed_windows(voice, regions)
         if len(embeddings) == 0:
             continue
-        labels = diarize.cluster(embeddings)
-        dominant = np.bincount(labels).argmax()
-        own = embeddings[labels == dominant]
+        own = embeddings
+        if channel is None:
+            labels = diarize.cluster(embeddings)
+            own = embeddings[labels == np.bincount(labels).argmax()]
         speech_s = sum(e - s for s, e in regions) * len(own) / len(embeddings)
         vectors.append(own.mean(axis=0))
         weights.append(speech_s)

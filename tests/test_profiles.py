@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from assistant import diarize
 from assistant.cli import app
 from assistant.errors import EmptyAudioError, OptionError
+from assistant.media import load_audio
 from assistant.profiles import ProfileStore, VoiceProfile, check_name, enroll, match_profiles, slug
 from tests.test_diarize import conversation
 
@@ -170,3 +171,25 @@ def test_transcript_speaker_named_like_an_enrolled_rep_is_the_rep(anna: VoicePro
         "Anna Berg": ("rep", "transcript", "Anna Berg"),
     }
     assert [s.speaker for s in found.segments] == ["Ben", "Anna Berg"]
+
+
+def test_enroll_from_the_reps_channel_of_a_stereo_call(data: Path) -> None:
+    left = enroll("Lena Left", [data / "stereo_diarization.wav"], channel="left")
+    # The right channel holds only 2.3 s of speech.
+    right = enroll("Rob Right", [data / "stereo_diarization.wav"], None, 2.0, channel="right")
+    assert float(left.embedding @ right.embedding) < 0.78
+    audio = load_audio(data / "stereo_diarization.wav")
+    found = diarize.diarize(audio.samples, [], profiles=[right, left])
+    assert {(s.id, s.channel, s.role) for s in found.speakers} == {
+        ("Lena Left", "left", "rep"),
+        ("Rob Right", "right", "rep"),
+    }
+    with pytest.raises(OptionError, match="one channel"):
+        enroll("Anna", [data / "another_engineer.wav"], channel="left")
+
+
+def test_reps_cli_rejects_a_bad_channel(data: Path) -> None:
+    result = runner.invoke(
+        app, ["reps", "enroll", "Cara", str(data / "jfk.flac"), "--channel", "middle"]
+    )
+    assert result.exit_code == 2 and "--channel must be left or right" in result.output
