@@ -21,6 +21,7 @@ Roles come afterwards (``assistant.roles``). The encoder loads once per process 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -381,18 +382,23 @@ def _window_starts(regions: list[tuple[float, float]], hop_s: float, total_s: fl
     return starts
 
 
+_ENCODER_LOCK = threading.Lock()
+
+
 @contextmanager
 def _one_torch_thread() -> Iterator[None]:
     """The encoder's LSTM steps are too small to share between threads; on a busy machine the
-    waiting threads made it ten times slower than one thread. Set for the call, then restored."""
+    waiting threads made it ten times slower than one thread. Set for the call, then restored;
+    the lock keeps worker threads from restoring each other's setting."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    with _ENCODER_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 def _embed_windows(mel: np.ndarray, starts: list[float], batch: int = 64) -> np.ndarray:

@@ -445,3 +445,23 @@ def test_features_match_the_encoders_librosa_features() -> None:
     ).T
     assert ours.shape == theirs.shape
     assert np.abs(ours - theirs).max() <= 1e-5 * np.abs(theirs).max()
+
+
+def test_worker_threads_can_diarize_at_once(data: Path) -> None:
+    import threading
+
+    import torch
+
+    audio = load_audio(data / "jfk.flac").mono
+    threads_before = torch.get_num_threads()
+    results: list[list[str]] = []
+    workers = [
+        threading.Thread(target=lambda: results.append(diarize.diarize_mono(audio).speakers))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert results == [["SPEAKER_1"]] * 3
+    assert torch.get_num_threads() == threads_before
