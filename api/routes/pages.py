@@ -114,6 +114,12 @@ def highlight(snippet: str) -> Markup:
     return Markup("").join(parts)
 
 
+def size_text(size_bytes: int) -> str:
+    if size_bytes >= 1e9:
+        return f"{size_bytes / 1e9:.1f} GB"
+    return f"{max(round(size_bytes / 1e6), 1)} MB"
+
+
 def percent(value: float | None) -> str:
     return f"{round((value or 0.0) * 100)}%"
 
@@ -574,7 +580,7 @@ def upload_page(
         {
             "me": me,
             "reps": _visible_reps(session, me),
-            "max_mb": round(settings.max_upload_bytes / 1e6),
+            "max_size": size_text(settings.max_upload_bytes),
             "today": date.today().isoformat(),
             "stages": list(STAGE_NAMES.items()),
         },
@@ -602,11 +608,12 @@ async def _themes(
 
 
 def _trend(found: list[insights.Moment], themes: list[insights.Theme]) -> dict[str, Any]:
-    """Counts per week, for all moments and for each theme, over the last weeks with data."""
+    """Counts per week, for all moments and for each theme, over the ``TREND_WEEKS`` weeks up
+    to the latest moment."""
     if not found:
         return {"weeks": [], "total": [], "themes": [], "most": 1}
     last = max(_week(_moment_day(m)) for m in found)
-    first = max(min(_week(_moment_day(m)) for m in found), last - timedelta(weeks=TREND_WEEKS - 1))
+    first = last - timedelta(weeks=TREND_WEEKS - 1)
     weeks = []
     week = first
     while week <= last:

@@ -198,4 +198,5 @@ def sign_in_with_token(page: Any, server: Server, name: str) -> None:
 
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#toast").wait_for(state="hidden", timeout=10_000)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

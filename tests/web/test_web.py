@@ -111,14 +111,15 @@ def test_rep_uploads_a_recording_and_watches_it_finish(
     page = alice_call.page
     assert alice_call.upload_progress == 1.0
     assert alice_call.stages_seen & {"transcribe", "diarize", "extract", "summarize"}
+    call = api(server, "alice", "GET", f"/api/calls/{alice_call.call_id}").json()
+    assert call["status"] == "done", call["error"]
     assert page.locator("h1 .badge").inner_text() == "Done"
     assert CUSTOMER in page.locator(".meta").inner_text()
     transcript = page.locator("#segments").inner_text().lower()
     assert "wizard" in transcript and "horizon" in transcript
     # Both channels are speakers, and the transcript names them.
     assert page.locator("#speakers-form fieldset").count() == 2
-    call = api(server, "alice", "GET", f"/api/calls/{alice_call.call_id}").json()
-    assert call["status"] == "done" and call["title"] == TITLE
+    assert call["title"] == TITLE
     assert call["call_date"] == "2026-03-02"
 
 
@@ -213,6 +214,16 @@ def test_rep_names_a_speaker_and_changes_roles(alice_call: Uploaded, server: Ser
     assert sorted(s["role"] for s in speakers.values()) == ["customer", "rep"]
 
 
+def test_export_downloads_the_reviewed_report(alice_call: Uploaded) -> None:
+    page = alice_call.page
+    page.get_by_text("Export", exact=True).click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Markdown").click()
+    markdown = download.value.path().read_text()
+    assert download.value.suggested_filename == "stereo_diarization.md"
+    assert "Alice Example" in markdown and "and HubSpot" in markdown
+
+
 def test_search_hit_opens_the_call_at_the_moment(alice_call: Uploaded) -> None:
     page = alice_call.page
     page.get_by_role("link", name="Search").click()
@@ -265,7 +276,9 @@ def test_manager_sees_the_call_and_the_need_in_themes(
     page.get_by_role("button", name="Filter").click()
     assert page.get_by_test_id("empty").is_visible()
 
-    page.get_by_role("link", name="Needs & objections").click()
+    # The first themes page loads the sentence encoder into the web process: allow for it.
+    with page.expect_navigation(timeout=120_000):
+        page.get_by_role("link", name="Needs & objections").click(timeout=120_000)
     theme = page.get_by_test_id("themes").locator("li.theme", has_text="Salesforce integration")
     assert theme.count() == 1
     assert "1 call" in theme.locator(".theme-counts").inner_text()
