@@ -56,7 +56,7 @@ class Worker:
         self.settings = settings
         self.name = name
         self.stopping = threading.Event()
-        self._last_retention = 0.0
+        self._last_retention = float("-inf")  # the first pass runs at start
 
     # -- the loop ------------------------------------------------------------------------------
 

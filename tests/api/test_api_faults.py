@@ -210,3 +210,21 @@ def test_server_restart_loses_nothing(server: tuple[Server, Database, str]) -> N
     one_set_of_results(db, second["call"]["id"])
     audio = httpx.get(f"{srv.url}/api/calls/{first['call']['id']}/audio", headers=headers)
     assert audio.content == (DATA / "jfk.flac").read_bytes()
+
+
+def test_first_start_prints_a_one_time_login_link(server: tuple[Server, Database, str]) -> None:
+    srv, _, _ = server
+    log = srv.log.read_text()
+    assert "An admin user was created" in log
+    link = next(w for w in log.split() if "/api/auth/login?token=" in w)
+    assert link.startswith(srv.url)
+    with httpx.Client() as browser:
+        first = browser.get(link)
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        me = browser.get(f"{srv.url}/api/users/me")
+        assert me.status_code == 200 and me.json()["role"] == "admin"
+        again = httpx.get(link)
+        assert again.status_code == 401
+    srv.stop()
+    srv.start()  # a second start creates no second admin and prints no new link
+    assert srv.log.read_text().count("An admin user was created") == 1
