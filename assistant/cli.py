@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from assistant.errors import AssistantError
 
@@ -70,6 +71,12 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except AssistantError as exc:
             fail(str(exc))
+        except ValidationError as exc:  # a bad ASSISTANT_* environment variable
+            problems = "; ".join(
+                f"ASSISTANT_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+                for err in exc.errors()
+            )
+            fail(f"invalid setting: {problems}")
         except KeyboardInterrupt:
             fail("interrupted", 130)
         return None

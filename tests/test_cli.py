@@ -210,3 +210,13 @@ def test_bad_arguments_exit_2(args: list[str], message: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+def test_bad_setting_in_environment_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_BEAM_SIZE", "lots")
+    result = run_cli("analyze", "tests/data/jfk.flac")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: invalid setting: ASSISTANT_BEAM_SIZE: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
