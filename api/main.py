@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import NotAuthenticatedError
 from api.routes import auth, calls, insights, items, jobs, pages, search, users, webhooks
-from api.upload import UploadError
+from api.upload import UploadError, remove_stale_uploads
 from assistant import __version__
 from assistant.errors import (
     AssistantError,
@@ -57,6 +57,7 @@ def create_app(
         database = db or Database(settings.resolved_database_url)
         database.migrate()
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_uploads(settings.data_dir / "uploads")
         app.state.db = database
         yield
         if own:

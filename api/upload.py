@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -58,6 +59,22 @@ def check_filename(raw: str) -> str:
     if any(ord(c) < 32 for c in name) or len(name.encode()) > 255:
         raise UploadError(422, "The filename has control characters or is over 255 bytes")
     return name
+
+
+def remove_stale_uploads(tmp_dir: Path, older_than_s: float = 6 * 3600) -> int:
+    """Delete partial uploads a crash left behind (none is in flight for hours)."""
+    if not tmp_dir.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in tmp_dir.glob(".upload-*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 class _Receiver:

@@ -371,6 +371,23 @@ def delete_call(
     return Response(status_code=204)
 
 
+@router.post(
+    "/{call_id}/retry",
+    status_code=202,
+    response_model=JobPublic,
+    responses={**NOT_FOUND, 409: {"model": Message, "description": "Nothing to run again"}},
+)
+def retry_call(
+    call_id: Id, user: CurrentUser, session: SessionDep, settings: SettingsDep, queue: QueueDep
+) -> JobPublic:
+    """Run the analysis again: for a call that failed, or that an older version analysed."""
+    call = store.get_call(session, user, call_id)
+    job = store.retry_call(session, call, settings.job_max_attempts)
+    session.commit()
+    queue.submit(job.id)
+    return JobPublic.model_validate(job)
+
+
 @router.post("/{call_id}/items", status_code=201, response_model=ItemPublic, responses=NOT_FOUND)
 def add_item(call_id: Id, body: ItemCreate, user: CurrentUser, session: SessionDep) -> ItemPublic:
     """Add an item the model missed; it counts as accepted."""

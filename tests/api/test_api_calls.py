@@ -208,3 +208,27 @@ def test_openapi_docs_are_served(shared: Service) -> None:
         assert path in paths
     assert "multipart/form-data" in paths["/api/calls"]["post"]["requestBody"]["content"]
     assert shared.client.get("/docs").status_code == 200
+
+
+def test_a_failed_call_runs_again_on_retry(service: Service) -> None:
+    accepted = service.upload("alice", DATA / "i_tell_you.wav").json()
+    call_id = accepted["call"]["id"]
+    (stored,) = [p for p in service.files() if "recordings" in p.parts]
+    kept = stored.read_bytes()
+    stored.unlink()  # the disk lost the recording before the worker got to it
+    service.run_jobs()
+    failed = service.client.get(f"/api/calls/{call_id}", headers=service.h("alice")).json()
+    assert failed["status"] == "failed" and "no such file" in failed["error"]
+    stored.write_bytes(kept)
+    retry = service.client.post(f"/api/calls/{call_id}/retry", headers=service.h("alice"))
+    assert retry.status_code == 202 and retry.json()["status"] == "queued"
+    again = service.client.post(f"/api/calls/{call_id}/retry", headers=service.h("alice"))
+    assert again.status_code == 409 and "queued" in again.json()["detail"]
+    assert service.run_jobs() == 1
+    done = service.client.get(f"/api/calls/{call_id}", headers=service.h("alice")).json()
+    assert done["status"] == "done" and done["error"] is None and done["segments"]
+    assert done["job"]["id"] == retry.json()["id"]
+    third = service.client.post(f"/api/calls/{call_id}/retry", headers=service.h("alice"))
+    assert third.status_code == 409
+    other = service.client.post(f"/api/calls/{call_id}/retry", headers=service.h("carol"))
+    assert other.status_code == 404
