@@ -19,9 +19,12 @@ from pathlib import Path
 
 from assistant import PIPELINE_VERSION, diarize, media
 from assistant.diarize import DiarizeOptions
+from assistant.extract import ExtractOptions, Extractor, get_extractor
 from assistant.metrics import MetricsOptions, compute_metrics
 from assistant.profiles import ProfileStore, VoiceProfile
 from assistant.report import CallReport, Provenance, Segment, Source, Speaker
+from assistant.summarize import SummarizeOptions, summarize
+from assistant.trackers import DEFAULT_TRACKERS, Tracker, match_trackers
 from assistant.transcribe import TranscribeOptions, Transcriber, Transcript, get_transcriber
 from assistant.transcripts import is_transcript, read_transcript
 
@@ -43,6 +46,9 @@ class PipelineOptions:
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
     # Rep voice profiles (``assistant reps enroll``); read at each run, so new ones count at once.
     profiles_dir: Path | None = None
+    extract: ExtractOptions = field(default_factory=ExtractOptions)
+    summarize: SummarizeOptions = field(default_factory=SummarizeOptions)
+    trackers: tuple[Tracker, ...] = DEFAULT_TRACKERS
 
 
 def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
@@ -69,6 +75,9 @@ class Pipeline:
         o = self.options
         t = o.transcribe
         return get_transcriber(o.engine, t.model, t.compute_type, t.cpu_threads, o.cache_dir)
+
+    def extractor(self) -> Extractor:
+        return get_extractor(self.options.extract)
 
     def run(self, path: Path, progress: StageProgress | None = None) -> CallReport:
         """Analyse one recording or transcript file into a ``CallReport``."""
@@ -151,9 +160,22 @@ class Pipeline:
         progress: StageProgress,
         speakers: list[Speaker] | None = None,
     ) -> CallReport:
+        from assistant.extract.classifier import get_sentence_encoder
+
         o = self.options
+        progress("extract", 0.0)
+        items = self.extractor().extract(segments, o.call_date or date.today())
+        progress("extract", 1.0)
+        progress("summarize", 0.0)
+        summary = summarize(segments, items, get_sentence_encoder(), language, o.summarize)
+        trackers = match_trackers(segments, o.trackers)
+        progress("summarize", 1.0)
         metrics = compute_metrics(segments, source.duration_s, o.metrics)
-        options = {**provenance.options, "diarize": o.diarize.as_dict()}
+        options = {
+            **provenance.options,
+            "extract": o.extract.as_dict(),
+            "diarize": o.diarize.as_dict(),
+        }
         return CallReport(
             source=source,
             language=language,
@@ -162,6 +184,9 @@ class Pipeline:
             segments=segments,
             speakers=speakers or [],
             metrics=metrics,
+            items=items,
+            summary=summary,
+            trackers=trackers,
         )
 
     def _provenance(self, engine: str, model: str, compute_type: str) -> Provenance:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # profile or heuristic), and a fixed number of speakers (empty: estimate it).
     rep_channel: Literal["left", "right"] | None = None
     speakers: int | None = Field(default=None, ge=1, le=8)
+    # Extraction: the model folder (empty: models/extractor of the source tree), the confidence
+    # below which items are dropped, and a JSON file of keyword trackers (empty: the defaults).
+    extractor_dir: Path | None = None
+    extract_min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    trackers_file: Path | None = None
     # The service (``assistant serve``).
     database_url: str = ""  # empty: SQLite in the data directory
     max_upload_bytes: int = Field(default=4 * 1024**3, gt=0)
@@ -99,16 +104,20 @@ def pipeline_options(
     vocabulary: str | None = None,
     translate: bool | None = None,
     call_date: date | None = None,
+    trackers_file: Path | None = None,
     rep_channel: str | None = None,
     speakers: int | None = None,
 ) -> PipelineOptions:
     """Turn settings, with the CLI's or API's overrides where given, into ``PipelineOptions``."""
     from assistant.diarize import DiarizeOptions
+    from assistant.extract import ExtractOptions
     from assistant.media import MediaOptions
     from assistant.pipeline import PipelineOptions
+    from assistant.trackers import DEFAULT_TRACKERS, load_trackers
     from assistant.transcribe import TranscribeOptions, check_language
 
     words = vocabulary if vocabulary is not None else settings.vocabulary
+    tracker_file = trackers_file or settings.trackers_file
     return PipelineOptions(
         cache_dir=settings.cache_dir,
         engine=engine or settings.engine,
@@ -124,6 +133,11 @@ def pipeline_options(
             translate=settings.translate if translate is None else translate,
         ),
         call_date=call_date,
+        extract=ExtractOptions(
+            model_dir=settings.extractor_dir,
+            min_confidence=settings.extract_min_confidence,
+        ),
+        trackers=load_trackers(tracker_file) if tracker_file else DEFAULT_TRACKERS,
         diarize=DiarizeOptions(
             rep_channel=rep_channel or settings.rep_channel,  # type: ignore[arg-type]
             speakers=speakers if speakers is not None else settings.speakers,

@@ -1,0 +1,277 @@
+"""Extraction: action items, customer needs and objections, each grounded in the call.
+
+::
+
+    segments --features--> (utterance, context) pairs --classifier--> label probabilities
+             --details--> owner, due date, category, clean statement --merge--> Items
+
+``Extractor`` is the role; ``ModelExtractor`` (the fine-tuned MiniLM in ``models/extractor``) is
+the one implementation. ``classifier.py`` wraps the model (torch is imported there, on first use),
+``details.py`` holds the rules for owners, dates and statements, ``features.py`` builds the text the
+model reads, ``dataset.py`` and ``metrics.py`` serve training and evaluation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from assistant.errors import OptionError
+from assistant.extract.dataset import CATEGORIES, LABELS
+from assistant.extract.details import Party, clean_statement, find_due, resolve_owner
+from assistant.extract.features import Turn, model_inputs
+from assistant.report import Item, Segment
+
+if TYPE_CHECKING:
+    from assistant.extract.classifier import Classifier, Predictions
+
+__all__ = [
+    "CATEGORIES",
+    "LABELS",
+    "ExtractOptions",
+    "Extractor",
+    "ModelExtractor",
+    "extract_items",
+    "get_extractor",
+]
+
+# Diarization labels ("SPEAKER_00", "S1") are not names; an owner is then given by role.
+_NOT_A_NAME = re.compile(r"\d|^(speaker|sprecher|spk|unknown)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractOptions:
+    """How to extract; recorded with the report as provenance."""
+
+    model_dir: Path | None = None  # None: models/extractor of the source tree
+    min_confidence: float = 0.5  # items the model is less sure of are dropped
+    batch_size: int = 32
+    # Two items of one kind whose quotes' sentence embeddings are this similar are one item.
+    merge_similarity: float = 0.85
+    # Consecutive utterances of one speaker with the same label, this close, are one item.
+    join_gap_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise OptionError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
+        if self.batch_size < 1:
+            raise OptionError(f"batch_size must be at least 1, not {self.batch_size}")
+        if not 0.0 < self.merge_similarity <= 1.0:
+            raise OptionError(
+                f"merge_similarity must be above 0 and at most 1, not {self.merge_similarity}"
+            )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "model_dir": str(self.model_dir) if self.model_dir else None,
+            "min_confidence": self.min_confidence,
+            "merge_similarity": self.merge_similarity,
+            "join_gap_s": self.join_gap_s,
+        }
+
+
+class Extractor(Protocol):
+    name: str
+
+    def extract(self, segments: list[Segment], call_date: date) -> list[Item]: ...
+
+
+def is_name(speaker: str | None) -> bool:
+    return bool(speaker) and not _NOT_A_NAME.search(speaker or "")
+
+
+def _party(segment: Segment) -> Party:
+    return Party(segment.speaker if is_name(segment.speaker) else None, segment.role)
+
+
+def _other_party(segments: list[Segment], index: int) -> Party | None:
+    """The person the speaker of ``segments[index]`` talks to: the nearest other speaker."""
+    me = segments[index]
+    for distance in range(1, 6):
+        for j in (index - distance, index + distance):
+            if 0 <= j < len(segments):
+                other = segments[j]
+                if me.speaker and other.speaker and other.speaker != me.speaker:
+                    return _party(other)
+                if me.role and other.role and other.role != me.role:
+                    return _party(other)
+    if me.role in ("rep", "customer"):
+        return Party(None, "customer" if me.role == "rep" else "rep")
+    return None
+
+
+@dataclass
+class _Candidate:
+    kind: str
+    indices: list[int]
+    confidence: float
+    category_probs: np.ndarray
+
+
+def _candidates(
+    segments: list[Segment], preds: Predictions, options: ExtractOptions
+) -> list[_Candidate]:
+    out: list[_Candidate] = []
+    none = preds.labels.index("none")
+    for i, seg in enumerate(segments):
+        probs = preds.label_probs[i]
+        best = int(probs.argmax())
+        if best == none or probs[best] < options.min_confidence or not seg.text.strip():
+            continue
+        kind = preds.labels[best]
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.kind == kind
+            and last.indices[-1] == i - 1
+            and segments[i - 1].speaker == seg.speaker
+            and seg.start_s - segments[i - 1].end_s <= options.join_gap_s
+        ):
+            last.indices.append(i)
+            last.confidence = max(last.confidence, float(probs[best]))
+            last.category_probs = last.category_probs + preds.category_probs[i]
+            continue
+        out.append(
+            _Candidate(
+                kind,
+                [i],
+                float(probs[best]),
+                preds.category_probs[i].copy(),
+            )
+        )
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _build_item(
+    segments: list[Segment],
+    candidate: _Candidate,
+    categories: tuple[str, ...],
+    call_date: date,
+    known_names: set[str],
+) -> Item:
+    first, last = segments[candidate.indices[0]], segments[candidate.indices[-1]]
+    quote = " ".join(segments[i].text.strip() for i in candidate.indices)
+    owner = due = due_text = category = None
+    if candidate.kind == "action_item":
+        owner = resolve_owner(
+            quote, _party(first), _other_party(segments, candidate.indices[0]), known_names
+        )
+        if found := find_due(quote, call_date):
+            due, due_text = found.date, found.text
+    elif candidate.kind == "objection":
+        category = categories[int(candidate.category_probs.argmax())]
+    return Item(
+        id=0,
+        kind=candidate.kind,
+        text=clean_statement(quote, candidate.kind),
+        quote=quote,
+        start_s=first.start_s,
+        end_s=last.end_s,
+        speaker=first.speaker,
+        role=first.role,
+        confidence=round(candidate.confidence, 4),
+        owner=owner,
+        due=due,
+        due_text=due_text,
+        category=category,
+        segment_ids=[segments[i].id for i in candidate.indices],
+    )
+
+
+def merge_duplicates(
+    items: list[Item], embeddings: np.ndarray | None, similarity: float
+) -> list[Item]:
+    """Near-duplicates within a call (the recap at the end repeats the commitment made earlier)
+    become one item: the one with a due date, else the surer one, keeps its quote and moment and
+    gains the other's segments. Two items of one kind are duplicates when their quotes'
+    embeddings (unit rows of ``embeddings``) are at least ``similarity`` alike, or when most
+    words of the shorter quote are in the longer one."""
+    unit = None
+    if embeddings is not None:
+        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+        unit = embeddings / np.where(norms == 0, 1.0, norms)
+    kept: list[int] = []
+    merged: dict[int, Item] = {}
+    for i, item in enumerate(items):
+        twin = None
+        for k in kept:
+            other = merged[k]
+            if other.kind != item.kind:
+                continue
+            a, b = _words(item.quote), _words(other.quote)
+            shorter = min(len(a), len(b))
+            contained = shorter >= 5 and len(a & b) / shorter >= 0.8
+            if contained or (unit is not None and float(unit[i] @ unit[k]) >= similarity):
+                twin = k
+                break
+        if twin is None:
+            kept.append(i)
+            merged[i] = item
+            continue
+        other = merged[twin]
+        keep, drop = (
+            (item, other)
+            if (item.due is not None, item.confidence) > (other.due is not None, other.confidence)
+            else (other, item)
+        )
+        merged[twin] = keep.model_copy(
+            update={
+                "segment_ids": sorted(set(keep.segment_ids) | set(drop.segment_ids)),
+                "confidence": max(keep.confidence, drop.confidence),
+                "owner": keep.owner or drop.owner,
+            }
+        )
+    return [merged[k] for k in kept]
+
+
+def extract_items(
+    segments: list[Segment],
+    call_date: date,
+    classifier: Classifier,
+    options: ExtractOptions | None = None,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> list[Item]:
+    """Items of one call, in order of time, with ids from 0. ``embed`` (the sentence encoder)
+    finds near-duplicates by meaning; without it only by shared words."""
+    options = options or ExtractOptions()
+    if not segments:
+        return []
+    turns = [Turn(s.text, s.speaker, s.role) for s in segments]
+    preds = classifier.predict(model_inputs(turns), options.batch_size)
+    known = {s.speaker for s in segments if s.speaker and is_name(s.speaker)}
+    candidates = _candidates(segments, preds, options)
+    items = [_build_item(segments, c, preds.categories, call_date, known) for c in candidates]
+    vectors = embed([item.quote for item in items]) if embed and items else None
+    items = merge_duplicates(items, vectors, options.merge_similarity)
+    items.sort(key=lambda item: (item.start_s, item.segment_ids))
+    return [item.model_copy(update={"id": n}) for n, item in enumerate(items)]
+
+
+class ModelExtractor:
+    """The fine-tuned MiniLM classifier and the detail rules, loaded once per model folder."""
+
+    name = "minilm-lora"
+
+    def __init__(self, options: ExtractOptions) -> None:
+        from assistant.extract.classifier import get_classifier, get_sentence_encoder
+
+        self.options = options
+        self.classifier = get_classifier(options.model_dir)
+        self.embed = get_sentence_encoder()
+
+    def extract(self, segments: list[Segment], call_date: date) -> list[Item]:
+        return extract_items(segments, call_date, self.classifier, self.options, self.embed)
+
+
+def get_extractor(options: ExtractOptions) -> ModelExtractor:
+    return ModelExtractor(options)

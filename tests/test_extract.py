@@ -1,0 +1,364 @@
+"""Extraction: the real model on utterances it never saw, the detail rules, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ModelError, OptionError
+from assistant.extract import ExtractOptions, extract_items, merge_duplicates
+from assistant.extract.classifier import Classifier, check_artifact, get_classifier
+from assistant.extract.details import Party, clean_statement, find_due, resolve_owner
+from assistant.extract.features import Turn, model_input
+from assistant.report import Item, Segment
+
+FRIDAY = date(2026, 3, 6)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return get_classifier()
+
+
+def segments(lines: list[tuple[str, str | None, str]]) -> list[Segment]:
+    """(speaker, role, text) lines as a call, eight seconds apart."""
+    return [
+        Segment(
+            id=i,
+            start_s=8.0 * i,
+            end_s=8.0 * i + 7.0,
+            text=text,
+            speaker=speaker,
+            role=role,  # type: ignore[arg-type]
+        )
+        for i, (speaker, role, text) in enumerate(lines)
+    ]
+
+
+# Written for these tests; none of them is in the training data.
+CALL_EN = [
+    ("Tom", "rep", "Hi Claire, good to see you again, how was the trade fair?"),
+    ("Claire", "customer", "Oh it was busy, we were on our feet all day, but good."),
+    (
+        "Claire",
+        "customer",
+        "So the thing is, our field technicians still write every repair on paper and somebody "
+        "types it all in again at the end of the week.",
+    ),
+    ("Tom", "rep", "Okay, and how many technicians do you have out there?"),
+    ("Claire", "customer", "Around sixty, spread over four regions."),
+    (
+        "Claire",
+        "customer",
+        "Honestly the price you quoted is way above what we budgeted for this year, I don't see "
+        "how we get that approved.",
+    ),
+    ("Tom", "rep", "Understood. Our mobile app syncs the repair reports straight into the ERP."),
+    (
+        "Tom",
+        "rep",
+        "What I'll do is send you a revised quote for sixty users by Thursday, and I'll include "
+        "the multi-year discount.",
+    ),
+    ("Claire", "customer", "Sounds good, thanks Tom, talk soon."),
+]
+
+CALL_DE = [
+    ("Lena", "rep", "Hallo Herr Wagner, schön, dass es heute klappt. Hören Sie mich gut?"),
+    ("Jens", "customer", "Ja, alles gut, ich sitze im Büro, passt."),
+    (
+        "Jens",
+        "customer",
+        "Also unser Hauptproblem ist, dass die Schichtpläne immer noch per Excel verschickt "
+        "werden und keiner weiß, welche Version gerade gilt.",
+    ),
+    ("Lena", "rep", "Verstehe. Wie viele Mitarbeiter planen Sie da ungefähr?"),
+    ("Jens", "customer", "So um die dreihundert, in zwei Werken."),
+    (
+        "Jens",
+        "customer",
+        "Ehrlich gesagt sind wir mit unserem jetzigen Anbieter vertraglich noch bis Ende nächsten "
+        "Jahres gebunden, vorher können wir da gar nichts wechseln.",
+    ),
+    ("Lena", "rep", "Unsere Lösung zeigt jedem Mitarbeiter den aktuellen Plan direkt am Handy."),
+    (
+        "Lena",
+        "rep",
+        "Gut, dann schicke ich Ihnen bis Mittwoch eine Zusammenfassung und einen Vorschlag für "
+        "ein Pilotprojekt in einem Werk.",
+    ),
+    ("Jens", "customer", "Prima, danke Ihnen, bis dann."),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "index", "expected"),
+    [
+        (CALL_EN, 2, "customer_need"),
+        (CALL_EN, 5, "objection"),
+        (CALL_EN, 7, "action_item"),
+        (CALL_EN, 0, "none"),
+        (CALL_EN, 6, "none"),
+        (CALL_DE, 2, "customer_need"),
+        (CALL_DE, 5, "objection"),
+        (CALL_DE, 7, "action_item"),
+        (CALL_DE, 0, "none"),
+        (CALL_DE, 4, "none"),
+    ],
+    ids=[
+        "en-need",
+        "en-objection",
+        "en-action",
+        "en-smalltalk",
+        "en-pitch",
+        "de-need",
+        "de-objection",
+        "de-action",
+        "de-smalltalk",
+        "de-answer",
+    ],
+)
+def test_model_labels_unseen_utterances(
+    classifier: Classifier, call: list[tuple[str, str, str]], index: int, expected: str
+) -> None:
+    turns = [Turn(text, speaker, role) for speaker, role, text in call]
+    preds = classifier.predict([model_input(turns, i) for i in range(len(turns))])
+    probs = preds.label_probs[index]
+    assert preds.labels[int(probs.argmax())] == expected, dict(
+        zip(preds.labels, probs, strict=True)
+    )
+
+
+def test_model_works_without_roles(classifier: Classifier) -> None:
+    """Diarization may give speakers without roles; the clear cases must still come out."""
+    turns = [Turn(text, speaker, None) for speaker, _, text in CALL_EN]
+    preds = classifier.predict([model_input(turns, i) for i in range(len(turns))])
+    labels = [preds.labels[int(p.argmax())] for p in preds.label_probs]
+    assert labels[7] == "action_item"
+    assert labels[2] == "customer_need"
+    assert labels[0] == "none"
+
+
+def test_probabilities_are_distributions(classifier: Classifier) -> None:
+    turns = [Turn(text, speaker, role) for speaker, role, text in CALL_DE]
+    preds = classifier.predict([model_input(turns, i) for i in range(len(turns))], batch_size=3)
+    assert preds.label_probs.shape == (len(turns), 4)
+    assert abs(float(preds.label_probs.sum(1).mean()) - 1.0) < 1e-4
+    assert ((preds.embeddings**2).sum(1) > 0.99).all()
+
+
+def test_extract_items_are_grounded(classifier: Classifier) -> None:
+    segs = segments(CALL_EN)
+    items = extract_items(segs, FRIDAY, classifier)
+    kinds = {item.kind for item in items}
+    assert kinds == {"action_item", "customer_need", "objection"}
+    action = next(i for i in items if i.kind == "action_item")
+    assert action.segment_ids == [7]
+    assert (action.start_s, action.end_s) == (segs[7].start_s, segs[7].end_s)
+    assert action.quote == segs[7].text
+    assert action.owner == "Tom"
+    assert action.due == date(2026, 3, 12)  # the Thursday after Friday 6 March
+    assert action.due_text == "by Thursday"
+    assert "send you a revised quote" in action.text
+    assert action.text[0].isupper() and action.text.endswith(".") and "\n" not in action.text
+    objection = next(i for i in items if i.kind == "objection")
+    assert objection.category == "price"
+    assert all(0.5 <= i.confidence <= 1.0 for i in items)
+    assert [i.id for i in items] == list(range(len(items)))
+    assert [i.start_s for i in items] == sorted(i.start_s for i in items)
+
+
+def test_extract_german_due_and_owner(classifier: Classifier) -> None:
+    items = extract_items(segments(CALL_DE), FRIDAY, classifier)
+    action = next(i for i in items if i.kind == "action_item")
+    assert action.owner == "Lena"
+    assert action.due_text == "bis Mittwoch"
+    assert action.due == date(2026, 3, 11)
+    objection = next(i for i in items if i.kind == "objection")
+    assert objection.category in ("timing", "competitor")
+
+
+def test_min_confidence_filters(classifier: Classifier) -> None:
+    every = extract_items(segments(CALL_EN), FRIDAY, classifier, ExtractOptions(min_confidence=0.0))
+    sure = extract_items(segments(CALL_EN), FRIDAY, classifier, ExtractOptions(min_confidence=0.9))
+    assert all(item.confidence >= 0.9 for item in sure)
+    assert {i.quote for i in sure} <= {i.quote for i in every}
+    assert len(every) >= len(sure)
+
+
+def test_empty_call_has_no_items(classifier: Classifier) -> None:
+    assert extract_items([], FRIDAY, classifier) == []
+
+
+def test_repeated_commitment_is_one_item(classifier: Classifier) -> None:
+    recap = (
+        "Tom",
+        "rep",
+        "So to recap, I'll send you a revised quote for sixty users by Thursday.",
+    )
+    items = extract_items(segments([*CALL_EN, recap]), FRIDAY, classifier)
+    assert len([i for i in items if i.kind == "customer_need"]) == 1
+    actions = [i for i in items if i.kind == "action_item"]
+    assert len(actions) == 1
+    assert set(actions[0].segment_ids) == {7, 9}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I'll send the revised quote by Thursday", "Anna"),
+        ("Can you loop in your CFO next week?", "Bernd"),
+        ("Markus will check the calendar and get back to us", "Markus"),
+        ("Herr Becker wird das intern mit dem Einkauf klären", "Herr Becker"),
+        ("Können Sie mir die Zahlen bis Freitag schicken?", "Bernd"),
+        ("Ich schicke Ihnen das Angebot morgen", "Anna"),
+        ("Der Vertrag wird dann von uns vorbereitet", "Anna"),
+    ],
+)
+def test_owner(text: str, expected: str) -> None:
+    assert resolve_owner(text, Party("Anna", "rep"), Party("Bernd", "customer")) == expected
+
+
+def test_owner_by_role_when_names_are_unknown() -> None:
+    assert (
+        resolve_owner("Could you send me the floor plan?", Party(None, "rep"), None) == "customer"
+    )
+    assert (
+        resolve_owner("I'll set up the trial account", Party(None, "customer"), None) == "customer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "due_text", "due"),
+    [
+        ("I'll send it by Thursday", "by Thursday", date(2026, 3, 12)),
+        ("we'll get back to you next week", "next week", date(2026, 3, 13)),
+        ("before the end of the quarter", "before the end of the quarter", date(2026, 3, 31)),
+        ("by end of day tomorrow", "by end of day tomorrow", date(2026, 3, 7)),
+        ("bis Mittwoch schicke ich das", "bis Mittwoch", date(2026, 3, 11)),
+        ("Ende des Monats", "Ende des Monats", date(2026, 3, 31)),
+        ("am 15. April", "am 15. April", date(2026, 4, 15)),
+        ("bis zum 20.3.", "bis zum 20.3", date(2026, 3, 20)),
+        ("in two weeks", "in two weeks", date(2026, 3, 20)),
+        ("Anfang Mai", "Anfang Mai", date(2026, 5, 1)),
+        ("on March 18th", "on March 18th", date(2026, 3, 18)),
+        ("heute noch", "heute noch", date(2026, 3, 6)),
+    ],
+)
+def test_due_dates(text: str, due_text: str, due: date) -> None:
+    found = find_due(text, FRIDAY)
+    assert found is not None
+    assert (found.text, found.date) == (due_text, due)
+
+
+def test_no_due_date_when_none_is_said() -> None:
+    assert find_due("we might look at that someday", FRIDAY) is None
+    assert find_due("Ich melde mich bei Ihnen", FRIDAY) is None
+
+
+def test_clean_statement() -> None:
+    assert (
+        clean_statement(
+            "okay so um here's my plan, I'll I'll send the the deck tomorrow", "action_item"
+        )
+        == "I'll send the deck tomorrow."
+    )
+    assert clean_statement("Ja, ähm, wir brauchen das auf Tablets", "customer_need") == (
+        "Wir brauchen das auf Tablets."
+    )
+
+
+def test_merge_keeps_the_item_with_a_date() -> None:
+    import numpy as np
+
+    def item(i: int, due: date | None, conf: float) -> Item:
+        return Item(
+            id=i,
+            kind="action_item",
+            text="t",
+            quote="I'll send the quote by Thursday" if due else "I'll send the quote",
+            start_s=float(i),
+            end_s=float(i) + 1,
+            confidence=conf,
+            due=due,
+            segment_ids=[i],
+        )
+
+    vec = np.ones(4)
+    merged = merge_duplicates(
+        [item(0, None, 0.99), item(5, FRIDAY, 0.8)], np.stack([vec, vec]), 0.9
+    )
+    assert len(merged) == 1
+    assert merged[0].due == FRIDAY and merged[0].segment_ids == [0, 5]
+    assert merged[0].confidence == 0.99
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="train one with"):
+        check_artifact(tmp_path)
+    with pytest.raises(ModelError, match="no extraction model"):
+        Classifier(tmp_path)
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(OptionError, match="min_confidence"):
+        ExtractOptions(min_confidence=1.5)
+    with pytest.raises(OptionError, match="batch_size"):
+        ExtractOptions(batch_size=0)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_analyze_transcript_fills_items_summary_trackers(tmp_path: Path) -> None:
+    path = tmp_path / "call.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "text": s.text,
+                    "start_s": s.start_s,
+                    "end_s": s.end_s,
+                    "speaker": s.speaker,
+                    "role": s.role,
+                }
+            )
+            + "\n"
+            for s in segments(CALL_EN)
+        )
+    )
+    result = _cli("analyze", str(path), "--call-date", "2026-03-06")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    kinds = {item["kind"] for item in report["items"]}
+    assert kinds == {"action_item", "customer_need", "objection"}
+    action = next(i for i in report["items"] if i["kind"] == "action_item")
+    assert action["due"] == "2026-03-12" and action["owner"] == "Tom"
+    summary = report["summary"]
+    assert "Tom (rep)" in summary["participants"]
+    assert any("2026-03-12" in step for step in summary["next_steps"])
+    assert 3 <= len(summary["key_moments"]) <= 5
+    pricing = next(t for t in report["trackers"] if t["name"] == "pricing")
+    assert pricing["count"] >= 2 and pricing["by_role"]["customer"] >= 1
+
+
+def test_analyze_with_a_missing_model_fails_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "call.jsonl"
+    path.write_text(json.dumps({"text": "hello", "start_s": 0, "end_s": 1}) + "\n")
+    result = _cli("analyze", str(path), env={"ASSISTANT_EXTRACTOR_DIR": str(tmp_path / "none")})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no extraction model in")
+    assert "Traceback" not in result.stderr
