@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 
 from assistant.errors import OptionError
 from assistant.store.db import Database
@@ -213,11 +213,4 @@ def release(db: Database, job_id: int, worker: str) -> None:
             update(Job)
             .where(Job.id == job_id, Job.worker == worker, Job.status == "running")
             .values(status="queued", worker=None, attempts=Job.attempts - 1, run_after=utcnow())
-        )
-
-
-def pending_count(db: Database) -> int:
-    with db.session() as session:
-        return len(
-            session.scalars(select(Job.id).where(and_(Job.status.in_(("queued", "running"))))).all()
         )

@@ -7,7 +7,6 @@ probed. Whoever may see a call may also review it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -472,9 +471,3 @@ def expire_recordings(
     for sha256 in {c.sha256 for c in calls}:
         remove_recording_if_unused(session, recordings_dir, sha256)
     return len(calls)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

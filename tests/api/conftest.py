@@ -32,11 +32,6 @@ def _pg_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-@pytest.fixture(scope="session")
-def pg_admin_url() -> str | None:
-    return _pg_url()
-
-
 def make_database_url(backend: str, tmp: Path) -> tuple[str, object]:
     """A fresh, empty database; returns its URL and a cleanup callable."""
     if backend == "sqlite":
