@@ -47,9 +47,10 @@ def me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@router.get("", response_model=UsersPublic, responses={403: {"model": Message}})
-def list_users(user: AdminUser, session: SessionDep) -> UsersPublic:
-    users = session.scalars(select(User).order_by(User.name)).all()
+@router.get("", response_model=UsersPublic)
+def list_users(user: CurrentUser, session: SessionDep) -> UsersPublic:
+    """The users you may see: everyone for admins, the team for managers, yourself for reps."""
+    users = [u for u in session.scalars(select(User).order_by(User.name)) if may_see_user(user, u)]
     return UsersPublic(data=[UserPublic.model_validate(u) for u in users], count=len(users))
 
 
