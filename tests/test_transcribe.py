@@ -283,3 +283,43 @@ def test_hour_long_call_keeps_time_to_the_second(engine: str, transcriber, clip)
     audio = _placed([clip(n) for n in names], offsets, 3600.0)
     t = run(transcriber(engine, "tiny.en"), audio, "tiny.en")
     _check_placed(t, names, offsets, clip)
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_vocabulary_is_in_the_prompt_of_every_window(
+    engine: str, transcriber, clip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over 30 s of speech is decoded in several Whisper windows; each one gets the names.
+
+    The real model runs; its prompt is only recorded on the way in."""
+    tr = transcriber(engine, "tiny.en")
+    prompts: list[str] = []
+    model = tr.backend._model
+    if engine == "faster-whisper":
+        original = model.get_prompt
+
+        def get_prompt(tokenizer, *args, **kwargs):
+            prompt = original(tokenizer, *args, **kwargs)
+            prompts.append(tokenizer.decode([t for t in prompt if t < tokenizer.eot]))
+            return prompt
+
+        monkeypatch.setattr(model, "get_prompt", get_prompt)
+    else:
+        from whisper.tokenizer import get_tokenizer
+
+        tokenizer = get_tokenizer(multilingual=False)
+        original = model.decode
+
+        def decode(mel, options):
+            prompts.append(tokenizer.decode(list(options.prompt or [])))
+            return original(mel, options)
+
+        monkeypatch.setattr(model, "decode", decode)
+    gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    names = ["jfk.flac", "fleurs-en-000.ogg", "fleurs-en-003.ogg", "another_engineer.wav"]
+    audio = np.concatenate([part for n in names for part in (clip(n), gap)])
+    t = run(tr, audio, "tiny.en", vocabulary=("Brightline", "HubSpot"))
+    assert len(prompts) >= 2
+    assert all("Brightline, HubSpot" in p for p in prompts)
+    # The names steer spelling; they are not written where nobody said them.
+    assert "Brightline" not in text_of(t) and "HubSpot" not in text_of(t)
