@@ -32,7 +32,15 @@ from assistant.transcripts import is_transcript, read_transcript
 StageProgress = Callable[[str, float], None]
 
 STAGES = ("media", "transcribe", "diarize", "extract", "summarize")
-_VERSIONED = ("sales-call-assistant", "faster-whisper", "ctranslate2", "av", "numpy")
+_VERSIONED = (
+    "sales-call-assistant",
+    "faster-whisper",
+    "ctranslate2",
+    "openai-whisper",
+    "torch",
+    "av",
+    "numpy",
+)
 
 
 @dataclass(frozen=True)
