@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, bindparam, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
-from assistant.store.models import Call, Item, Segment
+from assistant.store.models import Call, Item, Segment, Speaker
 
 WORD = re.compile(r"\w+\*?", re.UNICODE)
 MAX_WORDS = 12
@@ -196,9 +196,13 @@ def _hits(session: Session, rows: list[tuple[int, str, int, str]]) -> list[Hit]:
     item_ids = [r[2] for r in rows if r[1] == "item"]
     segs = {s.id: s for s in session.scalars(select(Segment).where(Segment.id.in_(seg_ids)))}
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(item_ids)))}
-    titles = dict(
-        session.execute(select(Call.id, Call.title).where(Call.id.in_({r[0] for r in rows}))).all()
-    )
+    call_ids = {r[0] for r in rows}
+    titles = dict(session.execute(select(Call.id, Call.title).where(Call.id.in_(call_ids))).all())
+    names = {
+        (s.call_id, s.label): s.name
+        for s in session.scalars(select(Speaker).where(Speaker.call_id.in_(call_ids)))
+        if s.name
+    }
     hits = []
     for call_id, kind, ref_id, snippet in rows:
         row: Segment | Item | None = segs.get(ref_id) if kind == "segment" else items.get(ref_id)
@@ -210,7 +214,7 @@ def _hits(session: Session, rows: list[tuple[int, str, int, str]]) -> list[Hit]:
                 call_title=titles.get(call_id, ""),
                 kind=kind,
                 ref_id=ref_id,
-                speaker=row.speaker,
+                speaker=names.get((call_id, row.speaker or ""), row.speaker),
                 start_s=row.start_s,
                 end_s=row.end_s,
                 snippet=snippet,

@@ -142,6 +142,9 @@ def test_speaker_names_and_roles(service: Service) -> None:
     assert mine and all(s["role"] == "rep" and s["speaker_name"] == "Alice Smith" for s in mine)
     export = service.client.get(f"/api/calls/{call_id}/export", headers=service.h("alice")).json()
     assert "Alice Smith" in {s["speaker"] for s in export["segments"]}
+    word = max(mine[0]["text"].split(), key=len).strip(".,!?")
+    found = service.client.get("/api/search", params={"q": word}, headers=service.h("alice"))
+    assert "Alice Smith" in {h["speaker"] for h in found.json()["data"]}
 
 
 def test_insights_group_needs_into_themes(service: Service, three_calls: list[int]) -> None:
