@@ -87,6 +87,18 @@ CATEGORIES = store.OBJECTION_CATEGORIES
 SORTS = ("date", "title", "customer", "rep", "status", "duration")
 INSIGHT_KINDS = {"needs": "customer_need", "objections": "objection"}
 TREND_WEEKS = 12
+# Pages load only their own scripts and styles (style attributes draw the bars), are never
+# framed, and are not cached: they show one user's data.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; media-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -196,7 +208,7 @@ def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
@@ -455,7 +467,7 @@ def _get_call(request: Request, me: Viewer, session: Session, call_id: int) -> C
             me,
             404,
             "Call not found",
-            f"There is no call {call_id}, or it belongs to someone whose calls you cannot see.",
+            "There is no such call, or it belongs to someone whose calls you cannot see.",
         )
 
 
@@ -498,8 +510,9 @@ def _metrics_view(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/calls/{call_id}", response_class=HTMLResponse)
-def call_page(call_id: int, request: Request, me: ViewerDep, session: SessionDep) -> Response:
+@router.get("/calls/{call_ref}", response_class=HTMLResponse)
+def call_page(call_ref: str, request: Request, me: ViewerDep, session: SessionDep) -> Response:
+    call_id = int(call_ref) if call_ref.isdigit() and len(call_ref) < 12 else -1
     call = _get_call(request, me, session, call_id)
     if isinstance(call, Response):
         return call

@@ -56,10 +56,7 @@ def test_failed_call_explains_and_retries(browser: Any, broken_server: Server) -
         retried = httpx.get(f"{broken_server.url}/api/calls/{call_id}", headers=headers).json()
         assert retried["job"]["id"] != before["job"]["id"]
         # The page follows the new job live and shows the (same) failure once it ends.
-        page.wait_for_function(
-            "document.querySelector('[data-testid=failure]') !== null",
-            timeout=ANALYSIS_TIMEOUT_MS,
-        )
+        page.get_by_test_id("failure").wait_for(timeout=ANALYSIS_TIMEOUT_MS)
         after = httpx.get(f"{broken_server.url}/api/calls/{call_id}", headers=headers).json()
         assert after["status"] == "failed" and after["job"]["status"] == "failed"
         assert page.locator("#progress").count() == 0

@@ -156,8 +156,10 @@ def test_bad_filters_and_unknown_calls_get_readable_pages(app_client: AppClient)
     assert page.status_code == 200
     assert "From must be a date like 2026-03-31" in page.text
     assert "Status must be one of" in page.text
-    missing = client.get("/calls/12345")
-    assert missing.status_code == 404 and "Call not found" in missing.text
+    for path in ("/calls/12345", "/calls/abc", "/calls/99999999999999999999"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and "Call not found" in missing.text
+    assert "frame-ancestors 'none'" in missing.headers["content-security-policy"]
     assert client.get("/search?q=%3Cscript%3E").status_code == 200
     assert "<script>" not in client.get("/search?q=%3Cscript%3E").text.split("</header>")[1]
 
