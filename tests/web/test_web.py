@@ -290,6 +290,15 @@ def test_manager_sees_the_call_and_the_need_in_themes(
         page.get_by_test_id("export-csv").click()
     csv_text = download.value.path().read_text()
     assert "Salesforce integration" in csv_text and CUSTOMER in csv_text
+    page.get_by_label("Rep").select_option("bob")
+    page.get_by_role("button", name="Filter").click()
+    assert page.get_by_test_id("empty").is_visible()
+    page.goto("/insights?date_to=2026-03-01")
+    assert page.get_by_test_id("empty").is_visible()
+    page.goto("/insights?rep=alice&date_from=2026-03-02&date_to=2026-03-08")
+    theme = page.get_by_test_id("themes").locator("li.theme", has_text="Salesforce integration")
+    theme.locator("summary").click()
+    link = theme.locator(".theme-items a").first
     link.click()
     page.wait_for_url(re.compile(rf"/calls/{alice_call.call_id}\?t=3\.0&item=\d+"))
     assert page.locator(".item.current", has_text="Salesforce").is_visible()
@@ -357,7 +366,17 @@ def test_upload_of_a_file_that_is_not_a_recording_says_why(
     page.goto("/upload")
     page.get_by_role("button", name="Upload and analyse").click()
     assert "Choose or drop" in page.locator("#upload-error").inner_text()
-    page.set_input_files("#files", str(notes))
+    # Dropped on the drop zone, as from a file manager.
+    dropped = page.evaluate_handle(
+        """([name, text]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], name, {type: "audio/mpeg"}));
+            return transfer;
+        }""",
+        [notes.name, notes.read_text()],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    assert page.locator("#chosen li").inner_text().startswith("notes.mp3")
     page.get_by_role("button", name="Upload and analyse").click()
     row = page.locator("#uploads .upload[data-status='rejected']")
     row.wait_for()
