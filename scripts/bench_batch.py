@@ -3,14 +3,20 @@
 Runs the same batch of real recordings (the clips in tests/data, plus copies at other gains when
 --copies asks for a bigger batch: new content, so no result is reused) through:
 
-  embedded queue, 1 and 2 worker processes (``python -m assistant.jobs.worker``, as serve runs them)
-  celery queue,   1 and 2 worker processes (``assistant worker --concurrency N`` on Redis)
+  embedded         1 and 2 worker processes (``python -m assistant.jobs.worker``, as in serve)
+  celery           1 and 2 Celery nodes of one process each (``assistant worker``) on Redis
+  celery-prefork   one Celery node with 1 and 2 processes (``assistant worker --concurrency N``)
 
-Each run gets a fresh database, so nothing is reused from an earlier run; the workers first analyse
-one warm-up recording (model loading is not counted), then the batch is registered, submitted and
-timed until its last job ends. A redis-server on a free port is started unless --broker-url is
-given; the database is SQLite in a temporary folder unless --database-url names a PostgreSQL
-server (a fresh database is created on it for each run).
+Every process but those of one prefork node runs in its own session. On a shared machine with
+the kernel's autogroup scheduling on (/proc/sys/kernel/sched_autogroup_enabled), CPU time is
+shared per session, so under load from other programs a prefork node's processes split one share
+between them; on a dedicated worker machine the two layouts are the same.
+
+Each run gets a fresh database, so nothing is reused from an earlier run; each worker process
+first analyses a warm-up recording (model loading is not counted), then the batch is registered,
+submitted and timed until its last job ends. A redis-server on a free port is started unless
+--broker-url is given; the database is SQLite in a temporary folder unless --database-url names a
+PostgreSQL server (a fresh database is created on it for each run).
 
 Prints a table and writes JSON (--out). Example:
 
@@ -120,27 +126,26 @@ def fresh_database(base: str | None, folder: Path) -> tuple[str, object]:
     return url.set(database=name).render_as_string(hide_password=False), drop
 
 
-def start_workers(queue: str, workers: int, env: dict[str, str], log: Path) -> list:
+def start_workers(layout: str, workers: int, env: dict[str, str], log: Path) -> list:
+    """Each process in its own session (as separate services or machines would be), except
+    ``celery-prefork``: one Celery node whose ``workers`` processes share one session."""
     out = open(log, "ab")  # noqa: SIM115 (lives as long as the workers)
-    if queue == "celery":
-        cmd = [
-            str(BIN / "assistant"),
-            "worker",
-            "--concurrency",
-            str(workers),
-            "--name",
-            "bench@%h",
+    assistant = str(BIN / "assistant")
+    if layout == "celery-prefork":
+        commands = [[assistant, "worker", "--concurrency", str(workers), "--name", "bench@%h"]]
+    elif layout == "celery":
+        commands = [
+            [assistant, "worker", "--concurrency", "1", "--name", f"bench{i}@%h"]
+            for i in range(workers)
         ]
-        return [subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)]
+    else:
+        commands = [
+            [sys.executable, "-m", "assistant.jobs.worker", "--index", str(i)]
+            for i in range(workers)
+        ]
     return [
-        subprocess.Popen(
-            [sys.executable, "-m", "assistant.jobs.worker", "--index", str(i)],
-            env=env,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-        for i in range(workers)
+        subprocess.Popen(cmd, env=env, stdout=out, stderr=out, start_new_session=True)
+        for cmd in commands
     ]
 
 
@@ -187,7 +192,7 @@ def run_one(
     values = {
         "data_dir": str(folder / "data"),
         "database_url": url,
-        "queue": queue_name,
+        "queue": "embedded" if queue_name == "embedded" else "celery",
         "broker_url": broker_url,
         "broker_queue": f"bench-{queue_name}-{workers}",
         "model": args.model,
@@ -200,7 +205,7 @@ def run_one(
     db = Database(url)
     db.migrate()
     owner = batch_owner(db, None)
-    queue = get_queue(queue_name, settings)
+    queue = get_queue(settings.queue, settings)
     procs = start_workers(queue_name, workers, env, folder / "workers.log")
 
     def wait(job_ids: list[int]) -> dict:
@@ -213,11 +218,18 @@ def run_one(
             time.sleep(0.1)
 
     try:
-        # One warm-up job per worker process, so every process has loaded its models.
-        warm = [register(db, settings, owner, path).job_id for path in warmups[:workers]]
-        for job_id in warm:
-            queue.submit(job_id)
-        wait(warm)
+        # Warm-up jobs, a round at a time, until every worker process has run one (and so has
+        # loaded its models): which process takes which job is up to the queue.
+        warm: list[int] = []
+        rounds = [warmups[i : i + workers] for i in range(0, len(warmups), workers)]
+        for batch in rounds:
+            ids = [register(db, settings, owner, path).job_id for path in batch]
+            for job_id in ids:
+                queue.submit(job_id)
+            wait(ids)
+            warm += ids
+            if used_processes(db, warm) >= workers:
+                break
         started = time.perf_counter()
         entries = [register(db, settings, owner, path) for path in files]
         for entry in entries:
@@ -257,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-threads", type=int, default=1, help="Threads per worker [1]")
     parser.add_argument("--copies", type=int, default=1, help="Versions of each clip [1: 8 files]")
     parser.add_argument("--workers", default="1,2", help="Worker process counts [1,2]")
-    parser.add_argument("--queues", default="embedded,celery", help="Queues [embedded,celery]")
+    parser.add_argument(
+        "--queues",
+        default="embedded,celery,celery-prefork",
+        help="Layouts: embedded, celery (one node per process), celery-prefork (one node, "
+        "--concurrency N) [all three]",
+    )
     parser.add_argument("--broker-url", default=None, help="Redis [a redis-server started here]")
     parser.add_argument("--database-url", default=None, help="PostgreSQL server [SQLite]")
     parser.add_argument("--out", type=Path, default=Path("bench_batch.json"), help="JSON output")
@@ -269,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(name)
         files = make_batch(tmp / "batch", args.copies)
         warmups = [
-            write_variant(DATA / WARMUP, tmp / f"warm-{i}.wav", 0.5 + 0.1 * i)
-            for i in range(max(counts))
+            write_variant(DATA / WARMUP, tmp / f"warm-{i}.wav", 0.3 + 0.08 * i)
+            for i in range(4 * max(counts))
         ]
         redis_proc = None
         broker_url = args.broker_url
-        if broker_url is None and "celery" in queues:
+        if broker_url is None and any(q.startswith("celery") for q in queues):
             (tmp / "redis").mkdir()
             redis_proc, broker_url = start_redis(tmp / "redis")
         runs = []
@@ -292,18 +309,22 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{len(files)} recordings, model {args.model}, {os.cpu_count()} CPU cores\n")
     header = (
-        f"{'queue':<9} {'workers':>7} {'audio s':>8} {'wall s':>7} {'audio h/h':>9} "
+        f"{'layout':<14} {'workers':>7} {'audio s':>8} {'wall s':>7} {'audio h/h':>9} "
         f"{'per worker':>10} {'procs':>5} {'failed':>6}"
     )
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    load = os.getloadavg()[0]
+    grouping = autogroup.read_text().strip() if autogroup.exists() else "n/a"
+    print(f"load average {load:.1f} (other programs included); autogroup scheduling {grouping}\n")
     print(header)
     print("-" * len(header))
     for r in runs:
         print(
-            f"{r['queue']:<9} {r['workers']:>7} {r['audio_s']:>8.1f} {r['wall_s']:>7.1f} "
+            f"{r['queue']:<14} {r['workers']:>7} {r['audio_s']:>8.1f} {r['wall_s']:>7.1f} "
             f"{r['audio_hours_per_hour']:>9.2f} {r['per_worker_audio_hours_per_hour']:>10.2f} "
             f"{r['processes_used']:>5} {r['failed']:>6}"
         )
-    celery = [r for r in runs if r["queue"] == "celery"] or runs
+    celery = [r for r in runs if r["queue"].startswith("celery")] or runs
     best = max(celery, key=lambda r: r["audio_hours_per_hour"])
     per_machine = best["audio_hours_per_hour"]
     note = (
@@ -319,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + note)
     result = {
         "benchmark": "batch throughput by queue and worker processes",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_1min_at_end": os.getloadavg()[0],
+        },
         "model": args.model,
         "recordings": [p.name for p in files],
         "runs": runs,
