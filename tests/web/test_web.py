@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.conftest import DATA, LAPTOP, TABLET, Server, screenshot, sign_in_with_token
 
@@ -331,6 +332,15 @@ def test_second_rep_cannot_see_it_and_uploads_several_of_her_own(
     assert page.locator("#chosen li").count() == 2
     page.get_by_label("Customer").fill("Globex")
     page.get_by_role("button", name="Upload and analyse").click()
+    # Meanwhile, in a second tab, the calls list follows the analysis without a reload by hand.
+    page.locator("#uploads .upload:nth-child(2)[data-call-id]").wait_for()
+    listing = page.context.new_page()
+    listing.goto("/calls")
+    assert listing.locator("tbody tr").count() == 2
+    expect(listing.locator('tbody .badge[data-status="done"]')).to_have_count(
+        2, timeout=ANALYSIS_TIMEOUT_MS
+    )
+    listing.close()
     rows = page.locator("#uploads .upload")
     for i in range(2):
         page.locator(f"#uploads .upload:nth-child({i + 1})[data-status='done']").wait_for(
