@@ -46,6 +46,10 @@ CallDateOpt = Annotated[
     str | None,
     typer.Option("--call-date", help="Date of the call (YYYY-MM-DD); due dates count from it"),
 ]
+TrackersOpt = Annotated[
+    Path | None,
+    typer.Option("--trackers", help='Keyword trackers, JSON: {"competitors": ["Acme", ...], ...}'),
+]
 RepChannelOpt = Annotated[
     str | None,
     typer.Option(
@@ -131,6 +135,7 @@ def analyze(
     call_date: CallDateOpt = None,
     rep_channel: RepChannelOpt = None,
     speakers: SpeakersOpt = None,
+    trackers: TrackersOpt = None,
 ) -> None:
     """Analyse one call and print (or write) its report."""
     from assistant.formats import render
@@ -148,6 +153,7 @@ def analyze(
         vocabulary=vocabulary,
         translate=translate,
         call_date=parse_date(call_date),
+        trackers_file=trackers,
         **speaker_options,
     )
     text = render(pipeline.run(path), fmt)

@@ -72,12 +72,19 @@ def owner_and_due(calls: list[Call]) -> dict[str, object]:
                 )
                 predicted = resolve_owner(
                     row.text,
-                    Party(None, row.role),
-                    Party(None, other.role) if other else None,
+                    Party(row.speaker, row.role),
+                    Party(other.speaker, other.role) if other else None,
                     {r.speaker for r in rows if r.speaker},
                 )
+                # The gold owner is a role or a name; a speaker's name and role are one party.
+                roles = {r.speaker.lower(): r.role for r in rows if r.speaker and r.role}
+
+                def party(who: str | None, roles: dict[str, str | None] = roles) -> str:
+                    who = (who or "").lower()
+                    return roles.get(who) or who
+
                 owners += 1
-                owner_right += (predicted or "").lower() == row.owner.lower()
+                owner_right += party(predicted) == party(row.owner)
             found = find_due(row.text, date(2026, 3, 2))
             dues += 1
             if row.due_text is None:

@@ -362,3 +362,18 @@ def test_analyze_with_a_missing_model_fails_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: no extraction model in")
     assert "Traceback" not in result.stderr
+
+
+def test_deadline_cut_into_the_next_segment_is_taken_in(classifier: Classifier) -> None:
+    lines = [
+        *CALL_EN[:7],
+        ("Tom", "rep", "Okay, so I'll send you a revised quote for sixty users"),
+        ("Tom", "rep", "by Thursday."),
+        ("Claire", "customer", "Sounds good, thanks Tom, talk soon."),
+    ]
+    segs = segments(lines)
+    segs[8] = segs[8].model_copy(update={"start_s": segs[7].end_s + 0.3})
+    action = next(i for i in extract_items(segs, FRIDAY, classifier) if i.kind == "action_item")
+    assert action.segment_ids == [7, 8]
+    assert action.due == date(2026, 3, 12) and action.due_text == "by Thursday"
+    assert action.quote.endswith("by Thursday.")

@@ -96,3 +96,25 @@ def test_bad_tracker_files_are_clear_errors(tmp_path: Path, content: str, messag
 def test_missing_tracker_file(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="no such tracker file"):
         load_trackers(tmp_path / "missing.json")
+
+
+def test_cli_rejects_a_bad_tracker_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    call = tmp_path / "call.jsonl"
+    call.write_text(json.dumps({"text": "hello", "start_s": 0, "end_s": 1}) + "\n")
+    bad = tmp_path / "trackers.json"
+    bad.write_text('{"pricing": "price"}')
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "analyze", str(call), "--trackers", str(bad)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}: tracker 'pricing' needs a list of terms"
+    ]

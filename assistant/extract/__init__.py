@@ -152,13 +152,35 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
+def _take_trailing_deadline(
+    segments: list[Segment], candidate: _Candidate, call_date: date, join_gap_s: float
+) -> None:
+    """A recognizer may cut "I'll send the quote" from "by Thursday.": when the commitment
+    names no date and the same speaker's next short segment does, the item takes it in."""
+    last = candidate.indices[-1]
+    text = " ".join(segments[i].text for i in candidate.indices)
+    if last + 1 >= len(segments) or find_due(text, call_date) is not None:
+        return
+    current, following = segments[last], segments[last + 1]
+    if (
+        following.speaker == current.speaker
+        and following.start_s - current.end_s <= join_gap_s
+        and len(following.text.split()) <= 8
+        and find_due(following.text, call_date) is not None
+    ):
+        candidate.indices.append(last + 1)
+
+
 def _build_item(
     segments: list[Segment],
     candidate: _Candidate,
     categories: tuple[str, ...],
     call_date: date,
     known_names: set[str],
+    join_gap_s: float,
 ) -> Item:
+    if candidate.kind == "action_item":
+        _take_trailing_deadline(segments, candidate, call_date, join_gap_s)
     first, last = segments[candidate.indices[0]], segments[candidate.indices[-1]]
     quote = " ".join(segments[i].text.strip() for i in candidate.indices)
     owner = due = due_text = category = None
@@ -250,7 +272,10 @@ def extract_items(
     preds = classifier.predict(model_inputs(turns), options.batch_size)
     known = {s.speaker for s in segments if s.speaker and is_name(s.speaker)}
     candidates = _candidates(segments, preds, options)
-    items = [_build_item(segments, c, preds.categories, call_date, known) for c in candidates]
+    items = [
+        _build_item(segments, c, preds.categories, call_date, known, options.join_gap_s)
+        for c in candidates
+    ]
     vectors = embed([item.quote for item in items]) if embed and items else None
     items = merge_duplicates(items, vectors, options.merge_similarity)
     items.sort(key=lambda item: (item.start_s, item.segment_ids))

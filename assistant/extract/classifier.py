@@ -77,9 +77,14 @@ class Classifier:
             encoder = net.load_base_encoder()
             adapter = model_dir / "adapter"
             if adapter.is_dir():
+                import warnings
+
                 from peft import PeftModel
 
-                encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
+                with warnings.catch_warnings():
+                    # peft asks transformers a deprecated question; nothing for users to do.
+                    warnings.simplefilter("ignore", FutureWarning)
+                    encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
             self.net = net.ExtractorNet(encoder, len(self.labels), len(self.categories))
             heads = load_file(str(model_dir / "heads.safetensors"))
             self.net.label_head.load_state_dict(

@@ -32,10 +32,10 @@ _SELF = re.compile(
 _TITLE = r"(?:Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Herr|Frau)\s+"
 _NAME = r"[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?"
 _NAMED_VERB = (
-    r"(?:will|'ll|is going to|is gonna|can|could|should|needs to|has to|must|is|wird|kann"
+    r"(?:will|'ll|is going to|is gonna|can|could|should|needs to|has to|must|wird|kann"
     r"|soll|sollte|muss|schickt|sendet|prüft|klärt|kümmert|meldet|schaut|bringt|ruft|holt)\b"
 )
-_NAMED = re.compile(rf"(?<![\w-])((?:{_TITLE})?{_NAME})(?:'ll|\s+{_NAMED_VERB})")
+_NAMED = re.compile(rf"(?<![\w-])((?:{_TITLE})?{_NAME})(?:'ll|,?\s+{_NAMED_VERB})")
 # Capitalized words that are not people (sentence starts, pronouns, German nouns and articles).
 _NOT_NAMES = frozenset(
     """
@@ -44,7 +44,8 @@ _NOT_NAMES = frozenset(
     someone somebody nobody legal procurement finance it's that's team everybody ich wir sie er
     es das der die den dem des ein eine einer einen unser unsere ihr ihre mein meine man dann
     also ja nein gut genau okay und aber oder wer was das dies diese dieser jemand team einkauf
-    vertrieb geschäftsführung rechtsabteilung
+    vertrieb geschäftsführung rechtsabteilung thanks thank sounds absolutely definitely cool
+    alright danke prima super klar perfekt natürlich gerne sehr
     """.split()  # noqa: SIM905
 )
 _ARTICLES = frozenset(
@@ -69,7 +70,7 @@ def _named_owner(text: str, known: set[str]) -> str | None:
     for match in _NAMED.finditer(text):
         name = match.group(1)
         bare = re.sub(_TITLE, "", name)
-        if bare.lower() in _NOT_NAMES:
+        if bare.lower() in _NOT_NAMES or bare.lower() in _WEEKDAYS or bare.lower() in _MONTHS:
             continue
         before = text[: match.start()].rstrip()
         # German nouns are capitalized: "Der Vertrag wird" is no person; "Markus wird" may be.
@@ -205,8 +206,27 @@ _DUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
         ("mid_month", rf"\b(?:mid|mid-|mitte) ?({_MO})\b"),
         (
+            "mid_week",
+            r"\b(?:bis )?(?:mid|mitte) ?(?:-|of )?(?:the )?(next|nächster|nächsten|kommender"
+            r"|this|dieser|der) (?:week|woche)\b",
+        ),
+        (
+            "week_after_next",
+            r"\b(?:bis )?(?:übernächste|übernächsten|the week after next)"
+            r"(?: woche)?\b",
+        ),
+        (
+            "day_of_month",
+            r"\b(?:by|before|on|until|no later than|bis zum|am|zum) the "
+            r"(\d{1,2})(?:st|nd|rd|th)\b|\b(?:by|before|on|until) the (first|second|third|"
+            r"fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|"
+            r"fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+            r"twenty-first|twenty-second|twenty-third|twenty-fourth|twenty-fifth|thirtieth)\b",
+        ),
+        (
             "in_n",
-            rf"\b(?:in|within|innerhalb von|in den nächsten) ({_NUM}) ({_PERIOD_EN}s?|tagen?"
+            rf"\b(?:in|within|innerhalb von|in den nächsten|in the next|within the next)"
+            rf" ({_NUM}) ({_PERIOD_EN}s?|tagen?"
             rf"|wochen?|monaten?|business days|werktagen)\b",
         ),
         (
@@ -228,8 +248,9 @@ _DUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         (
             "relative_day",
             r"\b(?:by |until |bis |till )?(the day after tomorrow|day after tomorrow|"
-            r"tomorrow|today|tonight|later today|übermorgen|morgen früh|morgen|"
-            r"heute noch|heute)\b",
+            r"tomorrow|today|tonight|later today|this afternoon|this morning|this evening|"
+            r"right now|right away|übermorgen|morgen früh|morgen|heute noch|heute|gleich"
+            r" nachher|nachher|sofort)\b",
         ),
         ("month", rf"\b(?:in|im|by|bis|until|bis zum|for|für) ({_MO})\b"),
     ]
@@ -321,6 +342,32 @@ def _resolve(kind: str, match: re.Match[str], base: date) -> date | None:
         if "morgen" in word or "tomorrow" in word:
             return base + timedelta(days=1)
         return base
+    if kind == "mid_week":
+        ahead = 0 if match.group(1).lower() in ("this", "dieser", "der") else 1
+        monday = base - timedelta(days=base.weekday()) + timedelta(weeks=ahead)
+        return monday + timedelta(days=2)
+    if kind == "week_after_next":
+        return _end_of("week", base, 2)
+    if kind == "day_of_month":
+        words = [
+            "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+            "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",
+            "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth",
+            "twenty-first", "twenty-second", "twenty-third", "twenty-fourth", "twenty-fifth",
+        ]  # fmt: skip
+        if match.group(1):
+            day = int(match.group(1))
+        elif match.group(2).lower() == "thirtieth":
+            day = 30
+        else:
+            day = words.index(match.group(2).lower()) + 1
+        for months_ahead in range(3):
+            first = _add_months(base.replace(day=1), months_ahead)
+            if day <= calendar.monthrange(first.year, first.month)[1]:
+                candidate = first.replace(day=day)
+                if candidate >= base:
+                    return candidate
+        return None
     if kind == "weekday":
         target = _WEEKDAYS[match.group(1).lower()]
         ahead = (target - base.weekday()) % 7 or 7
