@@ -2,7 +2,10 @@
 
 ``queue`` holds the interface (``JobQueue``) and the database queue's operations (claim,
 heartbeat, requeue); ``worker`` runs jobs; ``supervisor`` starts and restarts worker processes for
-``assistant serve``; ``webhooks`` sends signed notifications when jobs end.
+``assistant serve``; ``webhooks`` sends signed notifications when jobs end. For scale-out,
+``celery_queue`` sends job ids to Celery workers on Redis (``assistant worker``), ``intake``
+registers a folder's recordings as calls and jobs (``assistant batch``), and ``status`` reports
+queue depth, workers and jobs by state (``assistant status``).
 """
 
 from __future__ import annotations
