@@ -217,3 +217,14 @@ def test_fused_attention_is_split_into_query_key_value() -> None:
     import torch
 
     model.load_state_dict({k: torch.from_numpy(x) for k, x in state.items()})  # strict: all keys
+
+
+def test_times_near_a_cut_out_silence_stay_with_their_speech() -> None:
+    spans = [(1 * SAMPLE_RATE, 3 * SAMPLE_RATE), (300 * SAMPLE_RATE, 302 * SAMPLE_RATE)]
+    m = SpeechMap(spans)
+    # A segment that starts in the padding at the end of the first span belongs to the second.
+    assert m.original_s(1.9) == pytest.approx(300.0)
+    assert m.original_s(2.1, is_end=True) == pytest.approx(3.0)
+    # A word is placed by its middle, both ends in the same span.
+    assert m.original_range_s(1.95, 2.4) == pytest.approx((300.0, 300.4))
+    assert m.original_range_s(1.5, 2.02) == pytest.approx((2.5, 3.0))

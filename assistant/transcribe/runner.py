@@ -226,12 +226,14 @@ class WhisperTranscriber:
         start, end = to_s(d.start_s), to_s(d.end_s, is_end=True)
         words = []
         for w0, w1, text, prob in d.words:
-            ws, we = to_s(w0), to_s(w1, is_end=True)
+            ws, we = speech_map.original_range_s(run.start_s + w0, run.start_s + w1)
+            ws, we = round(offset_s + ws, 3), round(offset_s + we, 3)
             words.append(
                 Word(start_s=ws, end_s=max(ws, we), text=text.strip(), probability=round(prob, 4))
             )
         if words:
-            start, end = min(start, words[0].start_s), max(end, words[-1].end_s)
+            # Words are placed one by one, so they bound the segment better than its own times.
+            start, end = words[0].start_s, max(w.end_s for w in words)
         return Segment(
             id=index, start_s=start, end_s=max(start, end), text=d.text.strip(), words=words
         )

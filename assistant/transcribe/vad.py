@@ -75,18 +75,40 @@ class SpeechMap:
             return audio[:0]
         return np.concatenate([audio[s:e] for s, e in self.spans])
 
-    def original_s(self, joined_s: float, is_end: bool = False) -> float:
-        """The original time of ``joined_s``; an end that falls on a span boundary stays in the
-        span before it, a start moves to the span after it."""
+    def original_s(self, joined_s: float, is_end: bool = False, edge_s: float = 0.25) -> float:
+        """The original time of ``joined_s``.
+
+        Near a boundary between spans (within ``edge_s``, which is VAD padding, not speech), a
+        start moves to the span after it and an end stays in the span before it, so nothing
+        stretches over the silence that was cut out.
+        """
         if not self.spans:
             return joined_s
         sample = joined_s * SAMPLE_RATE
-        i = bisect_right(self._joined_starts, sample) - 1
-        if is_end and i > 0 and sample <= self._joined_starts[i]:
-            i -= 1
-        i = max(i, 0)
-        start, end = self.spans[i]
-        return min(start + sample - self._joined_starts[i], end) / SAMPLE_RATE
+        edge = edge_s * SAMPLE_RATE
+        i = max(bisect_right(self._joined_starts, sample) - 1, 0)
+        span_start, span_end = self.spans[i]
+        into = sample - self._joined_starts[i]
+        length = span_end - span_start
+        if not is_end and i + 1 < len(self.spans) and into >= length - edge:
+            return self.spans[i + 1][0] / SAMPLE_RATE
+        if is_end and i > 0 and into <= edge:
+            return self.spans[i - 1][1] / SAMPLE_RATE
+        return min(span_start + into, span_end) / SAMPLE_RATE
+
+    def original_range_s(self, start_s: float, end_s: float) -> tuple[float, float]:
+        """Original times of a short stretch (a word): both ends in the span of its midpoint."""
+        if not self.spans:
+            return start_s, end_s
+        middle = (start_s + end_s) / 2 * SAMPLE_RATE
+        i = max(bisect_right(self._joined_starts, middle) - 1, 0)
+        span_start, span_end = self.spans[i]
+        j0 = self._joined_starts[i]
+
+        def place(t: float) -> float:
+            return min(max(span_start + t * SAMPLE_RATE - j0, span_start), span_end) / SAMPLE_RATE
+
+        return place(start_s), place(end_s)
 
     def speech_fraction(self, start_s: float, end_s: float) -> float:
         """How much of ``[start_s, end_s]`` (original seconds) is inside speech spans."""
