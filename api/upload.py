@@ -138,7 +138,12 @@ class _Receiver:
                 raise UploadError(422, "Send one recording per upload")
             self.filename = check_filename(params.get(b"filename", b"").decode("utf-8", "replace"))
             self._is_file = True
-            fd, name = tempfile.mkstemp(prefix=".upload-", dir=self.tmp_dir)
+            try:
+                fd, name = tempfile.mkstemp(prefix=".upload-", dir=self.tmp_dir)
+            except OSError as exc:
+                raise UploadError(
+                    507, f"The server cannot store the upload ({exc.strerror}); try again later"
+                ) from exc
             self.path = Path(name)
             self._file = os.fdopen(fd, "wb")
         elif self._name not in TEXT_FIELDS:
@@ -161,7 +166,12 @@ class _Receiver:
                     "(ASSISTANT_MAX_UPLOAD_BYTES)",
                 )
             self.digest.update(chunk)
-            self._file.write(chunk)
+            try:
+                self._file.write(chunk)
+            except OSError as exc:
+                raise UploadError(
+                    507, f"The server cannot store the upload ({exc.strerror}); try again later"
+                ) from exc
         else:
             self._value += chunk
             if len(self._value) > MAX_FIELD_BYTES:
