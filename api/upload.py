@@ -212,7 +212,12 @@ async def receive(request: Request, tmp_dir: Path, max_bytes: int) -> Upload:
                 f"The upload is larger than the limit of {max_bytes / 1e6:.0f} MB "
                 "(ASSISTANT_MAX_UPLOAD_BYTES)",
             )
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UploadError(
+            507, f"The server cannot store uploads ({exc.strerror}); tell its operator"
+        ) from exc
     receiver = _Receiver(tmp_dir, max_bytes)
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
     try:

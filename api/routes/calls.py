@@ -160,6 +160,7 @@ def _owner(session: SessionDep, user: User, rep: str) -> User:
         413: {"model": Message, "description": "Over the size or duration limit"},
         415: {"model": Message, "description": "Not multipart, or the file is not audio/video"},
         422: {"model": Message, "description": "Missing fields or unusable media"},
+        507: {"model": Message, "description": "The server cannot store the recording"},
     },
 )
 async def upload_call(

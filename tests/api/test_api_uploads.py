@@ -269,3 +269,13 @@ def test_video_is_accepted(small_service: Service, corpus: dict[str, Path]) -> N
         f"/api/calls/{r.json()['call']['id']}", headers=small_service.h("alice")
     )
     assert_nothing_left(small_service)
+
+
+def test_storage_that_fails_is_507_not_a_crash(service: Service) -> None:
+    blocked = service.settings.data_dir / "uploads"
+    blocked.write_text("a file where the upload folder should be")
+    r = service.upload("alice", DATA / "i_tell_you.wav")
+    assert r.status_code == 507 and "cannot store" in r.json()["detail"]
+    blocked.unlink()
+    assert service.files() == []
+    assert service.upload("alice", DATA / "i_tell_you.wav").status_code == 202
