@@ -68,6 +68,37 @@ def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserC
     return UserCreated(**UserPublic.model_validate(created).model_dump(), token=token)
 
 
+@router.post(
+    "/{user_id}/tokens",
+    status_code=201,
+    response_model=UserCreated,
+    responses={403: {"model": Message}, 404: {"model": Message}},
+)
+def new_token(user_id: Id, admin: AdminUser, session: SessionDep) -> UserCreated:
+    """A new bearer token for a user (admins); the response shows it once."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"No user {user_id}")
+    token = store.issue_token(session, user)
+    session.commit()
+    return UserCreated(**UserPublic.model_validate(user).model_dump(), token=token)
+
+
+@router.delete(
+    "/{user_id}/tokens",
+    status_code=204,
+    responses={403: {"model": Message}, 404: {"model": Message}},
+)
+def revoke_tokens(user_id: Id, admin: AdminUser, session: SessionDep) -> Response:
+    """Revoke every token, session and login link of a user (admins), e.g. after a leak."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"No user {user_id}")
+    store.revoke_tokens(session, user)
+    session.commit()
+    return Response(status_code=204)
+
+
 def _visible_user(session: SessionDep, viewer: User, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or not may_see_user(viewer, user):

@@ -13,7 +13,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import OptionError
@@ -82,6 +82,12 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
     if row.expires_at is not None and row.expires_at < (now or utcnow()):
         return None
     return row.user
+
+
+def revoke_tokens(session: Session, user: User) -> int:
+    """Delete every token of ``user``: API tokens, browser sessions and login links."""
+    result = session.execute(delete(Token).where(Token.user_id == user.id))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def create_login_link_token(session: Session, user: User) -> str:

@@ -166,3 +166,22 @@ def test_one_time_login_link(shared: Service) -> None:
         shared.client.get("/api/users/me", headers={"Authorization": f"Bearer {token}"}).status_code
         == 401
     )
+
+
+def test_admin_issues_and_revokes_tokens(service: Service) -> None:
+    bob = service.client.get("/api/users/me", headers=service.h("bob")).json()["id"]
+    assert (
+        service.client.post(f"/api/users/{bob}/tokens", headers=service.h("mia")).status_code == 403
+    )
+    fresh = service.client.post(f"/api/users/{bob}/tokens", headers=service.h("ada"))
+    assert fresh.status_code == 201
+    second = {"Authorization": f"Bearer {fresh.json()['token']}"}
+    assert service.client.get("/api/users/me", headers=second).json()["name"] == "bob"
+    assert service.client.get("/api/users/me", headers=service.h("bob")).status_code == 200
+    revoked = service.client.delete(f"/api/users/{bob}/tokens", headers=service.h("ada"))
+    assert revoked.status_code == 204
+    assert service.client.get("/api/users/me", headers=second).status_code == 401
+    assert service.client.get("/api/users/me", headers=service.h("bob")).status_code == 401
+    assert service.client.get("/api/users/me", headers=service.h("alice")).status_code == 200
+    missing = service.client.delete("/api/users/999999/tokens", headers=service.h("ada"))
+    assert missing.status_code == 404
