@@ -36,13 +36,12 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from assistant.errors import AssistantError, OptionError
-from assistant.jobs import queue
+from assistant.jobs import queue, webhooks
 from assistant.jobs.worker import Worker, backoff_s, worker_id
 from assistant.report import CallReport
 from assistant.store.db import Database
@@ -130,21 +129,61 @@ def make_app(settings: Settings) -> Celery:
         worker_send_task_events=False,
     )
 
-    @app.task(name=TASK_NAME, bind=True, max_retries=None)
+    from celery import Task as BaseTask
+    from celery.exceptions import TimeLimitExceeded
+
+    class JobTask(BaseTask):
+        def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+            # A hard time limit kills the process running the job; this runs in the worker's
+            # main process, which is still there to say so.
+            if isinstance(exc, TimeLimitExceeded) and args:
+                limit = exc.args[0] if exc.args else None
+                fail_stopped_job(settings, int(args[0]), limit)
+
+    @app.task(name=TASK_NAME, bind=True, max_retries=None, base=JobTask)
     def run_job(task: Task, job_id: int) -> str:
         return execute(task, settings, int(job_id))
 
     return app
 
 
-@lru_cache(maxsize=4)
-def _process_database(url: str, pid: int) -> Database:
-    return Database(url)
+_DATABASES: dict[tuple[str, int], Database] = {}
 
 
 def process_database(url: str) -> Database:
     """One engine per process: a forked worker process never uses its parent's connections."""
-    return _process_database(url, os.getpid())
+    key = (url, os.getpid())
+    if key not in _DATABASES:
+        _DATABASES[key] = Database(url)
+    return _DATABASES[key]
+
+
+def forget_parent_databases() -> None:
+    """In a forked process: drop the engines of the parent without closing its connections."""
+    for (url, pid), db in list(_DATABASES.items()):
+        if pid != os.getpid():
+            db.engine.dispose(close=False)
+            del _DATABASES[(url, pid)]
+
+
+def fail_stopped_job(settings: Settings, job_id: int, limit_s: float | None) -> None:
+    """The job's process was killed at its hard time limit: the job fails (no retry; it would
+    run as long again) with a message that says what to change."""
+    limit = f" of {limit_s:.0f} s" if limit_s else ""
+    message = (
+        f"the analysis ran past its hard time limit{limit} and was stopped; raise "
+        "ASSISTANT_JOB_TIME_BASE_S or ASSISTANT_JOB_TIME_PER_AUDIO_S, or use a faster model"
+    )
+    db = process_database(settings.resolved_database_url)
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        call = session.get(Call, job.call_id) if job else None
+        if job is None or call is None or job.status != "running":
+            return
+        job.status, job.error, job.finished_at = "failed", message, utcnow()
+        call.status, call.error = "failed", message
+        webhooks.enqueue(session, "call.failed", call)
+    log.error("job %s: %s", job_id, message)
 
 
 class CeleryWorker(Worker):
@@ -432,6 +471,7 @@ def run_worker(settings: Settings, concurrency: int, name: str | None = None) ->
 
     def forked(**kwargs: object) -> None:
         sweeper.after_fork()
+        forget_parent_databases()
 
     worker_process_init.connect(forked, weak=False)
     sweeper.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from assistant.jobs.celery_queue import CeleryQueue, broker_contents, time_limits
+from assistant.jobs.celery_queue import TASK_NAME, CeleryQueue, broker_contents, time_limits
 from assistant.jobs.intake import register
 from assistant.store import Database
 from assistant.store import calls as call_store
@@ -319,3 +319,21 @@ def test_the_api_with_the_celery_queue_hands_uploads_to_the_workers(
         call = client.get(f"/api/calls/{body['call']['id']}", headers=headers).json()
     assert call["status"] == "done" and call["report"]["source"]["path"] == "upload.wav"
     assert "routine" in " ".join(s["text"] for s in call["segments"]).lower()
+
+
+def test_a_job_past_its_hard_time_limit_is_stopped_and_fails(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # No soft limit this time: the process running the job is killed after 3 s.
+    path = variant(DATA / "multilingual.mp3", tmp_path / "hard.wav", 0.45)
+    entry = register(cluster.db, cluster.settings, "alice", path)
+    celery = CeleryQueue(cluster.settings, cluster.db)
+    celery.app.send_task(
+        TASK_NAME, args=[entry.job_id], queue=cluster.settings.broker_queue, time_limit=3
+    )
+    (job,) = cluster.wait_jobs([entry.job_id], 180)
+    assert job.status == "failed" and job.attempts == 1
+    assert "hard time limit of 3 s" in (job.error or "")
+    # The worker replaced the killed process and goes on.
+    after = submit(cluster, variant(DATA / "i_tell_you.wav", tmp_path / "after.wav", 0.6))
+    assert cluster.wait_jobs([after], 300)[0].status == "done"
