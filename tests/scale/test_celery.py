@@ -337,3 +337,17 @@ def test_a_job_past_its_hard_time_limit_is_stopped_and_fails(
     # The worker replaced the killed process and goes on.
     after = submit(cluster, variant(DATA / "i_tell_you.wav", tmp_path / "after.wav", 0.6))
     assert cluster.wait_jobs([after], 300)[0].status == "done"
+
+
+def test_a_recording_that_is_not_media_fails_at_once(cluster: Cluster, tmp_path: Path) -> None:
+    # Registered as a good recording, then the stored file turns out to hold no audio.
+    path = variant(DATA / "another_engineer.wav", tmp_path / "soon-broken.wav", 0.5)
+    entry = register(cluster.db, cluster.settings, "alice", path)
+    with cluster.db.session() as session:
+        sha256 = session.get(Call, entry.call_id).sha256  # type: ignore[union-attr]
+    call_store.recording_path(cluster.settings.recordings_dir, sha256).write_bytes(b"x" * 4096)
+    CeleryQueue(cluster.settings, cluster.db).send(entry.job_id)
+    (job,) = cluster.wait_jobs([entry.job_id], 120)
+    assert job.status == "failed" and job.attempts == 1
+    assert "not an audio or video file" in (job.error or "")
+    assert f"job {entry.job_id}: retrying" not in cluster.logs()
