@@ -43,8 +43,9 @@ class TranscribeOptions:
     # With language detection on, check the language of every ~30 s of speech, so a call that
     # switches languages keeps each part's language.
     language_check: bool = True
-    # Long recordings are transcribed window by window (cut in pauses) to bound memory.
-    window_s: float = 600.0
+    # Long recordings are transcribed window by window (cut in pauses) to bound memory: the
+    # engines compute the spectrogram of all the audio they are given at once (~1 MB/s).
+    window_s: float = 180.0
 
     def as_dict(self) -> dict[str, object]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}

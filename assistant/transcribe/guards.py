@@ -70,10 +70,10 @@ class GuardOptions:
     # A segment whose text compresses better than this repeats itself (Whisper's own limit).
     max_compression_ratio: float = 2.4
     # Audio quieter than this, or this far below the loudest moments of the recording, is
-    # "near-silent". Relative, because some recordings are quiet throughout (FLEURS clips
-    # speak at about -60 dBFS) and still hold clear speech.
-    silence_dbfs: float = -75.0
-    silence_below_peak_db: float = 40.0
+    # "near-silent". Generous, because real speech can be quiet: FLEURS clips speak at about
+    # -60 dBFS, and a soft speaker on a loud line sits 40 dB below the other party.
+    silence_dbfs: float = -70.0
+    silence_below_peak_db: float = 60.0
     # Whisper's no-speech probability above which, with low confidence, text is over non-speech.
     no_speech_prob: float = 0.6
     min_avg_logprob: float = -1.0
