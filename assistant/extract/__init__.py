@@ -24,7 +24,13 @@ import numpy as np
 
 from assistant.errors import OptionError
 from assistant.extract.dataset import CATEGORIES, LABELS
-from assistant.extract.details import Party, clean_statement, find_due, resolve_owner
+from assistant.extract.details import (
+    Party,
+    action_statement,
+    clean_statement,
+    find_due,
+    resolve_owner,
+)
 from assistant.extract.features import Turn, model_inputs
 from assistant.report import Item, Segment
 
@@ -195,7 +201,9 @@ def _build_item(
     return Item(
         id=0,
         kind=candidate.kind,
-        text=clean_statement(quote, candidate.kind),
+        text=action_statement(clean_statement(quote, candidate.kind), owner)
+        if candidate.kind == "action_item"
+        else clean_statement(quote, candidate.kind),
         quote=quote,
         start_s=first.start_s,
         end_s=last.end_s,

@@ -508,3 +508,28 @@ def clean_statement(quote: str, kind: str) -> str:
     if text[-1] not in ".?!":
         text += "."
     return text
+
+
+_I_WILL = re.compile(
+    r"^(?:i'll|i will|i'm going to|i am going to|i'm gonna|i can|let me|we'll|we will"
+    r"|we're going to|we're gonna|we can|let us)\s+(.+)$",
+    re.IGNORECASE,
+)
+_YOU_WILL = re.compile(
+    r"^(?:can you|could you|would you|will you|can you please|could you please|please)\s+(.+)$",
+    re.IGNORECASE,
+)
+
+
+def action_statement(statement: str, owner: str | None) -> str:
+    """An English commitment as a summary line says it: "I'll send the quote by Thursday." with
+    owner Tom becomes "Tom will send the quote by Thursday."; "Can you loop in your CFO?" asked
+    of Priya becomes "Priya to loop in your CFO." Other statements stay as they are."""
+    if not owner:
+        return statement
+    body = statement.rstrip(".?! ")
+    if match := _I_WILL.match(body):
+        return f"{owner} will {match.group(1)}."
+    if match := _YOU_WILL.match(body):
+        return f"{owner} to {match.group(1)}."
+    return statement
