@@ -5,7 +5,8 @@ reported is that configuration's alone. Audio sets, all built from the real clip
 
   clips-en   jfk.flac, four LibriSpeech and five FLEURS English clips, one by one (WER vs refs)
   clips-de   five FLEURS German clips, one by one (multilingual models only)
-  long       the English clips joined with 1 s gaps, repeated to --long-minutes (default 10)
+  long       the English clips at one level, joined with 1 s gaps, repeated to --long-minutes
+             (default 10)
   hour       the same to 60 minutes (peak memory of an hour-long call; skipped with --quick)
 
 RTF = transcription seconds / audio seconds (model loading excluded, reported apart; a short
@@ -76,10 +77,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def level(clip: np.ndarray, dbfs: float = -25.0) -> np.ndarray:
+    """``clip`` scaled to ``dbfs`` RMS. The clips come from corpora recorded 40 dB apart (the
+    FLEURS ones at about -60 dBFS); one call recording has its parties at similar levels."""
+    rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+    return (clip * (10 ** (dbfs / 20) / rms)).astype(np.float32) if rms > 0 else clip
+
+
 def joined(clips: list[np.ndarray], texts: list[str], minutes: float) -> tuple[np.ndarray, str]:
-    """The clips with 1 s gaps, repeated until ``minutes`` long, and the matching reference."""
+    """The clips (at one level) with 1 s gaps, repeated until ``minutes`` long, and the matching
+    reference."""
     from assistant.media import SAMPLE_RATE
 
+    clips = [level(c) for c in clips]
     gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
     target = int(minutes * 60 * SAMPLE_RATE)
     parts: list[np.ndarray] = []
