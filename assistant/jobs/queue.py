@@ -58,6 +58,18 @@ def get_queue(name: str = "embedded", settings: Settings | None = None) -> JobQu
     raise OptionError(f"Unknown queue {name!r}; expected one of: {', '.join(QUEUES)}")
 
 
+def _running(worker: str, now: datetime) -> dict[str, object]:
+    """The columns a claimed job gets, whichever way it was claimed."""
+    return {
+        "status": "running",
+        "worker": worker,
+        "heartbeat_at": now,
+        "started_at": now,
+        "attempts": Job.attempts + 1,
+        "error": None,
+    }
+
+
 def claim(db: Database, worker: str, now: datetime | None = None) -> int | None:
     """Take the oldest runnable job for ``worker``; None when there is none.
 
@@ -77,14 +89,7 @@ def claim(db: Database, worker: str, now: datetime | None = None) -> int | None:
         job_id = session.scalar(
             update(Job)
             .where(Job.id == candidate.scalar_subquery(), Job.status == "queued")
-            .values(
-                status="running",
-                worker=worker,
-                heartbeat_at=now,
-                started_at=now,
-                attempts=Job.attempts + 1,
-                error=None,
-            )
+            .values(**_running(worker, now))
             .returning(Job.id)
         )
         if job_id is not None:
@@ -185,14 +190,7 @@ def claim_job(db: Database, job_id: int, worker: str, now: datetime | None = Non
                 Job.status == "queued",
                 Job.run_after <= now + timedelta(seconds=1),
             )
-            .values(
-                status="running",
-                worker=worker,
-                heartbeat_at=now,
-                started_at=now,
-                attempts=Job.attempts + 1,
-                error=None,
-            )
+            .values(**_running(worker, now))
             .returning(Job.call_id)
         )
         if claimed is not None:
