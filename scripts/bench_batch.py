@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -109,21 +108,9 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 def fresh_database(base: str | None, folder: Path) -> tuple[str, object]:
     if not base:
         return f"sqlite:///{folder / 'assistant.db'}", lambda: None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from assistant.store.db import scratch_postgres_database
 
-    url = make_url(base)
-    name = f"assistant_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_postgres_database(base, "assistant_bench")
 
 
 def start_workers(layout: str, workers: int, env: dict[str, str], log: Path) -> list:

@@ -7,11 +7,12 @@ process and the worker processes can read while one of them writes. PostgreSQL i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,3 +86,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def scratch_postgres_database(base_url: str, prefix: str) -> tuple[str, Callable[[], None]]:
+    """Create an empty, uniquely named database on the server of ``base_url`` (for tests and
+    benchmarks); returns its URL and a function that drops it."""
+    url = make_url(base_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop

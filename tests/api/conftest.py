@@ -4,20 +4,18 @@ in-process worker that runs the real pipeline with the bundled ``tiny.en`` model
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from api.main import create_app
 from assistant.jobs.worker import Worker
 from assistant.settings import Settings
 from assistant.store import Database
+from assistant.store.db import scratch_postgres_database
 from assistant.store.users import create_user, issue_token
 
 DATA = Path(__file__).parent.parent / "data"
@@ -39,18 +37,7 @@ def make_database_url(backend: str, tmp: Path) -> tuple[str, object]:
     base = _pg_url()
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
-    url = make_url(base)
-    name = f"assistant_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_postgres_database(base, "assistant_test")
 
 
 @dataclass
