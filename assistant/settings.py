@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     model: str = "base"
     compute_type: str = "int8"
     language: str = "auto"
-    beam_size: int = Field(default=1, ge=1, le=10)
+    # 0: greedy for English, beam 5 for other languages (see TranscribeOptions.beam_for).
+    beam_size: int = Field(default=0, ge=0, le=10)
     cpu_threads: int = Field(default=0, ge=0)
     vad: bool = True
     max_duration_s: float = Field(default=4 * 3600, gt=0)

@@ -112,7 +112,9 @@ def child(spec: dict) -> dict:
     t0 = time.perf_counter()
     tr = get_transcriber(engine, model, spec["compute_type"], spec["threads"], Path(spec["cache"]))
     load_s = time.perf_counter() - t0
-    options = TranscribeOptions(model=model, compute_type=spec["compute_type"])
+    options = TranscribeOptions(
+        model=model, compute_type=spec["compute_type"], beam_size=spec["beam_size"]
+    )
     refs = references()
     audio = {name: load_audio(DATA / name).mono for name in refs}
     tr.transcribe(audio["jfk.flac"], options)  # warm-up (openai-whisper compiles its DTW)
@@ -170,6 +172,7 @@ def child(spec: dict) -> dict:
         "model": model,
         "compute_type": tr.backend.compute_type,  # type: ignore[attr-defined]
         "threads": spec["threads"],
+        "beam_size": spec["beam_size"],
         "load_s": round(load_s, 2),
         "rows": rows,
     }
@@ -240,6 +243,13 @@ def main() -> None:
     parser.add_argument("--models", default="base,tiny.en", help="comma-separated models")
     parser.add_argument("--compute-type", default="int8", help="faster-whisper compute type")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per engine")
+    parser.add_argument(
+        "--beam-size",
+        type=int,
+        default=0,
+        help="beam size for both engines [default: 0, the product's default: greedy for "
+        "English, 5 for other languages]",
+    )
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of 'long'")
     parser.add_argument("--sets", default=",".join(SETS), help=f"from: {', '.join(SETS)}")
     parser.add_argument(
@@ -259,6 +269,8 @@ def main() -> None:
     unknown = sorted(set(sets) - set(SETS))
     if unknown:
         parser.error(f"unknown set(s) {', '.join(unknown)}; expected: {', '.join(SETS)}")
+    if not 0 <= args.beam_size <= 10:
+        parser.error(f"--beam-size must be 0 to 10, not {args.beam_size}")
     if args.quick:
         sets = [s for s in sets if s != "hour"]
         args.long_minutes = min(args.long_minutes, 2.0)
@@ -278,6 +290,7 @@ def main() -> None:
                 "model": model,
                 "compute_type": args.compute_type,
                 "threads": args.threads,
+                "beam_size": args.beam_size,
                 "cache": cache,
                 "sets": [s for s in sets if s != "hour" or engine in args.hour_engines],
                 "long_minutes": args.long_minutes,

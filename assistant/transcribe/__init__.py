@@ -33,7 +33,10 @@ class TranscribeOptions:
     model: str = "base"
     language: str | None = None  # None: detect
     compute_type: str = "int8"
-    beam_size: int = 1
+    # 0: greedy for English, beam 5 for other languages. On the FLEURS clips beam search cut the
+    # German word error rate of `base` from 17.5% to 13.2% and did not help English, where greedy
+    # decoding keeps long calls within the real-time budget.
+    beam_size: int = 0
     vad: bool = True
     word_timestamps: bool = True
     vocabulary: tuple[str, ...] = ()
@@ -46,6 +49,12 @@ class TranscribeOptions:
     # Long recordings are transcribed window by window (cut in pauses) to bound memory: the
     # engines compute the spectrogram of all the audio they are given at once (~1 MB/s).
     window_s: float = 180.0
+
+    def beam_for(self, language: str) -> int:
+        """The beam size to decode ``language`` with."""
+        if self.beam_size:
+            return self.beam_size
+        return 1 if language == "en" else 5
 
     def as_dict(self) -> dict[str, object]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}

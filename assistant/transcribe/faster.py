@@ -49,7 +49,7 @@ class FasterWhisperBackend:
             audio,
             language=language,
             task=task,
-            beam_size=options.beam_size,
+            beam_size=options.beam_for(language),
             vad_filter=False,  # the runner has already cut the audio down to speech
             word_timestamps=words,
             condition_on_previous_text=False,

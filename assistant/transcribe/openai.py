@@ -81,8 +81,8 @@ class OpenAIWhisperBackend:
         import torch
 
         extra: dict[str, object] = {}
-        if options.beam_size > 1:
-            extra["beam_size"] = options.beam_size
+        if (beam := options.beam_for(language)) > 1:
+            extra["beam_size"] = beam
         vocabulary = ", ".join(options.vocabulary)
         with torch.no_grad():
             result = self._model.transcribe(
