@@ -100,6 +100,136 @@ CALL_DE = [
 # Gold labels of the utterances above (index: label); the rest are small talk or answers.
 GOLD = {2: "customer_need", 5: "objection", 7: "action_item", 0: "none", 4: "none", 6: "none"}
 
+# Two more unseen calls, each with needs and objections side by side (the boundary the German
+# model found hardest) and action items owned by either side.
+CALL_EN_2 = [
+    (
+        "Priya",
+        "rep",
+        "Thanks for making time, Mark. Did the team get a chance to look at the trial account?",
+    ),
+    ("Mark", "customer", "A couple of them did, yeah, they clicked around a bit last week."),
+    (
+        "Mark",
+        "customer",
+        "What we really need is one place where the account managers see every open ticket, "
+        "right now they jump between three spreadsheets and the CRM.",
+    ),
+    ("Priya", "rep", "How does your team get the ticket data today, is it an export?"),
+    (
+        "Mark",
+        "customer",
+        "To be honest, we got burned by a vendor last year who promised the same thing and it "
+        "took them eight months to go live, so I'm skeptical.",
+    ),
+    (
+        "Priya",
+        "rep",
+        "Our standard onboarding takes about three weeks, and you get a named engineer for it.",
+    ),
+    (
+        "Mark",
+        "customer",
+        "And we're in the middle of a reorg, so nothing new gets signed before the summer.",
+    ),
+    (
+        "Mark",
+        "customer",
+        "Could you send me the security questionnaire and a reference customer in logistics by "
+        "Friday?",
+    ),
+    (
+        "Priya",
+        "rep",
+        "Sure, I'll send both over by Friday and set up a call with the reference for the week "
+        "after.",
+    ),
+    ("Mark", "customer", "Great, thanks, talk then."),
+]
+GOLD_EN_2 = {
+    0: "none",
+    2: "customer_need",
+    3: "none",
+    4: "objection",
+    5: "none",
+    6: "objection",
+    7: "action_item",
+    8: "action_item",
+}
+
+CALL_DE_2 = [
+    (
+        "Sabine",
+        "rep",
+        "Grüß Gott Herr Huber, danke, dass Sie sich die Zeit nehmen. Haben Sie die Unterlagen "
+        "bekommen?",
+    ),
+    ("Stefan", "customer", "Ja, hab ich kurz überflogen, ähm, war ganz interessant."),
+    (
+        "Stefan",
+        "customer",
+        "Also bei uns ist das Problem, dass die Disponenten jeden Morgen eine Stunde lang Touren "
+        "von Hand zusammenbauen, das muss schneller gehen.",
+    ),
+    ("Sabine", "rep", "Wie viele Fahrzeuge haben Sie denn im Einsatz?"),
+    (
+        "Stefan",
+        "customer",
+        "Und wir bräuchten eine Anbindung an unser Lagerverwaltungssystem, sonst pflegen wir "
+        "alles doppelt.",
+    ),
+    (
+        "Sabine",
+        "rep",
+        "Bei uns laufen die Updates automatisch über Nacht, da müssen Sie gar nichts machen.",
+    ),
+    (
+        "Stefan",
+        "customer",
+        "Ehrlich gesagt, für das Geld kriegen wir ja fast eine zusätzliche Disponentin, das "
+        "rechnet sich für uns so nicht.",
+    ),
+    (
+        "Stefan",
+        "customer",
+        "Und das kann ich nicht alleine entscheiden, das muss am Ende unser Geschäftsführer "
+        "freigeben.",
+    ),
+    ("Sabine", "rep", "Verstehe. Wie lange dauert bei Ihnen so eine Freigabe normalerweise?"),
+    (
+        "Stefan",
+        "customer",
+        "Ich schicke Ihnen bis Freitag die Liste mit unseren Standorten, dann können Sie das "
+        "durchrechnen.",
+    ),
+    (
+        "Sabine",
+        "rep",
+        "Super, und ich bereite für nächste Woche eine Rechnung mit Ihren Zahlen vor, die Sie "
+        "Ihrem Chef zeigen können.",
+    ),
+    ("Stefan", "customer", "Passt, dann bis nächste Woche."),
+]
+GOLD_DE_2 = {
+    0: "none",
+    2: "customer_need",
+    3: "none",
+    4: "customer_need",
+    5: "none",
+    6: "objection",
+    7: "objection",
+    8: "none",
+    9: "action_item",
+    10: "action_item",
+}
+
+UNSEEN = [
+    pytest.param(CALL_EN, GOLD, id="en-1"),
+    pytest.param(CALL_EN_2, GOLD_EN_2, id="en-2"),
+    pytest.param(CALL_DE, GOLD, id="de-1"),
+    pytest.param(CALL_DE_2, GOLD_DE_2, id="de-2"),
+]
+
 
 def _labels(classifier: Classifier, call: list[tuple[str, str, str]], roles: bool) -> list[str]:
     turns = [Turn(text, speaker, role if roles else None) for speaker, role, text in call]
@@ -107,16 +237,16 @@ def _labels(classifier: Classifier, call: list[tuple[str, str, str]], roles: boo
     return [preds.labels[int(p.argmax())] for p in preds.label_probs]
 
 
-@pytest.mark.parametrize("call", [CALL_EN, CALL_DE], ids=["en", "de"])
+@pytest.mark.parametrize(("call", "gold"), UNSEEN)
 def test_model_labels_unseen_utterances(
-    classifier: Classifier, call: list[tuple[str, str, str]]
+    classifier: Classifier, call: list[tuple[str, str, str]], gold: dict[int, str]
 ) -> None:
-    """Five of six unseen utterances right per language (one class at most confused: the
-    German model still mixes up some needs and objections, see the model card)."""
+    """Every unseen call: at most one labelled utterance wrong, and every action item and the
+    opening small talk right."""
     labels = _labels(classifier, call, roles=True)
-    misses = {i: (gold, labels[i]) for i, gold in GOLD.items() if labels[i] != gold}
+    misses = {i: (want, labels[i]) for i, want in gold.items() if labels[i] != want}
     assert len(misses) <= 1, misses
-    assert labels[7] == "action_item"
+    assert all(labels[i] == "action_item" for i, want in gold.items() if want == "action_item")
     assert labels[0] == "none"
 
 
