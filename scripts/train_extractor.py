@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, nargs="*", help="JSONL files [default: data/*.jsonl]")
     p.add_argument("--out", type=Path, default=OUT, help="artifact folder [%(default)s]")
     p.add_argument("--method", choices=("lora", "head"), default="lora")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=7)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=6e-4, help="LoRA learning rate")
     p.add_argument("--head-lr", type=float, default=2e-3)
@@ -78,10 +78,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--layers",
         type=int,
-        default=3,
+        default=4,
         help="adapt only the top N encoder layers (lower layers stay frozen: faster training)",
     )
-    p.add_argument("--max-length", type=int, default=96, help="tokens per input")
+    p.add_argument("--max-length", type=int, default=80, help="tokens per input")
     p.add_argument("--role-dropout", type=float, default=0.35, help="share of calls without roles")
     p.add_argument(
         "--none-rate",
@@ -93,13 +93,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--german-repeat",
         type=int,
-        default=2,
+        default=1,
         help="times each German training utterance is drawn per epoch (German has less data)",
+    )
+    p.add_argument(
+        "--ami-repeat",
+        type=int,
+        default=2,
+        help="times each real AMI meeting utterance is drawn per epoch (the only real speech)",
     )
     p.add_argument(
         "--variants",
         type=int,
-        default=2,
+        default=1,
         help="draws of the augmentations cached for training (epochs cycle through them)",
     )
     p.add_argument("--seed", type=int, default=13)
@@ -336,10 +342,16 @@ def main(argv: list[str] | None = None) -> int:
                 logits[idx], cat[idx] = (lo + prior).numpy(), co.numpy()
         return logits, cat, rows, owners
 
+    def draws(call: Call) -> int:
+        """Times each of the call's utterances is drawn per epoch."""
+        return (args.german_repeat if call.lang == "de" else 1) * (
+            args.ami_repeat if call.source == "ami" else 1
+        )
+
     _, train_labels, _, _, train_calls = examples(split["train"], None, 0.0)
     none = LABELS.index("none")
     per_epoch = sum(
-        (args.german_repeat if call.lang == "de" else 1) * (1.0 if y != none else args.none_rate)
+        draws(call) * (1.0 if y != none else args.none_rate)
         for y, call in zip(train_labels, train_calls, strict=True)
     )
     params = [
@@ -364,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     # draw of the augmentations (--variants) and train only the top layers and the heads on it.
     frozen = n_layers if args.method == "head" else n_layers - args.layers
     Cached = tuple[
-        list[torch.Tensor], list[torch.Tensor], list[int], list[int], list[int], list[str]
+        list[torch.Tensor], list[torch.Tensor], list[int], list[int], list[int], list[int]
     ]
 
     def bottom(pairs: list[tuple[str, str]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -387,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     def cached(calls_: list[Call], augment: random.Random | None) -> Cached:
         pairs, labels, cats, _, owners = examples(calls_, augment, args.role_dropout)
         hidden, types = bottom(pairs)
-        return hidden, types, labels, cats, [len(h) for h in hidden], [c.lang for c in owners]
+        return hidden, types, labels, cats, [len(h) for h in hidden], [draws(c) for c in owners]
 
     def top(
         hidden: list[torch.Tensor], types: list[torch.Tensor], idx: list[int]
@@ -409,12 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frozen layers cached ({time.perf_counter() - started:.0f} s)")
     for epoch in range(1, args.epochs + 1):
         model.train()
-        hidden, types, labels, cats, lengths, langs = train_cache[(epoch - 1) % len(train_cache)]
+        hidden, types, labels, cats, lengths, repeats = train_cache[(epoch - 1) % len(train_cache)]
         # Shuffle, then sort within chunks by length: little padding, still random batches.
         order = [
             i
             for i in range(len(labels))
-            for _ in range(args.german_repeat if langs[i] == "de" else 1)
+            for _ in range(repeats[i])
             if labels[i] != none or rng.random() < args.none_rate
         ]
         rng.shuffle(order)
@@ -532,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         "lora_rank": args.rank if args.method == "lora" else None,
         "lora_layers": args.layers if args.method == "lora" else None,
         "german_repeat": args.german_repeat,
+        "ami_repeat": args.ami_repeat,
         "none_rate": args.none_rate,
     }
     (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
