@@ -63,9 +63,7 @@ def list_users(user: CurrentUser, session: SessionDep) -> UsersPublic:
 def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserCreated:
     """Create a user; the response holds their bearer token, shown only this once."""
     created = store.create_user(session, body.name, body.role, body.team)
-    token = store.issue_token(session, created)
-    session.commit()
-    return UserCreated(**UserPublic.model_validate(created).model_dump(), token=token)
+    return _with_new_token(session, created)
 
 
 @router.post(
@@ -76,9 +74,10 @@ def create_user(body: UserCreate, user: AdminUser, session: SessionDep) -> UserC
 )
 def new_token(user_id: Id, admin: AdminUser, session: SessionDep) -> UserCreated:
     """A new bearer token for a user (admins); the response shows it once."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFoundError(f"No user {user_id}")
+    return _with_new_token(session, _visible_user(session, admin, user_id))
+
+
+def _with_new_token(session: SessionDep, user: User) -> UserCreated:
     token = store.issue_token(session, user)
     session.commit()
     return UserCreated(**UserPublic.model_validate(user).model_dump(), token=token)
@@ -91,10 +90,7 @@ def new_token(user_id: Id, admin: AdminUser, session: SessionDep) -> UserCreated
 )
 def revoke_tokens(user_id: Id, admin: AdminUser, session: SessionDep) -> Response:
     """Revoke every token, session and login link of a user (admins), e.g. after a leak."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFoundError(f"No user {user_id}")
-    store.revoke_tokens(session, user)
+    store.revoke_tokens(session, _visible_user(session, admin, user_id))
     session.commit()
     return Response(status_code=204)
 
