@@ -58,6 +58,8 @@ from typing import TYPE_CHECKING, Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_transcribe import word_error_rate  # noqa: E402  (a script beside this one)
+
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.dataset import LABELS, SPLITS, Call, read_calls  # noqa: E402
 from assistant.extract.metrics import Report, score  # noqa: E402
@@ -297,16 +299,6 @@ def bootstrap_difference(
     return point, float(low), float(high)
 
 
-def german_wer(refs: list[str], hyps: list[str]) -> float:
-    import jiwer
-    from whisper.normalizers import BasicTextNormalizer
-
-    norm = BasicTextNormalizer()
-    pairs = [(norm(r), norm(h)) for r, h in zip(refs, hyps, strict=True)]
-    pairs = [(r, h) for r, h in pairs if r.strip()]
-    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
-
-
 def table(reports: dict[str, Report]) -> str:
     head = f"{'path':<9}{'n':>6}" + "".join(f"{label:>15}" for label in LABELS)
     lines = [head + f"{'macro-F1':>10}"]
@@ -373,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     predicted = classify(classifier, calls, texts)
     reports = {path: path_report(calls, predicted[path]) for path in PATHS}
     refs = [text for per_call in texts["gold-de"] for text in per_call]
-    wer = german_wer(refs, [text for per_call in texts["asr-de"] for text in per_call])
+    wer = word_error_rate(refs, [text for per_call in texts["asr-de"] for text in per_call], "de")
     empty = {
         path: sum(not text.strip() for per_call in texts[path] for text in per_call)
         for path in ("asr-de", "asr-en")
