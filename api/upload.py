@@ -77,6 +77,11 @@ def remove_stale_uploads(tmp_dir: Path, older_than_s: float = 6 * 3600) -> int:
     return removed
 
 
+def _cannot_store(exc: OSError) -> UploadError:
+    """A full or unwritable upload folder: the server's problem, not the recording's."""
+    return UploadError(507, f"The server cannot store the upload ({exc.strerror}); try again later")
+
+
 class _Receiver:
     """Callbacks for ``MultipartParser``: one file part to disk, a few small text fields."""
 
@@ -141,9 +146,7 @@ class _Receiver:
             try:
                 fd, name = tempfile.mkstemp(prefix=".upload-", dir=self.tmp_dir)
             except OSError as exc:
-                raise UploadError(
-                    507, f"The server cannot store the upload ({exc.strerror}); try again later"
-                ) from exc
+                raise _cannot_store(exc) from exc
             self.path = Path(name)
             self._file = os.fdopen(fd, "wb")
         elif self._name not in TEXT_FIELDS:
@@ -169,9 +172,7 @@ class _Receiver:
             try:
                 self._file.write(chunk)
             except OSError as exc:
-                raise UploadError(
-                    507, f"The server cannot store the upload ({exc.strerror}); try again later"
-                ) from exc
+                raise _cannot_store(exc) from exc
         else:
             self._value += chunk
             if len(self._value) > MAX_FIELD_BYTES:
