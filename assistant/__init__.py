@@ -9,4 +9,4 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # Bumped whenever a stage changes what it produces: a job is keyed by sha256 + this.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     language: str = "auto"
     # 0: greedy for English, beam 5 for other languages (see TranscribeOptions.beam_for).
     beam_size: int = Field(default=0, ge=0, le=10)
-    cpu_threads: int = Field(default=0, ge=0)
+    cpu_threads: int = Field(default=0, ge=0)  # cores one transcription may use; 0: all
     vad: bool = True
     max_duration_s: float = Field(default=4 * 3600, gt=0)
     vocabulary: str = ""

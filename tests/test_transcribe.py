@@ -312,21 +312,28 @@ def test_hour_long_call_keeps_time_to_the_second(engine: str, transcriber, clip)
 def test_vocabulary_is_in_the_prompt_of_every_window(
     engine: str, transcriber, clip, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Over 30 s of speech is decoded in several Whisper windows; each one gets the names.
+    """Over 30 s of speech is decoded in several blocks; each one gets the names.
 
     The real model runs; its prompt is only recorded on the way in."""
     tr = transcriber(engine, "tiny.en")
     prompts: list[str] = []
     model = tr.backend._model
     if engine == "faster-whisper":
-        original = model.get_prompt
 
-        def get_prompt(tokenizer, *args, **kwargs):
-            prompt = original(tokenizer, *args, **kwargs)
-            prompts.append(tokenizer.decode([t for t in prompt if t < tokenizer.eot]))
-            return prompt
+        class Recorded:
+            """The CTranslate2 model, with the prompts it is given written down."""
 
-        monkeypatch.setattr(model, "get_prompt", get_prompt)
+            def __init__(self, inner) -> None:
+                self.inner = inner
+
+            def __getattr__(self, name: str):
+                return getattr(self.inner, name)
+
+            def generate(self, features, batch, **kwargs):
+                prompts.extend(model.hf_tokenizer.decode(p) for p in batch)
+                return self.inner.generate(features, batch, **kwargs)
+
+        monkeypatch.setattr(model, "model", Recorded(model.model))
     else:
         from whisper.tokenizer import get_tokenizer
 

@@ -21,7 +21,13 @@ from assistant.transcribe.guards import (
     peak_level,
 )
 from assistant.transcribe.runner import _attach_translations, _runs, _smooth
-from assistant.transcribe.vad import SpeechMap, speech_blocks, speech_spans
+from assistant.transcribe.vad import (
+    SpeechMap,
+    VadOptions,
+    pause_near_middle,
+    speech_blocks,
+    speech_spans,
+)
 from assistant.transcribe.windows import windows
 
 OPTIONS = GuardOptions()
@@ -93,6 +99,27 @@ def test_speech_spans_find_speech_and_skip_silence(speech: np.ndarray) -> None:
     assert spans
     assert spans[0][0] > 19 * SAMPLE_RATE and spans[-1][1] < 32 * SAMPLE_RATE
     assert speech_spans(silence) == []
+
+
+def test_long_speech_is_cut_in_short_pauses_to_fit_a_block(speech: np.ndarray) -> None:
+    """JFK four times with 0.5 s pauses: too short to end speech, so only the length limit cuts
+    it, and it cuts in a pause."""
+    pause = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    audio = np.concatenate([speech, pause] * 4)
+    limit = VadOptions().max_speech_s + 2 * VadOptions().speech_pad_ms / 1000
+    spans = speech_spans(audio)
+    assert len(spans) >= 2
+    assert all((e - s) / SAMPLE_RATE <= limit for s, e in spans)
+    for _, end in spans[:-1]:
+        # Every cut lies in a pause: the clip is 11.5 s long with its pause.
+        assert (end / SAMPLE_RATE) % (len(speech) / SAMPLE_RATE + 0.5) > 10.0
+
+
+def test_a_block_is_halved_at_its_pause(speech: np.ndarray) -> None:
+    gap = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
+    audio = np.concatenate([speech[: 8 * SAMPLE_RATE], gap, speech[: 6 * SAMPLE_RATE]])
+    cut = pause_near_middle(audio, 0.0, len(audio) / SAMPLE_RATE)
+    assert 8.0 <= cut <= 8.2
 
 
 def test_speech_blocks_cut_between_spans() -> None:

@@ -1,15 +1,57 @@
-"""The default engine: faster-whisper (CTranslate2), int8 on CPU."""
+"""The default engine: faster-whisper (CTranslate2), int8 on CPU.
+
+The runner hands over speech in blocks of at most 26 s, cut in pauses. Blocks are independent,
+so they are encoded and decoded side by side, one per model worker (a small-batch decoder
+cannot keep two cores busy). The encoder output of a block whose language was detected is kept,
+so decoding it does not run the encoder again.
+
+Within a block this does what Whisper's own loop does: if Whisper stops writing well before the
+end (it expects the rest in a next window), the rest is decoded in another round; a piece that
+loops or is decoded with very low confidence is decoded again, sampling at rising temperatures.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from math import ceil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.media import SAMPLE_RATE
 from assistant.transcribe import TranscribeOptions
-from assistant.transcribe.guards import Decoded
+from assistant.transcribe.guards import Decoded, GuardOptions, compression_ratio
 from assistant.transcribe.models import is_english_only, resolve_ct2_model
+
+# Model workers: copies of the model that decode blocks side by side. Each may use all of the
+# cores it is given, so a lone block (a short call) still encodes at full speed; on 2 cores two
+# such workers beat both one worker with 2 threads and two with 1 thread each.
+WORKERS = 2
+# Encoder outputs kept for decoding after language detection (about 3 MB each for `base`).
+ENCODED_KEPT = 64
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+FALLBACK_CANDIDATES = 5
+# Speech left after the last piece Whisper wrote for a block (more than the VAD's padding and a
+# breath) is decoded in another round, up to this many rounds.
+CONTINUE_AFTER_S = 2.0
+MAX_ROUNDS = 4
+# Whisper's: punctuation that joins the word after it, or before it, in word timestamps.
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class FasterWhisperBackend:
@@ -20,13 +62,16 @@ class FasterWhisperBackend:
 
         self.model_name = model
         self.compute_type = compute_type
+        cores = cpu_threads or available_cores()
+        workers = min(cores, WORKERS)
         location = resolve_ct2_model(model, cache_dir)
         try:
             self._model = WhisperModel(
                 location,
                 device="cpu",
                 compute_type=compute_type,
-                cpu_threads=cpu_threads,
+                cpu_threads=cores,
+                num_workers=workers,
                 download_root=str(cache_dir / "whisper"),
             )
         except Exception as exc:  # the library raises anything from OSError to HF errors
@@ -36,34 +81,183 @@ class FasterWhisperBackend:
                 "network access"
             ) from exc
         self.multilingual = bool(self._model.model.is_multilingual) and not is_english_only(model)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="whisper")
+        self._encoded: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._guards = GuardOptions()
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        language, probability, _ = self._model.detect_language(audio=audio)
-        return language, float(probability)
+    def detect_languages(self, blocks: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        def detect(block: np.ndarray) -> tuple[str, float]:
+            ((token, probability), *_) = self._model.model.detect_language(self._encode(block))[0]
+            return token[2:-2], float(probability)  # "<|de|>"
+
+        return list(self._pool.map(detect, blocks))
 
     def decode(
-        self, audio: np.ndarray, language: str, task: str, options: TranscribeOptions
+        self, blocks: Sequence[np.ndarray], language: str, task: str, options: TranscribeOptions
     ) -> list[Decoded]:
-        words = options.word_timestamps and task == "transcribe"
-        pieces, _ = self._model.transcribe(
-            audio,
-            language=language,
+        from faster_whisper.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
             task=task,
-            beam_size=options.beam_for(language),
-            vad_filter=False,  # the runner has already cut the audio down to speech
-            word_timestamps=words,
-            condition_on_previous_text=False,
-            # faster-whisper puts hotwords into the prompt of every 30 s window it decodes.
+            language=language,
+        )
+        prompt = self._model.get_prompt(
+            tokenizer,
+            previous_tokens=[],
+            # The vocabulary goes into the prompt of every block.
             hotwords=", ".join(options.vocabulary) or None,
         )
+        beam = options.beam_for(language)
+        words = options.word_timestamps and task == "transcribe"
+
+        def decode_block(block: np.ndarray) -> list[Decoded]:
+            return self._decode_block(block, tokenizer, prompt, beam, words)
+
+        out: list[Decoded] = []
+        offset_s = 0.0
+        for block, pieces in zip(blocks, self._pool.map(decode_block, blocks), strict=True):
+            out += [_shifted(p, offset_s) for p in pieces]
+            offset_s += len(block) / SAMPLE_RATE
+        return out
+
+    def _encode(self, audio: np.ndarray) -> Any:
+        """The encoder output of ``audio`` (at most 30 s), kept from before where it can be."""
+        import ctranslate2
+        from faster_whisper.audio import pad_or_trim
+
+        key = hashlib.blake2b(audio.tobytes(), digest_size=16).digest()
+        with self._lock:
+            encoded = self._encoded.get(key)
+        if encoded is None:
+            # The last frame only covers the padding the extractor adds (Whisper drops it too).
+            features = pad_or_trim(self._model.feature_extractor(audio)[..., :-1])
+            encoded = np.array(self._model.encode(features))
+            with self._lock:
+                self._encoded[key] = encoded
+                while len(self._encoded) > ENCODED_KEPT:
+                    self._encoded.popitem(last=False)
+        return ctranslate2.StorageView.from_array(encoded)
+
+    def _decode_block(
+        self, block: np.ndarray, tokenizer: Any, prompt: list[int], beam: int, words: bool
+    ) -> list[Decoded]:
+        out: list[Decoded] = []
+        done_s = 0.0
+        for _ in range(MAX_ROUNDS):
+            rest = block[int(done_s * SAMPLE_RATE) :]
+            pieces = self._decode_once(rest, tokenizer, prompt, beam, words)
+            out += [_shifted(p, done_s) for p in pieces]
+            written_s = pieces[-1].end_s if pieces else 0.0
+            if written_s <= 0 or len(rest) / SAMPLE_RATE - written_s <= CONTINUE_AFTER_S:
+                break
+            done_s += written_s
+        return out
+
+    def _decode_once(
+        self, audio: np.ndarray, tokenizer: Any, prompt: list[int], beam: int, words: bool
+    ) -> list[Decoded]:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        encoded = self._encode(audio)
+        generate = dict(
+            max_length=self._model.max_length,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            return_scores=True,
+            return_no_speech_prob=True,
+        )
+        (result,) = self._model.model.generate(encoded, [prompt], beam_size=beam, **generate)
+        best = _scored(result, tokenizer)
+        if self._needs_fallback(*best[1:]):
+            for temperature in FALLBACK_TEMPERATURES:
+                (retry,) = self._model.model.generate(
+                    encoded,
+                    [prompt],
+                    beam_size=1,
+                    num_hypotheses=FALLBACK_CANDIDATES,
+                    sampling_topk=0,
+                    sampling_temperature=temperature,
+                    **generate,
+                )
+                tried = _scored(retry, tokenizer)
+                if not self._needs_fallback(*tried[1:]):
+                    best = tried
+                    break
+                best = max(best, tried, key=lambda t: t[2])
+        tokens, _, avg_logprob, no_speech_prob = best
+        duration_s = len(audio) / SAMPLE_RATE
+        pieces = _split(tokens, tokenizer, duration_s, self._model.time_precision)
+        if words:
+            self._model.add_word_timestamps(
+                [pieces],
+                tokenizer,
+                encoded,
+                [int(ceil(duration_s) * self._model.frames_per_second)],
+                PREPEND_PUNCTUATIONS,
+                APPEND_PUNCTUATIONS,
+                0.0,
+            )
         return [
             Decoded(
-                start_s=piece.start,
-                end_s=piece.end,
-                text=piece.text,
-                words=[(w.start, w.end, w.word, w.probability) for w in piece.words or []],
-                avg_logprob=piece.avg_logprob,
-                no_speech_prob=piece.no_speech_prob,
+                start_s=p["start"],
+                end_s=p["end"],
+                text=tokenizer.decode(p["tokens"]),
+                words=[
+                    (w["start"], w["end"], w["word"], w["probability"]) for w in p.get("words", [])
+                ],
+                avg_logprob=avg_logprob,
+                no_speech_prob=no_speech_prob,
             )
-            for piece in pieces
+            for p in pieces
+            if p["tokens"]
         ]
+
+    def _needs_fallback(self, text: str, avg_logprob: float, no_speech_prob: float) -> bool:
+        g = self._guards
+        if no_speech_prob > g.no_speech_prob and avg_logprob < g.min_avg_logprob:
+            return False  # nothing is said here; the guards drop whatever was written
+        return compression_ratio(text) > g.max_compression_ratio or avg_logprob < g.min_avg_logprob
+
+
+def _scored(result: Any, tokenizer: Any) -> tuple[list[int], str, float, float]:
+    """The best hypothesis of a generation result: tokens, text, average log-probability (as
+    Whisper computes it) and no-speech probability."""
+    best = max(range(len(result.sequences_ids)), key=lambda i: result.scores[i])
+    tokens = list(result.sequences_ids[best])
+    avg_logprob = result.scores[best] * len(tokens) / (len(tokens) + 1)
+    text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
+    return tokens, text, float(avg_logprob), float(result.no_speech_prob)
+
+
+def _split(
+    tokens: list[int], tokenizer: Any, duration_s: float, precision: float
+) -> list[dict[str, Any]]:
+    """Whisper's output ``<|0.00|> text<|2.40|><|2.40|> text ...`` as timed pieces."""
+    pieces: list[dict[str, Any]] = []
+    start, text = 0.0, []
+    for token in tokens:
+        if token < tokenizer.timestamp_begin:
+            text.append(token)
+            continue
+        at = min((token - tokenizer.timestamp_begin) * precision, duration_s)
+        if text:
+            pieces.append({"seek": 0, "start": start, "end": at, "tokens": text})
+            text = []
+        start = at
+    if text:
+        pieces.append({"seek": 0, "start": start, "end": duration_s, "tokens": text})
+    return pieces or [{"seek": 0, "start": 0.0, "end": 0.0, "tokens": []}]
+
+
+def _shifted(d: Decoded, offset_s: float) -> Decoded:
+    return Decoded(
+        start_s=d.start_s + offset_s,
+        end_s=d.end_s + offset_s,
+        text=d.text,
+        words=[(s + offset_s, e + offset_s, w, p) for s, e, w, p in d.words],
+        avg_logprob=d.avg_logprob,
+        no_speech_prob=d.no_speech_prob,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,10 @@ class OpenAIWhisperBackend:
                 )
         self.multilingual = bool(self._model.is_multilingual) and not is_english_only(model)
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+    def detect_languages(self, blocks: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        return [self._detect_language(block) for block in blocks]
+
+    def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         import torch
         import whisper
 
@@ -76,9 +80,12 @@ class OpenAIWhisperBackend:
         return language, float(probs[language])
 
     def decode(
-        self, audio: np.ndarray, language: str, task: str, options: TranscribeOptions
+        self, blocks: Sequence[np.ndarray], language: str, task: str, options: TranscribeOptions
     ) -> list[Decoded]:
         import torch
+
+        # openai-whisper's own loop decodes the run in 30 s windows, seeking by timestamps.
+        audio = np.concatenate(blocks)
 
         extra: dict[str, object] = {}
         if (beam := options.beam_for(language)) > 1:

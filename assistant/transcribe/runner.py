@@ -2,14 +2,16 @@
 
 For each window of a long recording (cut in pauses, so memory stays bounded)::
 
-    VAD -> speech only -> language per ~30 s block -> decode runs of one language
+    VAD -> speech only -> blocks of <= 26 s -> language per block -> decode runs of one language
         -> (translate) -> times back to the recording -> hallucination guards
 
-An engine (``Backend``) only detects a language and decodes speech-only audio it is given.
+An engine (``Backend``) only detects the language of blocks of speech and decodes runs of
+consecutive blocks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,14 +30,18 @@ from assistant.transcribe.guards import (
     drop_reason,
     peak_level,
 )
-from assistant.transcribe.vad import SpeechMap, speech_blocks, speech_spans
+from assistant.transcribe.vad import SpeechMap, pause_near_middle, speech_blocks, speech_spans
 from assistant.transcribe.windows import windows
 
-# Whisper sees 30 s at a time; language is checked per block of this much speech.
-LANGUAGE_BLOCK_S = 30.0
+# Speech is decoded, and its language checked, in blocks of at most this much: Whisper sees 30 s
+# at a time, and with a few seconds to spare it more often writes a block out to its end.
+BLOCK_S = 26.0
 # A block shorter than this, or detected with less confidence, takes its neighbour's language.
 MIN_LANGUAGE_BLOCK_S = 4.0
 MIN_LANGUAGE_PROBABILITY = 0.5
+# A block detected with less confidence is checked again in halves, up to this many times.
+SURE_LANGUAGE_PROBABILITY = 0.8
+LANGUAGE_SPLITS = 2
 
 
 class Backend(Protocol):
@@ -44,14 +50,15 @@ class Backend(Protocol):
     compute_type: str
     multilingual: bool
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        """The most likely language of (the first 30 s of) ``audio`` and its probability."""
+    def detect_languages(self, blocks: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """The most likely language of each block (at most 30 s of speech) and its probability."""
         ...
 
     def decode(
-        self, audio: np.ndarray, language: str, task: str, options: TranscribeOptions
+        self, blocks: Sequence[np.ndarray], language: str, task: str, options: TranscribeOptions
     ) -> list[Decoded]:
-        """Decode speech-only ``audio`` (``task``: transcribe or translate) without VAD."""
+        """Decode consecutive speech-only blocks (``task``: transcribe or translate) without VAD;
+        times are seconds from the start of the first block."""
         ...
 
 
@@ -61,6 +68,8 @@ class _Run:
     end_s: float
     language: str
     probability: float
+    first: int  # the run is blocks[first:last]
+    last: int
 
 
 def _smooth(blocks: list[tuple[float, float, str, float]]) -> list[tuple[float, float, str, float]]:
@@ -82,13 +91,17 @@ def _smooth(blocks: list[tuple[float, float, str, float]]) -> list[tuple[float, 
 
 def _runs(blocks: list[tuple[float, float, str, float]]) -> list[_Run]:
     runs: list[_Run] = []
-    for s, e, lang, p in blocks:
+    for i, (s, e, lang, p) in enumerate(blocks):
         if runs and runs[-1].language == lang:
             last = runs[-1]
-            runs[-1] = _Run(last.start_s, e, lang, max(last.probability, p))
+            runs[-1] = _Run(last.start_s, e, lang, max(last.probability, p), last.first, i + 1)
         else:
-            runs.append(_Run(s, e, lang, p))
+            runs.append(_Run(s, e, lang, p, i, i + 1))
     return runs
+
+
+def _cut(speech: np.ndarray, spans_s: list[tuple[float, float]]) -> list[np.ndarray]:
+    return [speech[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in spans_s]
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -123,22 +136,49 @@ class WhisperTranscriber:
 
     def _languages(
         self, speech: np.ndarray, spans_s: list[tuple[float, float]], options: TranscribeOptions
-    ) -> list[_Run]:
-        total_s = len(speech) / SAMPLE_RATE
+    ) -> list[tuple[float, float, str, float]]:
+        """Blocks of speech with their language and how sure the model is of it.
+
+        A block the model is unsure of may hold two languages (a call that switches): it is cut
+        in two at a pause and each half is checked on its own."""
         if options.language is not None:
-            return [_Run(0.0, total_s, options.language, 1.0)]
+            return [(s, e, options.language, 1.0) for s, e in spans_s]
         if not self.backend.multilingual:
-            return [_Run(0.0, total_s, "en", 1.0)]
+            return [(s, e, "en", 1.0) for s, e in spans_s]
         if not options.language_check:
-            lang, p = self.backend.detect_language(speech)
-            return [_Run(0.0, total_s, lang, p)]
-        blocks = []
-        for s, e in speech_blocks(spans_s, LANGUAGE_BLOCK_S):
-            lang, p = self.backend.detect_language(
-                speech[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)]
+            ((lang, p),) = self.backend.detect_languages(_cut(speech, spans_s[:1]))
+            return [(s, e, lang, p) for s, e in spans_s]
+        found = [
+            (s, e, *lp)
+            for (s, e), lp in zip(
+                spans_s, self.backend.detect_languages(_cut(speech, spans_s)), strict=True
             )
-            blocks.append((s, e, lang, p))
-        return _runs(_smooth(blocks))
+        ]
+        for _ in range(LANGUAGE_SPLITS):
+            unsure = {
+                i
+                for i, (s, e, _, p) in enumerate(found)
+                if p < SURE_LANGUAGE_PROBABILITY and e - s >= 2 * MIN_LANGUAGE_BLOCK_S
+            }
+            if not unsure:
+                break
+            halves = {i: pause_near_middle(speech, found[i][0], found[i][1]) for i in unsure}
+            parts = [
+                part
+                for i in sorted(unsure)
+                for part in ((found[i][0], halves[i]), (halves[i], found[i][1]))
+            ]
+            checked = iter(
+                zip(parts, self.backend.detect_languages(_cut(speech, parts)), strict=True)
+            )
+            out: list[tuple[float, float, str, float]] = []
+            for i, block in enumerate(found):
+                if i in unsure:
+                    out += [(s, e, *lp) for (s, e), lp in (next(checked), next(checked))]
+                else:
+                    out.append(block)
+            found = out
+        return found
 
     def transcribe(
         self, audio: np.ndarray, options: TranscribeOptions, progress: Progress | None = None
@@ -160,8 +200,12 @@ class WhisperTranscriber:
             if len(speech) < SAMPLE_RATE // 10:
                 continue
             peak_dbfs = peak_level(window)
-            for run in self._languages(speech, speech_map.joined_spans_s(), options):
-                piece = speech[int(run.start_s * SAMPLE_RATE) : int(run.end_s * SAMPLE_RATE)]
+            found = self._languages(
+                speech, speech_blocks(speech_map.joined_spans_s(), BLOCK_S), options
+            )
+            blocks = _cut(speech, [(s, e) for s, e, _, _ in found])
+            for run in _runs(_smooth(found)):
+                piece = blocks[run.first : run.last]
                 decoded = self.backend.decode(piece, run.language, "transcribe", options)
                 translations: list[str | None] = [None] * len(decoded)
                 if options.translate and run.language != "en" and decoded:

@@ -21,6 +21,9 @@ class VadOptions:
     min_speech_duration_ms: int = 0
     min_silence_duration_ms: int = 2000
     speech_pad_ms: int = 400
+    # Longer speech is split at its last pause before this (padded, it still fits one block the
+    # runner decodes), so blocks are cut between words, not inside them.
+    max_speech_s: float = 25.0
 
 
 def speech_spans(audio: np.ndarray, options: VadOptions | None = None) -> list[tuple[int, int]]:
@@ -38,12 +41,13 @@ def speech_spans(audio: np.ndarray, options: VadOptions | None = None) -> list[t
             min_speech_duration_ms=o.min_speech_duration_ms,
             min_silence_duration_ms=o.min_silence_duration_ms,
             speech_pad_ms=o.speech_pad_ms,
+            max_speech_duration_s=o.max_speech_s,
         ),
     )
     spans: list[tuple[int, int]] = []
     for chunk in found:
         start, end = max(0, int(chunk["start"])), min(len(audio), int(chunk["end"]))
-        if spans and start <= spans[-1][1]:
+        if spans and start < spans[-1][1]:
             spans[-1] = (spans[-1][0], max(spans[-1][1], end))
         elif end > start:
             spans.append((start, end))
@@ -132,6 +136,19 @@ def speech_blocks(spans_s: list[tuple[float, float]], block_s: float) -> list[tu
             start += block_s
         blocks.append((start, end))
     return blocks
+
+
+def pause_near_middle(audio: np.ndarray, start_s: float, end_s: float) -> float:
+    """The quietest moment (20 ms frames) in the middle third of ``audio[start_s:end_s]``: where
+    to cut it in two between words."""
+    frame = SAMPLE_RATE // 50
+    third = (end_s - start_s) / 3
+    lo, hi = int((start_s + third) * SAMPLE_RATE), int((end_s - third) * SAMPLE_RATE)
+    n = (hi - lo) // frame
+    if n < 1:
+        return (start_s + end_s) / 2
+    power = np.square(audio[lo : lo + n * frame].reshape(n, frame), dtype=np.float64).mean(axis=1)
+    return (lo + int(np.argmin(power)) * frame + frame // 2) / SAMPLE_RATE
 
 
 def rms_dbfs(audio: np.ndarray) -> float:
