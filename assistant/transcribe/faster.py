@@ -1,6 +1,6 @@
 """The default engine: faster-whisper (CTranslate2), int8 on CPU.
 
-The runner hands over speech in blocks of at most 26 s, cut in pauses. Blocks are independent,
+The runner hands over speech in blocks of at most 24 s, cut in pauses. Blocks are independent,
 so they are encoded and decoded side by side, one per model worker (a small-batch decoder
 cannot keep two cores busy). The encoder output of a block whose language was detected is kept,
 so decoding it does not run the encoder again.

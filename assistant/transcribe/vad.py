@@ -23,7 +23,7 @@ class VadOptions:
     speech_pad_ms: int = 400
     # Longer speech is split at its last pause before this (padded, it still fits one block the
     # runner decodes), so blocks are cut between words, not inside them.
-    max_speech_s: float = 25.0
+    max_speech_s: float = 23.0
 
 
 def speech_spans(audio: np.ndarray, options: VadOptions | None = None) -> list[tuple[int, int]]:
