@@ -5,9 +5,10 @@ so they are encoded and decoded side by side, one per model worker (a small-batc
 cannot keep two cores busy). The encoder output of a block whose language was detected is kept,
 so decoding it does not run the encoder again.
 
-Within a block this does what Whisper's own loop does: if Whisper stops writing well before the
-end (it expects the rest in a next window), the rest is decoded in another round; a piece that
-loops or is decoded with very low confidence is decoded again, sampling at rising temperatures.
+Within a block this does what Whisper's own loop does: where Whisper leaves its window unfinished
+(it expects the rest in a next window), the rest is decoded in another round, and so is speech
+it skipped at the end; a window that loops or is decoded with very low confidence is decoded
+again, sampling at rising temperatures.
 """
 
 from __future__ import annotations
@@ -148,17 +149,23 @@ class FasterWhisperBackend:
         done_s = 0.0
         for _ in range(MAX_ROUNDS):
             rest = block[int(done_s * SAMPLE_RATE) :]
-            pieces = self._decode_once(rest, tokenizer, prompt, beam, words)
+            pieces, resume_s = self._decode_once(rest, tokenizer, prompt, beam, words)
             out += [_shifted(p, done_s) for p in pieces]
-            written_s = pieces[-1].end_s if pieces else 0.0
-            if written_s <= 0 or len(rest) / SAMPLE_RATE - written_s <= CONTINUE_AFTER_S:
+            if resume_s is None:
+                # Whisper said it was done, yet sometimes stops well before the end.
+                written_s = pieces[-1].end_s if pieces else 0.0
+                left_s = len(rest) / SAMPLE_RATE - written_s
+                resume_s = written_s if left_s > CONTINUE_AFTER_S else 0.0
+            if resume_s <= 0:
                 break
-            done_s += written_s
+            done_s += resume_s
         return out
 
     def _decode_once(
         self, audio: np.ndarray, tokenizer: Any, prompt: list[int], beam: int, words: bool
-    ) -> list[Decoded]:
+    ) -> tuple[list[Decoded], float | None]:
+        """The pieces decoded from one Whisper window, and where to resume when Whisper left
+        the window unfinished (None: it wrote it to its end)."""
         from faster_whisper.transcribe import get_suppressed_tokens
 
         encoded = self._encode(audio)
@@ -189,7 +196,7 @@ class FasterWhisperBackend:
                 best = max(best, tried, key=lambda t: t[2])
         tokens, _, avg_logprob, no_speech_prob = best
         duration_s = len(audio) / SAMPLE_RATE
-        pieces = _split(tokens, tokenizer, duration_s, self._model.time_precision)
+        pieces, resume_s = _split(tokens, tokenizer, duration_s, self._model.time_precision)
         if words:
             self._model.add_word_timestamps(
                 [pieces],
@@ -200,7 +207,7 @@ class FasterWhisperBackend:
                 APPEND_PUNCTUATIONS,
                 0.0,
             )
-        return [
+        decoded = [
             Decoded(
                 start_s=p["start"],
                 end_s=p["end"],
@@ -214,6 +221,7 @@ class FasterWhisperBackend:
             for p in pieces
             if p["tokens"]
         ]
+        return decoded, resume_s
 
     def _needs_fallback(self, text: str, avg_logprob: float, no_speech_prob: float) -> bool:
         g = self._guards
@@ -234,22 +242,28 @@ def _scored(result: Any, tokenizer: Any) -> tuple[list[int], str, float, float]:
 
 def _split(
     tokens: list[int], tokenizer: Any, duration_s: float, precision: float
-) -> list[dict[str, Any]]:
-    """Whisper's output ``<|0.00|> text<|2.40|><|2.40|> text ...`` as timed pieces."""
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Whisper's output ``<|0.00|> text<|2.40|><|2.40|> text<|5.00|>`` as timed pieces, and
+    where to resume: Whisper's own rule is that output ending in two timestamps (a next piece
+    begun) or in text left the window unfinished from the last timestamp on."""
     pieces: list[dict[str, Any]] = []
-    start, text = 0.0, []
+    start, text, last = 0.0, [], None
     for token in tokens:
         if token < tokenizer.timestamp_begin:
             text.append(token)
             continue
-        at = min((token - tokenizer.timestamp_begin) * precision, duration_s)
+        last = min((token - tokenizer.timestamp_begin) * precision, duration_s)
         if text:
-            pieces.append({"seek": 0, "start": start, "end": at, "tokens": text})
+            pieces.append({"seek": 0, "start": start, "end": last, "tokens": text})
             text = []
-        start = at
-    if text:
-        pieces.append({"seek": 0, "start": start, "end": duration_s, "tokens": text})
-    return pieces or [{"seek": 0, "start": 0.0, "end": 0.0, "tokens": []}]
+        start = last
+    if last is None:  # no timestamps at all: one piece for the window
+        text_only = [{"seek": 0, "start": 0.0, "end": duration_s, "tokens": text}]
+        return text_only, None
+    finished = len(tokens) >= 2 and tokens[-2] < tokenizer.timestamp_begin <= tokens[-1]
+    return pieces or [{"seek": 0, "start": 0.0, "end": 0.0, "tokens": []}], (
+        None if finished else last
+    )
 
 
 def _shifted(d: Decoded, offset_s: float) -> Decoded:
