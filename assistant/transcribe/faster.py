@@ -35,8 +35,9 @@ from assistant.transcribe.models import is_english_only, resolve_ct2_model
 # cores it is given, so a lone block (a short call) still encodes at full speed; on 2 cores two
 # such workers beat both one worker with 2 threads and two with 1 thread each.
 WORKERS = 2
-# Encoder outputs kept for decoding after language detection (about 3 MB each for `base`).
-ENCODED_KEPT = 64
+# Encoder outputs kept for decoding after language detection: a window's blocks (3 MB each for
+# `base`, 8 MB for the large models).
+ENCODED_KEPT = 24
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 FALLBACK_CANDIDATES = 5
 # Speech left after the last piece Whisper wrote for a block (more than the VAD's padding and a
