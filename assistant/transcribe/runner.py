@@ -40,7 +40,7 @@ BLOCK_S = 24.0
 # A block shorter than this, or detected with less confidence, takes its neighbour's language.
 MIN_LANGUAGE_BLOCK_S = 4.0
 MIN_LANGUAGE_PROBABILITY = 0.5
-# A block detected with less confidence is checked again in halves, up to this many times.
+# A block detected with less confidence is checked again in halves, halves of halves at most.
 SURE_LANGUAGE_PROBABILITY = 0.8
 LANGUAGE_SPLITS = 2
 
@@ -52,7 +52,7 @@ class Backend(Protocol):
     multilingual: bool
 
     def detect_languages(self, blocks: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """The most likely language of each block (at most 30 s of speech) and its probability."""
+        """The most likely language of each block (at most 24 s of speech) and its probability."""
         ...
 
     def decode(
@@ -140,8 +140,8 @@ class WhisperTranscriber:
     ) -> list[tuple[float, float, str, float]]:
         """Blocks of speech with their language and how sure the model is of it.
 
-        A block the model is unsure of may hold two languages (a call that switches): it is cut
-        in two at a pause and each half is checked on its own."""
+        A block the model is unsure of may hold two languages (a call that switches), so its
+        halves are checked on their own."""
         if options.language is not None:
             return [(s, e, options.language, 1.0) for s, e in spans_s]
         if not self.backend.multilingual:
@@ -149,37 +149,29 @@ class WhisperTranscriber:
         if not options.language_check:
             ((lang, p),) = self.backend.detect_languages(_cut(speech, spans_s[:1]))
             return [(s, e, lang, p) for s, e in spans_s]
-        found = [
-            (s, e, *lp)
-            for (s, e), lp in zip(
-                spans_s, self.backend.detect_languages(_cut(speech, spans_s)), strict=True
-            )
+        found = self.backend.detect_languages(_cut(speech, spans_s))
+        return [
+            part
+            for (s, e), lp in zip(spans_s, found, strict=True)
+            for part in self._check_unsure(speech, (s, e, *lp), LANGUAGE_SPLITS)
         ]
-        for _ in range(LANGUAGE_SPLITS):
-            unsure = {
-                i
-                for i, (s, e, _, p) in enumerate(found)
-                if p < SURE_LANGUAGE_PROBABILITY and e - s >= 2 * MIN_LANGUAGE_BLOCK_S
-            }
-            if not unsure:
-                break
-            halves = {i: pause_near_middle(speech, found[i][0], found[i][1]) for i in unsure}
-            parts = [
-                part
-                for i in sorted(unsure)
-                for part in ((found[i][0], halves[i]), (halves[i], found[i][1]))
-            ]
-            checked = iter(
-                zip(parts, self.backend.detect_languages(_cut(speech, parts)), strict=True)
-            )
-            out: list[tuple[float, float, str, float]] = []
-            for i, block in enumerate(found):
-                if i in unsure:
-                    out += [(s, e, *lp) for (s, e), lp in (next(checked), next(checked))]
-                else:
-                    out.append(block)
-            found = out
-        return found
+
+    def _check_unsure(
+        self, speech: np.ndarray, block: tuple[float, float, str, float], splits: int
+    ) -> list[tuple[float, float, str, float]]:
+        """``block``; or, when the model is unsure of its language, its halves, cut at a pause
+        and checked on their own (and so on, ``splits`` times)."""
+        s, e, _, p = block
+        if splits == 0 or p >= SURE_LANGUAGE_PROBABILITY or e - s < 2 * MIN_LANGUAGE_BLOCK_S:
+            return [block]
+        middle = pause_near_middle(speech, s, e)
+        halves = [(s, middle), (middle, e)]
+        found = self.backend.detect_languages(_cut(speech, halves))
+        return [
+            part
+            for (a, b), lp in zip(halves, found, strict=True)
+            for part in self._check_unsure(speech, (a, b, *lp), splits - 1)
+        ]
 
     def transcribe(
         self, audio: np.ndarray, options: TranscribeOptions, progress: Progress | None = None
