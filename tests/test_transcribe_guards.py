@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from assistant.errors import ModelError
 from assistant.media import SAMPLE_RATE, load_audio
 from assistant.transcribe.convert import convert_state_dict, read_ct2_variables
+from assistant.transcribe.faster import _split
 from assistant.transcribe.guards import (
     Decoded,
     GuardOptions,
@@ -257,3 +259,23 @@ def test_times_near_a_cut_out_silence_stay_with_their_speech() -> None:
     # A word is placed by its middle, both ends in the same span.
     assert m.original_range_s(1.95, 2.4) == pytest.approx((300.0, 300.4))
     assert m.original_range_s(1.5, 2.02) == pytest.approx((2.5, 3.0))
+
+
+def test_whisper_output_splits_into_pieces_and_unfinished_windows_resume() -> None:
+    """Whisper's token ids: text below ``eot``, timestamps from ``timestamp_begin`` in 20 ms."""
+    tokenizer = SimpleNamespace(eot=50257, timestamp_begin=50365)
+
+    def at(seconds: float) -> int:
+        return tokenizer.timestamp_begin + round(seconds / 0.02)
+
+    def split(tokens: list[int]) -> tuple[list[tuple[float, float, list[int]]], float | None]:
+        pieces, resume = _split(tokens, tokenizer, 10.0, 0.02)
+        return [(p["start"], p["end"], p["tokens"]) for p in pieces], resume
+
+    done = [at(0), 1, 2, at(2.4), at(2.6), 3, at(5.0)]
+    assert split(done) == ([(0.0, 2.4, [1, 2]), (2.6, 5.0, [3])], None)
+    # A next piece begun but not written: resume from its start.
+    assert split([at(0), 1, at(2.4), at(2.4)]) == ([(0.0, 2.4, [1])], 2.4)
+    # Text cut off without its closing timestamp: dropped, and decoded again from 2.4 s.
+    assert split([at(0), 1, at(2.4), at(2.4), 3]) == ([(0.0, 2.4, [1])], 2.4)
+    assert split([1, 2]) == ([(0.0, 10.0, [1, 2])], None)
