@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ log = logging.getLogger("assistant.celery")
 
 TASK_NAME = "assistant.run_job"
 SWEEP_LOCK = "assistant:sweeper"
+# Seconds between the two looks that must both find a queued job's message missing.
+RECHECK_S = 1.0
 # kombu's Redis transport keeps priorities 3, 6 and 9 in lists named QUEUE + this + priority.
 _PRIORITY_SEP = "\x06\x16"
 _PRIORITIES = ("", *(f"{_PRIORITY_SEP}{p}" for p in (3, 6, 9)))
@@ -378,15 +381,11 @@ def held_by_live_workers(app: Celery, timeout_s: float = 1.0) -> set[int] | None
     return held
 
 
-def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) -> dict[str, int]:
-    """One round: stale jobs back to the queue and sent again; jobs queued ``resend_after_s``
-    past their time whose message is nowhere (not waiting in Redis, not held by a live worker)
-    sent again; webhooks and retention as the embedded workers do them. A duplicate this may
-    send is harmless: its delivery finds the job taken and ends."""
-    requeued = queue.requeue_stale_jobs(db, settings.job_stale_after_s)
-    for job_id in requeued:
-        log.warning("job %s: its worker stopped; sending it again", job_id)
-        sender.send(job_id)
+def _without_message(
+    settings: Settings, db: Database, sender: CeleryQueue, client: Any, skip: set[int]
+) -> list[int]:
+    """Jobs queued ``resend_after_s`` past their time whose message is nowhere: not waiting in
+    Redis, and not held by a live worker."""
     contents = broker_contents(settings, client)
     waiting = set(contents.waiting)
     due = utcnow() - timedelta(seconds=settings.resend_after_s)
@@ -396,7 +395,7 @@ def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) ->
             for job_id in session.scalars(
                 select(Job.id).where(Job.status == "queued", Job.run_after <= due)
             )
-            if job_id not in waiting and job_id not in requeued
+            if job_id not in waiting and job_id not in skip
         ]
     # A delivered message of a queued job is normal while a worker holds it reserved; it is lost
     # when its holder is gone (killed with its machine, or it dropped it on a broker restart).
@@ -406,6 +405,24 @@ def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) ->
         held = held_by_live_workers(sender.app)
         if held is not None:
             lost += [j for j in candidates if j in unacked and j not in held]
+    return lost
+
+
+def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) -> dict[str, int]:
+    """One round: stale jobs back to the queue and sent again; jobs queued ``resend_after_s``
+    past their time whose message is nowhere (not waiting in Redis, not held by a live worker)
+    sent again; webhooks and retention as the embedded workers do them. A duplicate this may
+    send is harmless: its delivery finds the job taken and ends."""
+    requeued = queue.requeue_stale_jobs(db, settings.job_stale_after_s)
+    for job_id in requeued:
+        log.warning("job %s: its worker stopped; sending it again", job_id)
+        sender.send(job_id)
+    # A message moves from its queue to the unacknowledged ones in two steps, and a busy worker
+    # may answer late: only a job found without a message twice, a moment apart, is lost.
+    lost = _without_message(settings, db, sender, client, set(requeued))
+    if lost:
+        time.sleep(RECHECK_S)
+        lost = sorted(set(lost) & set(_without_message(settings, db, sender, client, set())))
     for job_id in lost:
         log.warning("job %s: queued with no message in the broker; sending it again", job_id)
         sender.send(job_id)
