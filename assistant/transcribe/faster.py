@@ -198,7 +198,7 @@ class FasterWhisperBackend:
         tokens, _, avg_logprob, no_speech_prob = best
         duration_s = len(audio) / SAMPLE_RATE
         pieces, resume_s = _split(tokens, tokenizer, duration_s, self._model.time_precision)
-        if words:
+        if words and pieces:
             self._model.add_word_timestamps(
                 [pieces],
                 tokenizer,
@@ -220,7 +220,6 @@ class FasterWhisperBackend:
                 no_speech_prob=no_speech_prob,
             )
             for p in pieces
-            if p["tokens"]
         ]
         return decoded, resume_s
 
@@ -258,13 +257,11 @@ def _split(
             pieces.append({"seek": 0, "start": start, "end": last, "tokens": text})
             text = []
         start = last
-    if last is None:  # no timestamps at all: one piece for the window
-        text_only = [{"seek": 0, "start": 0.0, "end": duration_s, "tokens": text}]
-        return text_only, None
+    if last is None:  # no timestamps at all: the window is one piece
+        whole = {"seek": 0, "start": 0.0, "end": duration_s, "tokens": text}
+        return ([whole] if text else []), None
     finished = len(tokens) >= 2 and tokens[-2] < tokenizer.timestamp_begin <= tokens[-1]
-    return pieces or [{"seek": 0, "start": 0.0, "end": 0.0, "tokens": []}], (
-        None if finished else last
-    )
+    return pieces, None if finished else last
 
 
 def _shifted(d: Decoded, offset_s: float) -> Decoded:
