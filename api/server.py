@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import signal
 import sys
+from typing import Any
 
 from assistant.jobs.supervisor import Supervisor
+from assistant.redact import redact_token_query
 from assistant.settings import Settings
 from assistant.store import Database
 from assistant.store.users import create_login_link_token, ensure_admin, get_user
 
 log = logging.getLogger("assistant.serve")
+
+
+class RedactLoginTokens(logging.Filter):
+    """Keeps one-time login tokens out of the access log.
+
+    uvicorn logs every request line with its query string, and a login link
+    (``/api/auth/login?token=...``) signs in whoever reads it until it is spent: the value of
+    ``token=`` is logged as ``***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_token_query(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with ``RedactLoginTokens`` on its access logger."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["login_tokens"] = {"()": RedactLoginTokens}
+    config["loggers"]["uvicorn.access"]["filters"] = ["login_tokens"]
+    return config
 
 
 def base_url(settings: Settings, host: str, port: int) -> str:
@@ -56,7 +84,13 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     # uvicorn re-raises SIGTERM after its own shutdown; make that an exit that runs `finally`.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
-        uvicorn.run(create_app(settings, db=db), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings, db=db),
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=log_config(),
+        )
     finally:
         supervisor.stop()
         db.dispose()

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from assistant.errors import AssistantError
+from assistant.redact import redact_url
 
 if TYPE_CHECKING:
     from assistant.pipeline import Pipeline
@@ -74,7 +75,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except AssistantError as exc:
-            fail(str(exc))
+            fail(redact_url(str(exc)))
         except ValidationError as exc:  # a bad ASSISTANT_* environment variable
             problems = "; ".join(
                 f"ASSISTANT_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import upload
 from api.deps import CurrentUser, DatabaseDep, QueueDep, SessionDep, SettingsDep
+from api.downloads import attachment
 from api.schemas import (
     CallDetail,
     CallPublic,
@@ -351,12 +352,11 @@ def export_call(
             status_code=409,
         )
     text = _csv(call) if format == "csv" else render(report, format)
-    stem = os.path.splitext(call.filename)[0] or f"call-{call.id}"
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80]
+    stem = os.path.splitext(call.filename)[0]
     return Response(
         text,
         media_type=EXPORT_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{safe}.{format}"'},
+        headers={"Content-Disposition": attachment(stem, format, f"call-{call.id}")},
     )
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SESSION_COOKIE, QueueDep, SessionDep, SettingsDep
+from api.downloads import attachment
 from api.web_session import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -746,7 +747,7 @@ async def insights_csv(
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{kind}-themes.csv"'},
+        headers={"Content-Disposition": attachment(f"{kind}-themes", "csv", "themes")},
     )
 
 

@@ -44,6 +44,7 @@ from sqlalchemy import select
 from assistant.errors import AssistantError, OptionError
 from assistant.jobs import queue, webhooks
 from assistant.jobs.worker import Worker, backoff_s, worker_id
+from assistant.redact import redact_url
 from assistant.report import CallReport
 from assistant.store.db import Database
 from assistant.store.models import Call, Job, utcnow
@@ -101,7 +102,7 @@ def visibility_timeout_s(settings: Settings) -> int:
 def check_broker_url(url: str) -> str:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise OptionError(
-            f"ASSISTANT_BROKER_URL {url!r} is not a Redis URL; use redis://HOST:6379/0 "
+            f"ASSISTANT_BROKER_URL {redact_url(url)!r} is not a Redis URL; use redis://HOST:6379/0 "
             "(the celery queue runs on Redis)"
         )
     return url
@@ -290,8 +291,10 @@ class CeleryQueue:
             )
         except Exception as exc:  # kombu raises OperationalError and redis' own errors
             raise BrokerError(
-                f"cannot send job {job_id} to the broker at {self.settings.broker_url} "
-                f"({type(exc).__name__}: {exc}); start Redis or fix ASSISTANT_BROKER_URL"
+                redact_url(
+                    f"cannot send job {job_id} to the broker at {self.settings.broker_url} "
+                    f"({type(exc).__name__}: {exc}); start Redis or fix ASSISTANT_BROKER_URL"
+                )
             ) from exc
 
     def submit(self, job_id: int) -> None:
@@ -318,8 +321,10 @@ def broker_client(settings: Settings) -> Any:
         client.ping()
     except redis.RedisError as exc:
         raise BrokerError(
-            f"the broker at {settings.broker_url} does not answer ({exc}); start redis-server "
-            "or fix ASSISTANT_BROKER_URL"
+            redact_url(
+                f"the broker at {settings.broker_url} does not answer ({exc}); start "
+                "redis-server or fix ASSISTANT_BROKER_URL"
+            )
         ) from exc
     return client
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from assistant.redact import redact_url
 from assistant.store.db import Database
 from assistant.store.models import JOB_STATUSES, Job, utcnow
 
@@ -95,7 +96,7 @@ def collect(settings: Settings, db: Database, timeout_s: float = 1.0) -> QueueSt
         queue="celery",
         jobs=jobs,
         running=running,
-        broker=settings.broker_url,
+        broker=redact_url(settings.broker_url),
         waiting=len(contents.waiting),
         delivered=len(contents.unacked),
         workers=alive_workers(settings, timeout_s),

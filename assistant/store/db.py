@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.errors import OptionError
+from assistant.redact import redact_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,7 +37,7 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise OptionError(
-            f"ASSISTANT_DATABASE_URL {url!r} is not a database URL; use "
+            f"ASSISTANT_DATABASE_URL {redact_url(url)!r} is not a database URL; use "
             "sqlite:////path/assistant.db or postgresql+psycopg://user:password@host/db"
         ) from exc
     backend = parsed.get_backend_name()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from urllib.parse import unquote
 
 from sqlalchemy import func, select, text
 
@@ -232,3 +233,35 @@ def test_a_failed_call_runs_again_on_retry(service: Service) -> None:
     assert third.status_code == 409
     other = service.client.post(f"/api/calls/{call_id}/retry", headers=service.h("carol"))
     assert other.status_code == 404
+
+
+def test_export_names_a_non_latin_file_in_every_format(service: Service) -> None:
+    """RFC 6266: an ASCII ``filename`` for old clients, the real name in ``filename*``."""
+    names = {"Звонок.ogg": "call-", "Łódź.ogg": "Lodz", "Angebot März.ogg": "Angebot_Marz"}
+    owners = dict(zip(names, ("alice", "bob", "carol"), strict=True))
+    ids = {}
+    for name, owner in owners.items():
+        with open(DATA / "fleurs-en-004.ogg", "rb") as fh:
+            r = service.client.post(
+                "/api/calls", headers=service.h(owner), files={"file": (name, fh)}
+            )
+        assert r.status_code == 202, r.text
+        ids[name] = r.json()["call"]["id"]
+    service.run_jobs()
+    for name, fallback in names.items():
+        stem = name.rsplit(".", 1)[0]
+        for fmt in ("json", "md", "csv", "srt", "vtt"):
+            r = service.client.get(
+                f"/api/calls/{ids[name]}/export",
+                params={"format": fmt},
+                headers=service.h(owners[name]),
+            )
+            assert r.status_code == 200, r.text
+            disposition = r.headers["content-disposition"]
+            disposition.encode("ascii")  # a header is Latin-1 at most; this one is plain ASCII
+            plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
+            assert plain.startswith(fallback) and plain.endswith(f".{fmt}")
+            assert plain.isascii() and all(c.isalnum() or c in "-_." for c in plain)
+            encoded = disposition.split("filename*=", 1)[1]
+            assert encoded.startswith("UTF-8''")
+            assert unquote(encoded.removeprefix("UTF-8''")) == f"{stem}.{fmt}"

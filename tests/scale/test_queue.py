@@ -157,3 +157,54 @@ def test_cli_errors_are_one_line(env: tuple[Settings, Database], monkeypatch) ->
         assert json.loads(embedded.output)["jobs"]["queued"] == 0
     finally:
         get_settings.cache_clear()
+
+
+SECRET = "s3cret-Pa55"
+
+
+def test_broker_passwords_stay_out_of_errors(env: tuple[Settings, Database]) -> None:
+    settings, db = env
+    down = settings.model_copy(
+        update={"broker_url": f"redis://:{SECRET}@127.0.0.1:{free_port()}/0"}
+    )
+    entry = register(db, down, "alice", DATA / "jfk.flac")
+    with pytest.raises(BrokerError, match="start Redis") as sent:
+        CeleryQueue(down, db).send(entry.job_id)
+    assert SECRET not in str(sent.value) and "redis://:***@127.0.0.1" in str(sent.value)
+    with pytest.raises(BrokerError, match="does not answer") as pinged:
+        CeleryQueue(down, db).check()
+    assert SECRET not in str(pinged.value)
+    with pytest.raises(OptionError, match="not a Redis URL") as wrong:
+        CeleryQueue(Settings(broker_url=f"amqp://guest:{SECRET}@rabbit:5672//"))
+    assert SECRET not in str(wrong.value) and "amqp://guest:***@rabbit" in str(wrong.value)
+
+
+def test_status_shows_the_broker_without_its_password(
+    env: tuple[Settings, Database], monkeypatch
+) -> None:
+    settings, _ = env
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("ASSISTANT_BROKER_URL", f"redis://worker:{SECRET}@127.0.0.1:{free_port()}/0")
+    from assistant.jobs import celery_queue, status
+    from assistant.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        down = runner.invoke(app, ["status", "--queue", "celery"])
+        assert down.exit_code == 2 and "does not answer" in down.output
+        assert SECRET not in down.output and "redis://worker:***@127.0.0.1" in down.output
+        # A broker that answers (the Redis client is the seam replaced here).
+        monkeypatch.setattr(celery_queue, "broker_client", lambda settings: object())
+        monkeypatch.setattr(
+            celery_queue,
+            "broker_contents",
+            lambda settings, client: celery_queue.BrokerContents([1, 2], [3]),
+        )
+        monkeypatch.setattr(status, "alive_workers", lambda settings, timeout_s: ["w1@host"])
+        for args in (["status", "--queue", "celery"], ["status", "--json", "--queue", "celery"]):
+            shown = runner.invoke(app, args)
+            assert shown.exit_code == 0, shown.output
+            assert "2 waiting" in shown.output or '"waiting": 2' in shown.output
+            assert SECRET not in shown.output and "worker:***@127.0.0.1" in shown.output
+    finally:
+        get_settings.cache_clear()
