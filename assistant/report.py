@@ -101,13 +101,19 @@ class Summary(_Model):
 
 RoleSource = Literal["profile", "channel", "heuristic", "transcript", "manual"]
 
+# Below this role_confidence a rep chosen by the text heuristic is a guess: reports and the call
+# page say "roles uncertain" (measured in scripts/eval_roles.py).
+ROLE_CONFIDENCE_THRESHOLD = 0.8
+
 
 class Speaker(_Model):
     """One voice in the call. ``id`` is what segments carry in ``speaker``.
 
     ``role_source`` says how the role was decided: an enrolled voice ``profile``, the recording's
     ``channel`` mapping, the text ``heuristic`` (see ``assistant.roles``), the names of an imported
-    ``transcript``, or a ``manual`` override; ``role_confidence`` is 0..1.
+    ``transcript``, or a ``manual`` override; ``role_confidence`` is 0..1. ``role_uncertain``:
+    the roles are the heuristic's guess with ``role_confidence`` below
+    ``ROLE_CONFIDENCE_THRESHOLD`` ("roles uncertain"): a person should check them.
     """
 
     id: str
@@ -115,6 +121,7 @@ class Speaker(_Model):
     role: Role | None = None
     role_source: RoleSource = "heuristic"
     role_confidence: float = 0.0
+    role_uncertain: bool = False
     channel: Literal["left", "right"] | None = None
     profile_similarity: float | None = None
 

@@ -44,67 +44,145 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
 from assistant.diarize import Diarization, DiarizeOptions, Turn
 from assistant.profiles import VoiceProfile, match_profiles, slug
-from assistant.report import Role, Segment, Speaker
+from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Role, RoleSource, Segment, Speaker
 
-_PRODUCT = (
+# What a seller says: the offering, its condition, the price they ask and what they will give.
+_SELLER = (
     r"\bour (?:product|platform|solution|software|tool|service|offering|pricing|plans?|"
     r"customers|clients|team can|onboarding|support team)\b",
     r"\bwe (?:offer|provide|support|integrate|can set (?:you|that) up|have a (?:plan|package))\b",
     r"\blet me (?:show|walk you through|share my screen)\b",
     r"\bi(?:'ll| will) send (?:you|over)\b",
     r"\b(?:a|the) (?:demo|trial|proposal|quote)\b",
-    r"\bunser(?:e|en|em|er)? (?:produkt|plattform|lösung|software|angebot|service|kunden|team)\b",
+    r"\bi(?:'m| am) (?:asking|selling|offering)\b",
+    r"\b(?:i|we) (?:can|could|would|will)(?: also| even)? (?:include|throw in|knock|drop|lower|"
+    r"give you|offer you|let (?:it|them) go)\b",
+    r"\b(?:i|we) (?:can(?:'t|not)|couldn't|won't) (?:go|do|take|let it go)(?: any)? "
+    r"(?:lower|less|below|that low|for that)\b",
+    r"\b(?:the )?lowest (?:i|we) (?:can|could|would|will)\b",
+    r"\b(?:great|good|excellent|perfect|fantastic|mint|new|working) (?:condition|shape|order)\b",
+    r"\b(?:brand new|barely used|never (?:been )?used|well (?:maintained|cared for|kept))\b",
+    r"\bi(?:'ve| have)? (?:bought|used|had) (?:it|them|this)\b",
+    r"\bunser(?:e|en|em|er)? (?:produkt|plattform|lösung|software|angebot|service|kunden|team|"
+    r"preis)\b",
     r"\bwir bieten\b",
     r"\bbei uns (?:können|bekommen|gibt es)\b",
-    r"\bich (?:zeige|schicke|sende) ihnen\b",
-    r"\b(?:eine|die) (?:demo|testphase|angebot)\b",
+    r"\bich (?:zeige|schicke|sende|gebe|mache) (?:ihnen|dir)\b",
+    r"\b(?:eine|die) (?:demo|testphase)\b",
+    r"\b(?:ich|wir) (?:kann|können|könnte|könnten) (?:ihnen|dir|euch)\b",
+    r"\b(?:ich|wir) (?:verkaufe|verkaufen)\b",
+    r"\b(?:guten|gutem|sehr guten|sehr gutem|einwandfreien|einwandfreiem|top) zustand\b",
+    r"\b(?:neuwertig|wie neu|kaum benutzt|festpreis|mein letzter preis|mein letztes angebot)\b",
 )
-_CUSTOMER = (
+# What a buyer says: what they need, that they are interested, and pushing back on the price.
+_BUYER = (
     r"\bwe (?:need|are looking for|'re looking for|currently use|use|have been using|tried)\b",
     r"\bwe're (?:looking for|using|currently)\b",
     r"\bour (?:budget|current (?:system|tool|provider|vendor)|boss|manager|procurement)\b",
-    r"\b(?:too expensive|over our budget|out of our budget|not in our budget)\b",
+    r"\bi (?:need|am looking for|'m looking for)\b",
+    r"\bi(?:'m| am)(?: very| really| definitely| still| quite)? interested\b",
+    r"\b(?:too (?:much|expensive|high|steep|pricey)|a bit much)\b",
+    r"\b(?:over|out of|above|beyond|outside) (?:my|our) (?:budget|price range|range|means)\b",
+    r"\b(?:my|our) (?:budget|price range|max(?:imum)?)\b",
+    r"\b(?:can't|cannot|couldn't) afford\b",
+    r"\bi (?:can|could|would|will)(?: only)? (?:pay|afford|offer(?! you))\b",
+    r"\b(?:willing|able) to pay\b",
+    r"\b(?:can|could|would|will) you (?:go|come|do|take|accept|consider|lower|drop|knock|"
+    r"be willing)\b",
+    r"\b(?:the )?lowest you\b",
+    r"\b(?:still available|still for sale|negotiable)\b",
     r"\bwir (?:brauchen|benötigen|suchen|nutzen|verwenden|haben aktuell)\b",
+    r"\bich (?:brauche|benötige|suche|interessiere mich)\b",
     r"\bunser(?:e|en)? (?:budget|chef|einkauf|aktuelles? (?:system|tool))\b",
-    r"\bzu teuer\b",
+    r"\b(?:zu teuer|zu viel|zu hoch|über unserem budget|mein budget)\b",
+    r"\b(?:können|könnten|kannst|könntest) (?:sie|du) (?:da |noch |beim preis |mit dem preis )?"
+    r"(?:runter|entgegen|nachlassen|etwas nachlassen)\b",
+    r"\b(?:verhandelbar|noch zu haben|noch verfügbar)\b",
 )
-_PRODUCT_RE = [re.compile(p, re.IGNORECASE) for p in _PRODUCT]
-_CUSTOMER_RE = [re.compile(p, re.IGNORECASE) for p in _CUSTOMER]
-_QUESTION = re.compile(r"\?(?=\s|$)")
+_SELLER_RE = [re.compile(p, re.IGNORECASE) for p in _SELLER]
+_BUYER_RE = [re.compile(p, re.IGNORECASE) for p in _BUYER]
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_YOU = re.compile(
+    r"\b(?:you|your|yours|sie|ihr|ihre|ihren|ihrem|ihnen|du|dein|deine|deinen|dir|dich)\b", re.I
+)
+_WE = re.compile(r"\b(?:we|our|us|wir|unser|unsere|unseren|uns)\b", re.I)
+_SELF = re.compile(r"\b(?:i|my|me|ich|mein|meine|mir|mich)\b", re.I)
+
+FEATURES = (
+    "opener",
+    "seller phrases",
+    "buyer phrases",
+    "questions about the other",
+    "questions about the thing",
+    "you per 10 words",
+    "we per 10 words",
+    "I per 10 words",
+    "share of words",
+)
+# In the order of FEATURES; see the module docstring.
+_WEIGHTS = (0.5, 1.8, -3.4, 1.6, 0.0, 4.7, -4.1, -1.3, 0.0)
 
 
 def _hits(patterns: list[re.Pattern[str]], text: str) -> int:
     return sum(len(p.findall(text)) for p in patterns)
 
 
-_YOU = re.compile(r"\b(?:you|your|yours|sie|ihr|ihre|ihren|ihrem|ihnen|du|dein|deine)\b", re.I)
-_WE = re.compile(r"\b(?:we|our|us|wir|unser|unsere|unseren|uns)\b", re.I)
-_SELF = re.compile(r"\b(?:i|my|me|ich|mein|meine|mir|mich)\b", re.I)
-# opener, offering, buyer, question share, you, we, I: see the module docstring.
-_WEIGHTS = (0.5, 1.8, -3.4, 1.6, 4.7, -4.1, -1.3)
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE.split(text) if s.strip()]
 
 
-def _features(
-    segments: Sequence[Segment], speaker: str, opener: str | None, questions: int
-) -> list[float]:
-    own = [s.text for s in segments if s.speaker == speaker]
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip().endswith("?")
+
+
+def _raw_features(own: list[str], opener: bool, questions: int, words_total: int) -> list[float]:
     text = " ".join(own)
     words = max(1, len(text.split()))
     utterances = max(1, len(own))
+    sentences = [s for t in own for s in _sentences(t)]
+    asked = [s for s in sentences if _is_question(s) and not _hits(_BUYER_RE, s)]
+    about_other = sum(1 for s in asked if _YOU.search(s))
+    # A seller's phrase asked as a question ("is it in good condition?") is a buyer's question.
+    seller = sum(_hits(_SELLER_RE, s) for s in sentences if not _is_question(s))
     return [
-        1.0 if speaker == opener else 0.0,
-        sum(_hits(_PRODUCT_RE, t) for t in own) / utterances,
-        sum(_hits(_CUSTOMER_RE, t) for t in own) / utterances,
-        len(_QUESTION.findall(text)) / max(1, questions),
+        1.0 if opener else 0.0,
+        seller / utterances,
+        _hits(_BUYER_RE, text) / utterances,
+        about_other / max(1, questions),
+        (len(asked) - about_other) / max(1, questions),
         len(_YOU.findall(text)) / words * 10,
         len(_WE.findall(text)) / words * 10,
         len(_SELF.findall(text)) / words * 10,
+        len(text.split()) / max(1, words_total),
     ]
+
+
+def _question_count(text: str) -> int:
+    return sum(1 for s in _sentences(text) if _is_question(s))
+
+
+def role_features(segments: Sequence[Segment], speakers: Sequence[str]) -> dict[str, list[float]]:
+    """{speaker: FEATURES of what they said, each minus the mean of the other speakers}."""
+    opener = next(
+        (s.speaker for s in segments if s.speaker in speakers and len(s.text.split()) >= 3), None
+    )
+    said = {sp: [s.text for s in segments if s.speaker == sp] for sp in speakers}
+    questions = sum(_question_count(t) for texts in said.values() for t in texts)
+    words_total = sum(len(t.split()) for texts in said.values() for t in texts)
+    raw = {sp: _raw_features(said[sp], sp == opener, questions, words_total) for sp in speakers}
+    relative = {}
+    for sp in speakers:
+        others = [raw[o] for o in speakers if o != sp] or [[0.0] * len(FEATURES)]
+        relative[sp] = [
+            mine - sum(other[i] for other in others) / len(others) for i, mine in enumerate(raw[sp])
+        ]
+    return relative
 
 
 def heuristic_roles(
@@ -115,19 +193,11 @@ def heuristic_roles(
         return {}
     if len(speakers) == 1:
         return {speakers[0]: ("rep", 0.5)}
+    features = role_features(segments, speakers)
+    score = {s: sum(w * x for w, x in zip(_WEIGHTS, features[s], strict=True)) for s in speakers}
     opener = next(
         (s.speaker for s in segments if s.speaker in speakers and len(s.text.split()) >= 3), None
     )
-    questions = sum(len(_QUESTION.findall(s.text)) for s in segments if s.speaker in speakers)
-    features = {s: _features(segments, s, opener, questions) for s in speakers}
-    score = {}
-    for speaker in speakers:
-        others = [features[o] for o in speakers if o != speaker]
-        relative = [
-            mine - sum(other[i] for other in others) / len(others)
-            for i, mine in enumerate(features[speaker])
-        ]
-        score[speaker] = sum(w * x for w, x in zip(_WEIGHTS, relative, strict=True))
     order = list(speakers)
     ranked = sorted(order, key=lambda s: (-score[s], s != opener, order.index(s)))
     margin = score[ranked[0]] - score[ranked[1]]
@@ -165,30 +235,18 @@ def assign_roles(
     if diarization.method == "stereo" and options.rep_channel is not None:
         for sid, speaker in speakers.items():
             is_rep = speaker.channel == options.rep_channel
-            speakers[sid] = speaker.model_copy(
-                update={
-                    "role": "rep" if is_rep else "customer",
-                    "role_source": "channel",
-                    "role_confidence": 1.0,
-                }
-            )
+            speakers[sid] = _with_role(speaker, "rep" if is_rep else "customer", "channel", 1.0)
+    elif diarization.method == "none":
+        _transcript_roles(segments, speakers, matches)
     elif matches:
-        source = "transcript" if diarization.method == "none" else "profile"
         best = max(similarity for _, similarity in matches.values())
         for sid, speaker in speakers.items():
             matched = sid in matches
-            speakers[sid] = speaker.model_copy(
-                update={
-                    "role": "rep" if matched else "customer",
-                    "role_source": source,
-                    "role_confidence": matches[sid][1] if matched else best,
-                }
-            )
+            role: Role = "rep" if matched else "customer"
+            confidence = matches[sid][1] if matched else best
+            speakers[sid] = _with_role(speaker, role, "profile", confidence)
     else:
-        for sid, (role, confidence) in heuristic_roles(segments, ids).items():
-            speakers[sid] = speakers[sid].model_copy(
-                update={"role": role, "role_source": "heuristic", "role_confidence": confidence}
-            )
+        _heuristic(segments, speakers, list(speakers))
     taken = {sid for sid in ids if sid not in matches}
     for sid in matches:
         name = speakers[sid].name or sid
@@ -197,6 +255,57 @@ def assign_roles(
         taken.add(final)
         speakers[sid] = speakers[sid].model_copy(update={"id": final})
     return speakers
+
+
+def _with_role(speaker: Speaker, role: Role, source: RoleSource, confidence: float) -> Speaker:
+    # Only the text heuristic guesses; its speakers share one confidence, that of its rep.
+    uncertain = source == "heuristic" and confidence < ROLE_CONFIDENCE_THRESHOLD
+    return speaker.model_copy(
+        update={
+            "role": role,
+            "role_source": source,
+            "role_confidence": confidence,
+            "role_uncertain": uncertain,
+        }
+    )
+
+
+def _heuristic(segments: Sequence[Segment], speakers: dict[str, Speaker], among: list[str]) -> None:
+    for sid, (role, confidence) in heuristic_roles(segments, among).items():
+        speakers[sid] = _with_role(speakers[sid], role, "heuristic", confidence)
+
+
+def _given_roles(segments: Sequence[Segment]) -> dict[str, Role]:
+    """{speaker: role} that an imported transcript wrote on its turns (the most frequent one)."""
+    counts: dict[str, Counter[Role]] = {}
+    for segment in segments:
+        if segment.speaker is not None and segment.role is not None:
+            counts.setdefault(segment.speaker, Counter())[segment.role] += 1
+    return {sid: count.most_common(1)[0][0] for sid, count in counts.items()}
+
+
+def _transcript_roles(
+    segments: Sequence[Segment],
+    speakers: dict[str, Speaker],
+    matches: dict[str, tuple[VoiceProfile, float]],
+) -> None:
+    """Roles of an imported transcript: written roles are final, a speaker named like an enrolled
+    rep is the rep, and only the speakers left over are decided here."""
+    given = _given_roles(segments)
+    for sid in speakers:
+        if sid in given:
+            speakers[sid] = _with_role(speakers[sid], given[sid], "transcript", 1.0)
+        elif sid in matches:
+            speakers[sid] = _with_role(speakers[sid], "rep", "transcript", 1.0)
+    unknown = [sid for sid, s in speakers.items() if s.role is None]
+    if not unknown:
+        return
+    if any(s.role == "rep" for s in speakers.values()):
+        # The rep is known: everyone else is a customer, as with an enrolled voice.
+        for sid in unknown:
+            speakers[sid] = _with_role(speakers[sid], "customer", "transcript", 1.0)
+        return
+    _heuristic(segments, speakers, unknown)
 
 
 def apply_roles(segments: Sequence[Segment], speakers: dict[str, Speaker]) -> list[Segment]:
@@ -212,7 +321,9 @@ def apply_roles(segments: Sequence[Segment], speakers: dict[str, Speaker]) -> li
         ]
         update: dict[str, object] = {"words": words}
         if who is not None:
-            update |= {"speaker": who.id, "role": who.role}
+            # A role the transcript wrote on this very turn is final, even against its speaker's.
+            given = segment.role if who.role_source == "transcript" else None
+            update |= {"speaker": who.id, "role": given or who.role}
         out.append(segment.model_copy(update=update))
     return out
 

@@ -1,0 +1,130 @@
+"""Who is the rep: roles an imported transcript gives are kept, enrolled reps are found by name,
+and the text heuristic only decides what nothing else says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from assistant import diarize
+from assistant.cli import app
+from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment
+from assistant.roles import heuristic_roles
+
+# A customer who calls the vendor back and asks the questions: read without its roles, this call
+# sounds as if the customer were selling ("can you", "your tool") and the rep buying ("we").
+CALL = [
+    (
+        "Lena",
+        "customer",
+        "Hi, thanks for calling me back. Can you tell me what your tool costs for twenty users?",
+    ),
+    (
+        "Tom",
+        "rep",
+        "Sure. We charge forty euros per user a month, and we include the onboarding.",
+    ),
+    (
+        "Lena",
+        "customer",
+        "Honestly, that is too expensive for us, our budget for this is much smaller.",
+    ),
+    ("Tom", "rep", "I understand. We will send you a revised proposal by Friday."),
+    ("Lena", "customer", "Could you also show me how your reports work with our data?"),
+    ("Tom", "rep", "Yes, we can do that. I will set up a demo for next Tuesday."),
+]
+
+
+def segments(call: list[tuple[str, str | None, str]]) -> list[Segment]:
+    return [
+        Segment(id=i, start_s=4.0 * i, end_s=4.0 * i + 3.5, text=text, speaker=who, role=role)
+        for i, (who, role, text) in enumerate(call)
+    ]
+
+
+def test_transcript_roles_are_kept_through_analyze(tmp_path: Path) -> None:
+    path = tmp_path / "call.jsonl"
+    rows = [
+        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w, "role": r}
+        for i, (w, r, t) in enumerate(CALL)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [(s["speaker"], s["role"]) for s in report["segments"]] == [(w, r) for w, r, _ in CALL]
+    speakers = {s["id"]: s for s in report["speakers"]}
+    assert {k: s["role"] for k, s in speakers.items()} == {"Lena": "customer", "Tom": "rep"}
+    for speaker in speakers.values():
+        assert speaker["role_source"] == "transcript"
+        assert speaker["role_confidence"] == 1.0
+        assert not speaker["role_uncertain"]
+    given = {w: r for w, r, _ in CALL}
+    assert report["items"], "the call holds an objection and action items"
+    for item in report["items"]:
+        assert item["role"] == given[item["speaker"]]
+    talk = report["metrics"]["roles"]
+    assert set(talk) == {"rep", "customer"}
+
+
+def test_only_speakers_without_a_role_are_guessed() -> None:
+    # Nobody is marked rep: the two unmarked speakers are decided between themselves.
+    call = [
+        ("Anna", None, "Thanks for your time today, let me show you our platform."),
+        ("Ben", "customer", "Sure."),
+        ("Carl", None, "We need it to work with Salesforce, and our budget is small."),
+        ("Anna", None, "We offer a Salesforce connector, and I will send you a quote."),
+    ]
+    found = {s.id: s for s in diarize.diarize_transcript(segments(call)).speakers}
+    assert (found["Ben"].role, found["Ben"].role_source) == ("customer", "transcript")
+    assert (found["Anna"].role, found["Anna"].role_source) == ("rep", "heuristic")
+    assert (found["Carl"].role, found["Carl"].role_source) == ("customer", "heuristic")
+    # A rep given by the transcript makes every unmarked speaker a customer.
+    marked = [(w, "rep" if w == "Carl" else r, t) for w, r, t in call]
+    found = {s.id: s for s in diarize.diarize_transcript(segments(marked)).speakers}
+    assert {k: s.role for k, s in found.items()} == {
+        "Anna": "customer",
+        "Ben": "customer",
+        "Carl": "rep",
+    }
+    assert {s.role_source for s in found.values()} == {"transcript"}
+
+
+def test_a_turn_keeps_its_own_written_role() -> None:
+    call = [
+        ("Anna", "rep", "Let me show you our platform."),
+        ("Ben", "customer", "We need a cheaper plan."),
+        ("Anna", "customer", "Speaking as a customer of yours myself: I agree."),
+    ]
+    found = diarize.diarize_transcript(segments(call))
+    assert [s.role for s in found.segments] == ["rep", "customer", "customer"]
+    assert {s.id: s.role for s in found.speakers} == {"Anna": "rep", "Ben": "customer"}
+
+
+def test_a_meeting_without_seller_talk_leaves_the_roles_uncertain() -> None:
+    meeting = [
+        ("A", "Okay, so the remote control should be simple to use."),
+        ("B", "Yeah, I think fewer buttons would help."),
+        ("C", "What about the colour? I would keep it grey."),
+        ("D", "Grey is fine. Let's decide the shape next time."),
+        ("A", "Good. I will send the minutes round."),
+    ]
+    call = segments([(w, None, t) for w, t in meeting])
+    found = diarize.diarize_transcript(call)
+    assert all(s.role_uncertain for s in found.speakers)
+    assert all(s.role_confidence < ROLE_CONFIDENCE_THRESHOLD for s in found.speakers)
+
+
+def test_price_talk_tells_the_seller_from_the_buyer() -> None:
+    # The buyer opens, asks about the item and pushes on the price; the seller describes it.
+    chat = [
+        ("buyer", "Hi, is the bike still for sale? What is the lowest you would take?"),
+        ("seller", "Yes, it is in great condition, barely used. I am asking 300 dollars."),
+        ("buyer", "That is too much for me. Would you take 200?"),
+        ("seller", "I can't go that low, but I can include the lock for 260."),
+    ]
+    found = heuristic_roles(segments([(w, None, t) for w, t in chat]), ["buyer", "seller"])
+    assert found["seller"][0] == "rep" and found["buyer"][0] == "customer"
+    assert found["seller"][1] >= ROLE_CONFIDENCE_THRESHOLD
