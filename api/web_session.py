@@ -41,6 +41,8 @@ def is_secure(request: Request) -> bool:
 def set_session_cookie(
     response: Response, request: Request, cookie: str, token: str, max_age_s: int
 ) -> None:
+    """The session cookie, for both ways of signing in (login link and login form): HttpOnly,
+    SameSite=Lax, and Secure when the request came over https (``is_secure``)."""
     response.set_cookie(
         cookie,
         token,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import SESSION_COOKIE, AdminUser, SessionDep, SettingsDep
 from api.schemas import Id, LoginLink, Message
+from api.web_session import set_session_cookie
 from assistant.store import users as store
 from assistant.store.models import User
 
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 @router.get("/login", responses={303: {"description": "Signed in"}, 401: {"model": Message}})
 def login(
+    request: Request,
     session: SessionDep,
     token: Annotated[str, Query(min_length=1, max_length=200)],
 ) -> Response:
@@ -30,12 +32,8 @@ def login(
         )
     session.commit()
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_token,
-        max_age=int(store.SESSION_TTL.total_seconds()),
-        httponly=True,
-        samesite="lax",
+    set_session_cookie(
+        response, request, SESSION_COOKIE, session_token, int(store.SESSION_TTL.total_seconds())
     )
     return response
 

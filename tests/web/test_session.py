@@ -134,6 +134,37 @@ def test_pages_carry_the_csrf_token_of_their_session(app_client: AppClient) -> N
     assert f'name="csrf_token" value="{csrf_token(session_token)}"' in page.text  # sign-out form
 
 
+def test_both_ways_of_signing_in_set_the_same_cookie_secure_over_https(
+    app_client: AppClient,
+) -> None:
+    client, tokens, db = app_client
+    for scheme in ("http", "https"):
+        with db.session() as session:
+            link = create_login_link_token(session, create_user(session, f"u-{scheme}", "rep"))
+        browser = TestClient(client.app, base_url=f"{scheme}://testserver")
+        spent = browser.get("/api/auth/login", params={"token": link}, follow_redirects=False)
+        assert spent.status_code == 303
+        browser.cookies.clear()
+        form = login_form_token(browser)
+        pasted = browser.post(
+            "/login",
+            data={"token": tokens["alice"], "csrf_token": form},
+            follow_redirects=False,
+        )
+        assert pasted.status_code == 303
+        cookies = [
+            next(c for c in r.headers.get_list("set-cookie") if c.startswith("assistant_session="))
+            for r in (spent, pasted)
+        ]
+        attributes = [
+            sorted(part.strip() for part in c.split(";")[1:] if "expires" not in part.lower())
+            for c in cookies
+        ]
+        assert attributes[0] == attributes[1], cookies
+        assert ("Secure" in attributes[0]) == (scheme == "https"), cookies
+        assert "HttpOnly" in attributes[0] and "SameSite=lax" in attributes[0]
+
+
 def test_sign_out_ends_the_session(app_client: AppClient) -> None:
     client, tokens, _ = app_client
     session_token = sign_in(client, tokens["alice"])
