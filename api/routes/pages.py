@@ -49,12 +49,11 @@ from api.web_session import (
     set_login_csrf,
     set_session_cookie,
 )
-from assistant import PIPELINE_VERSION
-from assistant.store import NotFoundError, insights
+from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
 from assistant.store import search as store_search
 from assistant.store import users as user_store
-from assistant.store.models import Call, Item, Job, Token, User
+from assistant.store.models import Call, Item, Token, User
 from assistant.store.users import hash_token
 
 router = APIRouter(include_in_schema=False)
@@ -565,17 +564,12 @@ def retry_call(
     call = _get_call(request, me, session, call_id)
     if isinstance(call, Response):
         return call
-    if call.status != "failed":
-        return RedirectResponse(f"/calls/{call_id}", status_code=303)
-    previous = call.jobs[-1].options if call.jobs else None
-    job = Job(
-        call_id=call.id,
-        max_attempts=settings.job_max_attempts,
-        pipeline_version=PIPELINE_VERSION,
-        options=dict(previous or {}),
-    )
-    session.add(job)
-    call.status, call.error = "queued", None
+    if call.status in ("queued", "processing"):
+        return RedirectResponse(f"/calls/{call_id}", status_code=303)  # a second click
+    try:
+        job = store.retry_call(session, call, settings.job_max_attempts)
+    except ConflictError as exc:
+        return error_page(request, me, 409, "Cannot run it again", str(exc))
     session.commit()
     queue.submit(job.id)
     return RedirectResponse(f"/calls/{call_id}", status_code=303)

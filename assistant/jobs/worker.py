@@ -119,14 +119,25 @@ class Worker:
         except Stop:
             raise
         except InputError as exc:
-            self.fail(job_id, call_id, str(exc), retry=False)
+            self.fail(job_id, call_id, self.shown(str(exc), sha256, filename), retry=False)
         except AssistantError as exc:
-            self.fail(job_id, call_id, str(exc), retry=exc.retryable)
+            self.fail(job_id, call_id, self.shown(str(exc), sha256, filename), exc.retryable)
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            self.fail(job_id, call_id, f"unexpected {type(exc).__name__}: {exc}", retry=True)
+            message = f"unexpected {type(exc).__name__}: {exc}"
+            self.fail(job_id, call_id, self.shown(message, sha256, filename), retry=True)
         finally:
             beat.stop()
+
+    def shown(self, message: str, sha256: str, filename: str) -> str:
+        """A failure as the people who read it see it: the recording is named by the file they
+        uploaded, never by where (or under which hash) the server keeps it."""
+        name = filename or "the recording"
+        recordings = self.settings.recordings_dir
+        message = message.replace(str(call_store.recording_path(recordings, sha256)), name)
+        message = message.replace(str(recordings), "the recordings folder")
+        message = message.replace(str(self.settings.data_dir), "the data folder")
+        return message.replace(sha256, name)
 
     def reuse(self, sha256: str, call_id: int) -> CallReport | None:
         """The same recording already analysed by this pipeline version (for another upload):
