@@ -22,6 +22,7 @@ import csv
 import hmac
 import io
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -228,6 +229,18 @@ def _safe_next(target: str | None) -> str:
     return "/calls"
 
 
+# ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses or reads.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _page_number(page: str, end: int) -> int:
+    """The page asked for, or 1 for anything that is not a page number below ``end``."""
+    if not _DIGITS.fullmatch(page) or len(page) > len(str(end)):
+        return 1
+    number = int(page)
+    return number if 0 < number < end else 1
+
+
 def _parse_date(value: str | None, name: str, errors: list[str]) -> date | None:
     if not value:
         return None
@@ -398,7 +411,7 @@ def calls_page(
     if sort not in SORTS:
         sort = "date"
     descending = order != "asc"
-    number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    number = _page_number(page, 100_000)
     filters = store.CallFilter(
         rep[:100] or None,
         customer[:200] or None,
@@ -512,7 +525,7 @@ def _metrics_view(metrics: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/calls/{call_ref}", response_class=HTMLResponse)
 def call_page(call_ref: str, request: Request, me: ViewerDep, session: SessionDep) -> Response:
-    call_id = int(call_ref) if call_ref.isdigit() and len(call_ref) < 12 else -1
+    call_id = int(call_ref) if _DIGITS.fullmatch(call_ref) and len(call_ref) < 12 else -1
     call = _get_call(request, me, session, call_id)
     if isinstance(call, Response):
         return call
@@ -753,7 +766,7 @@ def search_page(
     request: Request, me: ViewerDep, session: SessionDep, q: str = "", page: str = "1"
 ) -> Response:
     query = q.strip()[:200]
-    number = int(page) if page.isdigit() and 0 < int(page) < 1000 else 1
+    number = _page_number(page, 1000)
     hits: list[store_search.Hit] = []
     if query:
         hits = store_search.search(

@@ -320,6 +320,8 @@ def current_report(call: Call) -> CallReport | None:
 
 def check_item_fields(fields: dict[str, Any]) -> None:
     kind = fields.get("kind")
+    if "kind" in fields and kind is None:
+        raise OptionError(f"An item needs a kind; expected one of: {', '.join(ITEM_KINDS)}")
     if kind is not None and kind not in ITEM_KINDS:
         raise OptionError(f"Unknown item kind {kind!r}; expected one of: {', '.join(ITEM_KINDS)}")
     category = fields.get("category")

@@ -12,10 +12,23 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, bindparam, func, literal, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from assistant.store.models import Call, Item, Segment, Speaker
+
+_FTS = table("search_fts", column("text"), column("call_id"), column("kind"), column("ref_id"))
 
 WORD = re.compile(r"\w+\*?", re.UNICODE)
 MAX_WORDS = 12
@@ -143,16 +156,20 @@ def _search_sqlite(
     match = fts5_query(query)
     if not match:
         return []
-    allowed = {row for row in session.scalars(select(Call.id).where(visible))}
-    if not allowed:
-        return []
+    # Visibility is a subquery, never one bound parameter per call: an admin may see more calls
+    # than SQLite takes parameters, and the list would grow with every call.
+    allowed = select(Call.id).where(visible)
     rows = session.execute(
-        text(
-            "SELECT call_id, kind, ref_id, snippet(search_fts, 0, '<mark>', '</mark>', '…', 16) "
-            "FROM search_fts WHERE search_fts MATCH :match AND call_id IN :allowed "
-            "ORDER BY rank LIMIT :limit OFFSET :offset"
-        ).bindparams(bindparam("allowed", expanding=True)),
-        {"match": match, "allowed": sorted(allowed), "limit": limit, "offset": offset},
+        select(
+            _FTS.c.call_id,
+            _FTS.c.kind,
+            _FTS.c.ref_id,
+            literal_column("snippet(search_fts, 0, '<mark>', '</mark>', '…', 16)"),
+        )
+        .where(literal_column("search_fts").op("MATCH")(match), _FTS.c.call_id.in_(allowed))
+        .order_by(literal_column("rank"))
+        .limit(limit)
+        .offset(offset)
     ).all()
     return _hits(session, [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows])
 

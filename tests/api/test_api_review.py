@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from assistant.report import CallReport
-from assistant.store.calls import save_report
-from assistant.store.models import Call
+from assistant.store.calls import NewCall, create_call, save_report
+from assistant.store.models import Call, User
 from tests.api.conftest import DATA, Service
 
 
@@ -207,3 +208,21 @@ def test_search_transcripts_and_items(service: Service, three_calls: list[int]) 
         service.client.get("/api/search", params={"q": ""}, headers=service.h("alice")).status_code
         == 422
     )
+
+
+def test_review_null_for_a_required_field_is_a_clear_422(service: Service) -> None:
+    with service.db.session() as session:
+        alice = session.scalar(select(User).where(User.name == "alice"))
+        assert alice is not None
+        new = NewCall("ab" * 32, "call.m4a", 1000, "mp4", "audio", 60.0)
+        call_id = create_call(session, alice, new)[0].id
+    item = add(service, "alice", call_id, "objection", "Too expensive", category="price")
+    url = f"/api/items/{item['id']}"
+    for field in ("kind", "text"):
+        r = service.client.patch(url, headers=service.h("alice"), json={field: None})
+        assert r.status_code == 422, r.text
+        assert field in r.json()["detail"]
+    kept = service.client.get(url, headers=service.h("alice")).json()
+    assert kept["kind"] == "objection" and kept["text"] == "Too expensive"
+    cleared = service.client.patch(url, headers=service.h("alice"), json={"category": None})
+    assert cleared.status_code == 200 and cleared.json()["category"] is None

@@ -141,3 +141,22 @@ def test_filters_and_counts(client: Pair) -> None:
     queued = titles(test_client.get("/calls?status=queued").text)
     assert len(queued) == PAGE_SIZE
     assert titles(test_client.get("/calls?status=done").text) == []
+
+
+@pytest.mark.parametrize("page", ["²", "٣", "-1", "0", "1e3", "9" * 40, ""])
+def test_a_page_number_that_is_not_plain_digits_shows_the_first_page(
+    client: Pair, page: str
+) -> None:
+    test_client = signed_in(client, "alice")
+    first = titles(test_client.get("/calls").text)
+    listed = test_client.get("/calls", params={"page": page})
+    assert listed.status_code == 200
+    assert titles(listed.text) == first
+    found = test_client.get("/search", params={"q": "SSO", "page": page})
+    assert found.status_code == 200 and "<mark>SSO</mark>" in found.text
+
+
+@pytest.mark.parametrize("ref", ["²", "٣", "1²", "9" * 40])
+def test_a_call_reference_that_is_not_plain_digits_is_not_found(client: Pair, ref: str) -> None:
+    page = signed_in(client, "alice").get(f"/calls/{ref}")
+    assert page.status_code == 404
