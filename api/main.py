@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import NotAuthenticatedError
+from api.docs import add_docs
 from api.routes import auth, calls, insights, items, jobs, pages, search, users, webhooks
 from api.upload import UploadError, remove_stale_uploads
 from assistant import __version__
@@ -69,7 +70,10 @@ def create_app(
         description="Upload recorded sales calls; get transcripts, speakers, action items, "
         "customer needs and objections, each grounded in a quote and a moment.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs from the app's own files
+        redoc_url=None,
     )
+    add_docs(app)
     app.state.settings = settings
     app.state.queue = queue or get_queue(settings.queue, settings)
     if db is not None:
