@@ -34,8 +34,14 @@ class Predictions:
 
 
 def default_model_dir() -> Path:
-    """``models/extractor`` of the source tree this package was installed from."""
-    return Path(__file__).resolve().parents[2] / "models" / "extractor"
+    """``models/extractor`` of the source checkout this package runs from (a checkout or an
+    editable install); in an installed wheel, the copy the build put in
+    ``assistant/bundled/extractor`` (see setup.py)."""
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "models" / "extractor"
+    if (package.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return package / "bundled" / "extractor"
 
 
 def check_artifact(model_dir: Path) -> dict[str, Any]:
