@@ -2,10 +2,16 @@
 
 A profile is a 256-number GE2E embedding (``assistant.diarize.EMBEDDING_MODEL``) averaged over
 the rep's speech in one or more enrollment recordings; the audio itself is never stored. Files are
-JSON, one per rep, in ``<data dir>/profiles/<slug>.json``::
+JSON, one per rep::
 
     {"name": "Anna Berg", "model": "resemblyzer-ge2e-256", "embedding": [...256 floats],
      "speech_s": 41.2, "recordings": ["<sha256>", ...], "created_at": "2026-...", "version": 1}
+
+Two kinds of keys, in two folders so they never meet: reps enrolled by name on the command line
+(``assistant reps enroll NAME``) are ``<data dir>/profiles/<slug of the name>.json``, so "Anna
+Berg" and "anna  berg" are one rep; users of the service are keyed by their user id,
+``<data dir>/profiles/users/<id>.json`` (with ``"user_id"`` in the file), since user names that
+differ only in case or punctuation (``anna.berg``, ``anna_berg``) are different people.
 
 At analysis a speaker whose voice is at least ``PROFILE_THRESHOLD`` cosine-similar to a profile,
 and more similar to it than any other speaker of the call, is that rep (``match_profiles``).
@@ -20,7 +26,7 @@ import re
 import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +49,7 @@ PROFILE_VERSION = 1
 PROFILE_THRESHOLD = 0.78
 MIN_ENROLL_SPEECH_S = 3.0
 MAX_NAME_LENGTH = 64
+USERS_FOLDER = "users"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class VoiceProfile:
     model: str
     created_at: datetime
     recordings: tuple[str, ...] = ()
+    user_id: int | None = None  # the service's user; None: a rep enrolled by name
 
     @classmethod
     def new(
@@ -61,6 +69,7 @@ class VoiceProfile:
         embedding: np.ndarray,
         speech_s: float,
         recordings: Sequence[str] = (),
+        user_id: int | None = None,
     ) -> VoiceProfile:
         from assistant.diarize import EMBEDDING_MODEL
 
@@ -72,10 +81,11 @@ class VoiceProfile:
             model=EMBEDDING_MODEL,
             created_at=datetime.now(UTC),
             recordings=tuple(recordings),
+            user_id=user_id,
         )
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "version": PROFILE_VERSION,
             "name": self.name,
             "model": self.model,
@@ -84,6 +94,9 @@ class VoiceProfile:
             "recordings": list(self.recordings),
             "created_at": self.created_at.isoformat(),
         }
+        if self.user_id is not None:
+            data["user_id"] = self.user_id
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> VoiceProfile:
@@ -97,6 +110,7 @@ class VoiceProfile:
             model=str(data.get("model", "")),
             created_at=datetime.fromisoformat(str(data["created_at"])),
             recordings=tuple(str(r) for r in data.get("recordings", ())),  # type: ignore[attr-defined]
+            user_id=None if data.get("user_id") is None else int(data["user_id"]),  # type: ignore[call-overload]
         )
 
 
@@ -121,20 +135,33 @@ def slug(name: str) -> str:
 
 @dataclass
 class ProfileStore:
-    """The ``profiles/`` folder of the data directory."""
+    """The ``profiles/`` folder of the data directory: reps by name in it, users of the service
+    by id in ``users/``."""
 
     directory: Path
     _skipped: list[Path] = field(default_factory=list, repr=False)
 
     def path(self, name: str) -> Path:
+        """The file of a rep enrolled by name."""
         return self.directory / f"{slug(check_name(name))}.json"
 
+    def user_path(self, user_id: int) -> Path:
+        """The file of the service's user ``user_id``."""
+        return self.directory / USERS_FOLDER / f"{int(user_id)}.json"
+
+    def _path_of(self, profile: VoiceProfile) -> Path:
+        return (
+            self.path(profile.name) if profile.user_id is None else self.user_path(profile.user_id)
+        )
+
     def list(self) -> list[VoiceProfile]:
-        """Every readable profile, by name. Unreadable files are skipped and logged."""
+        """Every readable profile (reps and users), by name. Unreadable files are skipped and
+        logged."""
         if not self.directory.is_dir():
             return []
         profiles = []
-        for file in sorted(self.directory.glob("*.json")):
+        files = [*self.directory.glob("*.json"), *self.directory.glob(f"{USERS_FOLDER}/*.json")]
+        for file in sorted(files):
             try:
                 profiles.append(VoiceProfile.from_json(json.loads(file.read_text("utf-8"))))
             except (OSError, ValueError, KeyError, TypeError, OptionError) as exc:
@@ -155,10 +182,10 @@ class ProfileStore:
             ) from exc
 
     def save(self, profile: VoiceProfile) -> Path:
-        """Write (or replace) a profile atomically."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(profile.name)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".profile-", suffix=".tmp")
+        """Write (or replace) a profile atomically: a user's by id, a rep's by name."""
+        path = self._path_of(profile)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".profile-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(profile.to_json(), fh, indent=1)
@@ -175,6 +202,37 @@ class ProfileStore:
         path.unlink()
         return path
 
+    def remove_user(self, user_id: int) -> bool:
+        """Delete the profile of user ``user_id``; False when they have none."""
+        path = self.user_path(user_id)
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
+
+    def adopt(self, user_id: int, name: str) -> bool:
+        """Move a profile the service stored under a user's name (before profiles were keyed by
+        user id) to that user. Only a profile whose stored name is exactly ``name`` moves, never a
+        look-alike's that shares its file name; one the user already has by id is not replaced.
+        True when one moved."""
+        try:
+            legacy = self.path(name)
+        except OptionError:
+            return False
+        target = self.user_path(user_id)
+        if target.exists() or not legacy.is_file():
+            return False
+        try:
+            profile = VoiceProfile.from_json(json.loads(legacy.read_text("utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, OptionError):
+            return False
+        if profile.name != name:
+            return False
+        self.save(replace(profile, user_id=user_id))
+        legacy.unlink()
+        log.info("voice profile %s now belongs to user %s (%s)", legacy.name, user_id, target)
+        return True
+
     def _known(self) -> str:
         names = [p.name for p in self.list()]
         if not names:
@@ -188,13 +246,15 @@ def enroll(
     media_options: MediaOptions | None = None,
     min_speech_s: float = MIN_ENROLL_SPEECH_S,
     channel: Channel | None = None,
+    user_id: int | None = None,
 ) -> VoiceProfile:
     """A profile from recordings of the rep speaking.
 
     With ``channel``, the rep is that channel of two-party stereo recordings. Otherwise, in each
     recording the dominant voice (the largest speaker cluster) is taken, so a recorded call in
     which the rep talks most also works. Raises ``EmptyAudioError`` when less than
-    ``min_speech_s`` of speech is found in all of them together.
+    ``min_speech_s`` of speech is found in all of them together. ``user_id``: the profile of
+    that user of the service (stored by id), not of a rep enrolled by name.
     """
     from assistant import diarize, media
 
@@ -239,7 +299,7 @@ def enroll(
             f"{min_speech_s:g} s of the rep speaking is needed (30 s or more works best)"
         )
     embedding = np.average(np.stack(vectors), axis=0, weights=weights)
-    return VoiceProfile.new(name, embedding, total_s, hashes)
+    return VoiceProfile.new(name, embedding, total_s, hashes, user_id=user_id)
 
 
 def match_profiles(

@@ -66,6 +66,38 @@ def test_store_lists_replaces_and_removes(anna: VoiceProfile, tmp_path: Path) ->
         store.remove("Ben Ko")
 
 
+def test_users_are_kept_by_id_and_reps_by_name(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path / "profiles")
+    rng = np.random.default_rng(0)
+    names = {7: "anna.berg", 8: "anna_berg", 9: "Anna.Berg"}  # one slug, three people
+    for user_id, name in names.items():
+        store.save(VoiceProfile.new(name, rng.normal(size=256), 5.0, user_id=user_id))
+    store.save(VoiceProfile.new("Anna Berg", rng.normal(size=256), 6.0))  # a rep by name
+    listed = store.list()
+    assert sorted((p.name, p.user_id) for p in listed) == [
+        ("Anna Berg", None),
+        ("Anna.Berg", 9),
+        ("anna.berg", 7),
+        ("anna_berg", 8),
+    ]
+    assert len({tuple(p.embedding) for p in listed}) == 4
+    assert json.loads(store.user_path(8).read_text())["user_id"] == 8
+    assert store.remove_user(8) and not store.remove_user(8)
+    assert sorted(p.user_id or 0 for p in store.list()) == [0, 7, 9]
+    assert store.get("anna berg").speech_s == 6.0  # the command line's rep, untouched
+
+
+def test_a_profile_stored_by_name_moves_only_to_that_exact_user(tmp_path: Path) -> None:
+    store = ProfileStore(tmp_path)
+    old = store.save(VoiceProfile.new("anna.berg", np.ones(256), 5.0))  # stored by name before
+    assert not store.adopt(8, "anna_berg")  # same file name, another person
+    assert old.is_file() and not store.user_path(8).exists()
+    assert store.adopt(7, "anna.berg")
+    assert not old.exists()
+    assert [(p.name, p.user_id) for p in store.list()] == [("anna.berg", 7)]
+    assert not store.adopt(7, "anna.berg")  # nothing left to move
+
+
 def test_unreadable_profile_files_are_skipped(anna: VoiceProfile, tmp_path: Path) -> None:
     store = ProfileStore(tmp_path)
     store.save(anna)

@@ -122,8 +122,12 @@ async def enroll_voice(
     try:
         options = MediaOptions(max_duration_s=settings.max_duration_s)
         await upload.check_media_async(received.path, received.filename, options)
-        profile = await run_in_threadpool(enroll, user.name, [received.path], options)
-        ProfileStore(settings.profiles_dir).save(profile)
+        profile = await run_in_threadpool(
+            enroll, user.name, [received.path], options, user_id=user.id
+        )
+        profiles = ProfileStore(settings.profiles_dir)
+        profiles.adopt(user.id, user.name)  # an older profile under the name is replaced too
+        profiles.save(profile)
     finally:
         received.discard()
     return VoicePublic(user=user.name, speech_s=round(profile.speech_s, 1))
@@ -135,8 +139,8 @@ def remove_voice(
 ) -> Response:
     """Forget a user's enrolled voice."""
     user = _visible_user(session, viewer, user_id)
-    store = ProfileStore(settings.profiles_dir)
-    if not store.path(user.name).is_file():
+    profiles = ProfileStore(settings.profiles_dir)
+    profiles.adopt(user.id, user.name)
+    if not profiles.remove_user(user.id):
         raise NotFoundError(f"{user.name} has no enrolled voice")
-    store.remove(user.name)
     return Response(status_code=204)
