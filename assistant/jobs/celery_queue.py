@@ -475,7 +475,9 @@ class Sweeper:
                     with contextlib.suppress(Exception):
                         lock.release()
             except Exception as exc:  # Redis or the database away: try again next round
-                log.warning("sweep failed (%s: %s); retrying", type(exc).__name__, exc)
+                log.warning(
+                    "sweep failed (%s: %s); retrying", type(exc).__name__, redact_url(str(exc))
+                )
 
 
 def run_worker(settings: Settings, concurrency: int, name: str | None = None) -> None:
