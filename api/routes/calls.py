@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from api import upload
 from api.deps import CurrentUser, DatabaseDep, QueueDep, SessionDep, SettingsDep
@@ -33,6 +34,8 @@ from api.schemas import (
 from assistant.errors import OptionError
 from assistant.formats import render
 from assistant.media import MediaOptions
+from assistant.settings import Settings
+from assistant.store import Database
 from assistant.store import calls as store
 from assistant.store.models import Call, Item, User
 from assistant.transcribe import check_language
@@ -189,43 +192,73 @@ async def upload_call(
         info = await upload.check_media_async(
             received.path, received.filename, MediaOptions(max_duration_s=settings.max_duration_s)
         )
-        with db.session() as session:
-            me = session.get(User, user.id)
-            assert me is not None
-            owner = _owner(session, me, fields.get("rep", ""))
-            new = store.NewCall(
-                sha256=received.sha256,
-                filename=received.filename,
-                size_bytes=received.size_bytes,
-                media_format=info.format,
-                media_kind=info.kind,
-                duration_s=info.duration_s,
-                title=title,
-                customer=customer,
-                call_date=call_date,
-                language=language,
-            )
-            try:
-                call, job, created = store.create_call(
-                    session, owner, new, settings.job_max_attempts
-                )
-            except IntegrityError:
-                raise OptionError("The same recording is being uploaded right now") from None
-            target = store.recording_path(settings.recordings_dir, received.sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                os.replace(received.path, target)
-            call.recording_deleted_at = None
-            session.flush()
-            session.refresh(call)
-            body = UploadAccepted(
-                call=call_public(call), job=JobPublic.model_validate(job), created=created
-            )
+        new = store.NewCall(
+            sha256=received.sha256,
+            filename=received.filename,
+            size_bytes=received.size_bytes,
+            media_format=info.format,
+            media_kind=info.kind,
+            duration_s=info.duration_s,
+            title=title,
+            customer=customer,
+            call_date=call_date,
+            language=language,
+        )
+        body, job_id, created = await run_in_threadpool(
+            keep_upload, db, settings, user.id, fields.get("rep", ""), new, received
+        )
         if created:
-            queue.submit(job.id)
+            queue.submit(job_id)
     finally:
         received.discard()
     return JSONResponse(body.model_dump(mode="json"), status_code=202 if created else 200)
+
+
+def keep_upload(
+    db: Database,
+    settings: Settings,
+    user_id: int,
+    rep: str,
+    new: store.NewCall,
+    received: upload.Upload,
+) -> tuple[UploadAccepted, int, bool]:
+    """The call and job of a checked upload, and its file in the recordings folder: both or
+    neither. The recording's lock is held until the call is committed, so a deletion of another
+    call with the same file cannot remove it in between; a failed commit takes back the file it
+    moved."""
+    with store.recording_lock(settings.recordings_dir, new.sha256) as target:
+        moved = False
+        try:
+            with db.session() as session:
+                me = session.get(User, user_id)
+                assert me is not None
+                owner = _owner(session, me, rep)
+                try:
+                    call, job, created = store.create_call(
+                        session, owner, new, settings.job_max_attempts
+                    )
+                except IntegrityError:
+                    raise OptionError("The same recording is being uploaded right now") from None
+                if not target.exists():
+                    os.replace(received.path, target)
+                    moved = True
+                call.recording_deleted_at = None
+                session.flush()
+                session.refresh(call)
+                body = UploadAccepted(
+                    call=call_public(call), job=JobPublic.model_validate(job), created=created
+                )
+                job_id = job.id
+                _upload_kept(new.sha256)
+        except BaseException:
+            if moved:
+                target.unlink(missing_ok=True)
+            raise
+    return body, job_id, created
+
+
+def _upload_kept(sha256: str) -> None:
+    """Called when an upload's call and file are in place, just before they are committed."""
 
 
 @router.get("", response_model=CallsPublic)

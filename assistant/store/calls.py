@@ -7,12 +7,16 @@ probed. Whoever may see a call may also review it.
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, true
+from sqlalchemy import ColumnElement, Engine, Select, delete, event, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from assistant import PIPELINE_VERSION
@@ -42,6 +46,35 @@ def recording_path(recordings_dir: Path, sha256: str) -> Path:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise OptionError(f"not a sha256: {sha256!r}")
     return recordings_dir / sha256[:2] / sha256
+
+
+@contextmanager
+def recording_lock(recordings_dir: Path, sha256: str) -> Iterator[Path]:
+    """Hold the lock of one recording's file; yields where the file lives.
+
+    Whoever decides about the file holds the lock until that decision is committed: an upload
+    from looking for the file until its call is committed, a deletion from counting the calls
+    that still hold the file until it has unlinked it. So a deletion never removes a file that
+    an upload has just reused, and an upload never counts on a file that is about to go.
+    The lock is ``flock`` on the file's folder: it holds between threads and processes of one
+    machine, and leaves no file behind.
+    """
+    path = recording_path(recordings_dir, sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _waiting_for_recording(sha256)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock
+
+
+def _waiting_for_recording(sha256: str) -> None:
+    """Called when another thread or process holds the recording's lock, before waiting."""
 
 
 def visible(user: User) -> ColumnElement[bool]:
@@ -425,21 +458,28 @@ def update_speakers(session: Session, call: Call, updates: list[dict[str, Any]])
     return list(call.speakers)
 
 
-def remove_recording_if_unused(session: Session, recordings_dir: Path, sha256: str) -> bool:
-    """Delete the file for ``sha256`` unless another call still holds it (and keeps it)."""
-    others = session.scalar(
-        select(func.count(Call.id)).where(
-            Call.sha256 == sha256, Call.recording_deleted_at.is_(None)
+def remove_recording_if_unused(db: Session | Engine, recordings_dir: Path, sha256: str) -> bool:
+    """Delete the file for ``sha256`` unless a call still holds it (and keeps it).
+
+    Call it once the change that let go of the file is committed, never inside that
+    transaction. It counts on a connection of its own, holding the recording's lock, so it sees
+    every committed call, and an upload that reused the file is either committed and counted or
+    waits and then brings the file back."""
+    bind = db.get_bind() if isinstance(db, Session) else db
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with recording_lock(recordings_dir, sha256) as path, engine.connect() as connection:
+        others = connection.scalar(
+            select(func.count(Call.id)).where(
+                Call.sha256 == sha256, Call.recording_deleted_at.is_(None)
+            )
         )
-    )
-    if others:
-        return False
-    path = recording_path(recordings_dir, sha256)
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+        if others:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 def delete_call(session: Session, call: Call) -> str:
@@ -456,7 +496,8 @@ def expire_recordings(
     session: Session, recordings_dir: Path, days: int, now: datetime | None = None
 ) -> int:
     """Retention: delete recordings of finished calls older than ``days``, keeping the
-    transcripts, items and reports. Returns how many calls lost their recording."""
+    transcripts, items and reports. Returns how many calls lost their recording; their files
+    are removed when the session commits."""
     if days <= 0:
         return 0
     cutoff = (now or utcnow()) - timedelta(days=days)
@@ -470,6 +511,13 @@ def expire_recordings(
     for call in calls:
         call.recording_deleted_at = now or utcnow()
     session.flush()
-    for sha256 in {c.sha256 for c in calls}:
-        remove_recording_if_unused(session, recordings_dir, sha256)
+    expired = {c.sha256 for c in calls}
+
+    def remove_files(_: Session) -> None:
+        for sha256 in sorted(expired):
+            remove_recording_if_unused(session, recordings_dir, sha256)
+
+    if expired:
+        # The files go once the rows say so, never while another transaction may still reuse them.
+        event.listen(session, "after_commit", remove_files, once=True)
     return len(calls)

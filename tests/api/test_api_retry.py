@@ -51,10 +51,10 @@ def test_page_retry_refuses_a_recording_retention_deleted(service: Service) -> N
         call = session.get(Call, call_id)
         assert call is not None
         call.recording_deleted_at = call.created_at
-        session.flush()
-        assert store.remove_recording_if_unused(
-            session, service.settings.recordings_dir, call.sha256
-        )
+        sha256 = call.sha256
+    assert store.remove_recording_if_unused(
+        service.db.engine, service.settings.recordings_dir, sha256
+    )
     before = jobs_of(service, call_id)
     api = service.client.post(f"/api/calls/{call_id}/retry", headers=service.h("alice"))
     assert api.status_code == 409 and "retention" in api.json()["detail"]
