@@ -7,6 +7,7 @@ WebVTT voice tags (``<v Anna>``), a ``Name: text`` prefix (Zoom) or the JSONL ``
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -14,29 +15,67 @@ from assistant.errors import TranscriptFormatError
 from assistant.report import Segment
 
 TRANSCRIPT_EXTENSIONS = frozenset({".vtt", ".srt", ".jsonl"})
+# No call lasts this long; the bound keeps every later sum, clock and duration finite.
+MAX_TIME_S = 1000 * 3600.0
 
 _TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})")
 _CUE_TIMES = re.compile(rf"^\s*({_TIME.pattern})\s*-->\s*({_TIME.pattern})")
-_VOICE = re.compile(r"^<v(?:\.[^ >]*)?\s+([^>]+)>(.*?)(?:</v>)?$", re.S)
+# Neighbouring parts never match the same character (a voice's name starts with a non-space,
+# a tag holds no '<'), so a long run of spaces or '<' cannot make the matcher backtrack over
+# the rest of the cue at every position: parsing stays linear in the cue's length.
+_VOICE = re.compile(r"^<v(?:\.[^\s>]*)?\s+([^\s>][^>]*)>(.*?)(?:</v>)?$", re.S)
 _PREFIX = re.compile(r"^([A-ZÄÖÜ][\w .'\-]{0,40}?):\s+(.+)$", re.S)
-_TAG = re.compile(r"</?[^>]+>")
+_TAG = re.compile(r"</?[^<>]+>")
 
 
 def is_transcript(path: Path) -> bool:
     return path.suffix.lower() in TRANSCRIPT_EXTENSIONS
 
 
-def _seconds(stamp: str) -> float:
+def _excerpt(text: str, chars: int = 60) -> str:
+    """``text`` for an error message: one line, never the whole of a huge input."""
+    return repr(text if len(text) <= chars else text[:chars] + "…")
+
+
+def _seconds(path: Path, stamp: str) -> float:
     match = _TIME.fullmatch(stamp.strip())
     if not match:
-        raise ValueError(stamp)
+        raise TranscriptFormatError(f"{path.name}: bad cue time {_excerpt(stamp)}")
     hours, minutes, seconds, fraction = match.groups()
-    return (
-        int(hours or 0) * 3600
+    # int() refuses thousands of digits, and a float overflows on hundreds: both are far out
+    # of range anyway, so such hours are never converted.
+    total = (
+        math.inf
+        if len((hours or "").lstrip("0")) > 6
+        else int(hours or 0) * 3600
         + int(minutes) * 60
         + int(seconds)
         + int(fraction.ljust(3, "0")) / 1000
     )
+    if total > MAX_TIME_S:
+        raise TranscriptFormatError(
+            f"{path.name}: cue time {_excerpt(stamp)} is out of range "
+            f"(at most {MAX_TIME_S / 3600:.0f} hours)"
+        )
+    return total
+
+
+def _time(path: Path, number: int, name: str, value: object) -> float:
+    """A JSONL time in seconds: a finite number from 0 to ``MAX_TIME_S``."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise TranscriptFormatError(
+            f"{path.name}:{number}: start_s/end_s must be numbers, not {_excerpt(repr(value))}"
+        ) from exc
+    except OverflowError:
+        seconds = math.inf  # an integer too large for a float
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_TIME_S):
+        raise TranscriptFormatError(
+            f"{path.name}:{number}: {name} must be a time from 0 to {MAX_TIME_S:.0f} seconds, "
+            f"not {_excerpt(str(seconds))}"
+        )
+    return seconds
 
 
 def _speaker_and_text(raw: str) -> tuple[str | None, str]:
@@ -58,14 +97,14 @@ def _parse_cues(path: Path, text: str) -> list[Segment]:
             continue  # header, NOTE or STYLE block
         match = _CUE_TIMES.match(lines[timing])
         if not match:
-            raise TranscriptFormatError(f"{path.name}: bad cue timing {lines[timing]!r}")
-        start_s, end_s = _seconds(match.group(1)), _seconds(match.group(6))
+            raise TranscriptFormatError(f"{path.name}: bad cue timing {_excerpt(lines[timing])}")
+        start_s, end_s = _seconds(path, match.group(1)), _seconds(path, match.group(6))
         speaker, body = _speaker_and_text(" ".join(lines[timing + 1 :]))
         if not body:
             continue
         if end_s < start_s:
             raise TranscriptFormatError(
-                f"{path.name}: cue ends before it starts: {lines[timing]!r}"
+                f"{path.name}: cue ends before it starts: {_excerpt(lines[timing])}"
             )
         segments.append(
             Segment(id=len(segments), start_s=start_s, end_s=end_s, text=body, speaker=speaker)
@@ -85,15 +124,18 @@ def _parse_jsonl(path: Path, text: str) -> list[Segment]:
             raise TranscriptFormatError(
                 f"{path.name}:{number}: not valid JSON ({exc.msg})"
             ) from exc
+        except ValueError as exc:  # an integer of more digits than int() converts
+            raise TranscriptFormatError(
+                f"{path.name}:{number}: a number has too many digits"
+            ) from exc
+        except RecursionError as exc:
+            raise TranscriptFormatError(
+                f"{path.name}:{number}: not valid JSON (nested too deeply)"
+            ) from exc
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise TranscriptFormatError(f"{path.name}:{number}: each line needs a 'text' string")
-        try:
-            start_s = float(row.get("start_s", clock))
-            end_s = float(row.get("end_s", start_s))
-        except (TypeError, ValueError) as exc:
-            raise TranscriptFormatError(
-                f"{path.name}:{number}: start_s/end_s must be numbers"
-            ) from exc
+        start_s = _time(path, number, "start_s", row.get("start_s", clock))
+        end_s = _time(path, number, "end_s", row.get("end_s", start_s))
         role = row.get("role")
         if role not in (None, "rep", "customer"):
             raise TranscriptFormatError(f"{path.name}:{number}: role must be 'rep' or 'customer'")

@@ -220,3 +220,37 @@ def test_bad_setting_in_environment_is_one_line(monkeypatch: pytest.MonkeyPatch)
         "error: invalid setting: ASSISTANT_BEAM_SIZE: "
         "Input should be a valid integer, unable to parse string as an integer"
     )
+
+
+HOSTILE_TRANSCRIPTS = {
+    "hours.vtt": (f"WEBVTT\n\n{'9' * 5000}:00:00.000 --> 00:00:01.000\nhi\n", "out of range"),
+    "overflow.jsonl": ('{"text": "x", "start_s": 1' + "0" * 400 + "}\n", "must be a time"),
+    "digits.jsonl": ('{"text": "x", "end_s": ' + "1" * 5000 + "}\n", "too many digits"),
+    "nested.jsonl": ("[" * 100_000 + "\n", "nested too deeply"),
+    "nan.jsonl": ('{"text": "x", "start_s": NaN}\n', "must be a time"),
+    "negative.jsonl": ('{"text": "x", "start_s": -3}\n', "must be a time"),
+    "tags.vtt": (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n"
+        + "<" * 1_000_000
+        + "\n\n00:00:0x.000 --> 00:00:04.000\nhi\n",
+        "bad cue timing",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_TRANSCRIPTS)
+def test_hostile_transcript_exits_2_with_one_line(tmp_path: Path, name: str) -> None:
+    content, message = HOSTILE_TRANSCRIPTS[name]
+    path = tmp_path / name
+    path.write_text(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "analyze", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a megabyte of '<' once took minutes
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {name}") and message in lines[0]
+    assert len(lines[0]) < 200 and result.stdout == ""

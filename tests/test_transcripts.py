@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,74 @@ def test_binary_file_with_transcript_extension(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00\x81" * 100)
     with pytest.raises(TranscriptFormatError, match="UTF-8"):
         read_transcript(path)
+
+
+def _jsonl_time(value: str) -> str:
+    """Two utterances; the second starts at ``value``."""
+    return '{"text": "x", "start_s": 1.0}\n{"text": "y", "start_s": ' + value + "}\n"
+
+
+HOSTILE = {
+    "hours.vtt": (f"WEBVTT\n\n{'9' * 5000}:00:00.000 --> 00:00:01.000\nhi\n", "out of range"),
+    "hours.srt": (f"1\n00:00:00,000 --> {'9' * 400}:00:00,000\nhi\n", "out of range"),
+    "late.srt": ("1\n00:00:00,000 --> 1000000:00:00,000\nhi\n", "out of range"),
+    "digits.jsonl": (_jsonl_time("1" * 5000), "digits.jsonl:2: a number has too many digits"),
+    "overflow.jsonl": (_jsonl_time("1" + "0" * 400), "must be a time from 0 to"),
+    "nested.jsonl": ('{"text": "x", "meta": ' + "[" * 100_000 + "\n", "nested too deeply"),
+    "array.jsonl": ("[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    "nan.jsonl": (_jsonl_time("NaN"), "nan.jsonl:2: start_s must be a time from 0 to"),
+    "nanstr.jsonl": ('{"text": "x", "end_s": "nan"}\n', "end_s must be a time"),
+    "inf.jsonl": (_jsonl_time("Infinity"), "must be a time from 0 to"),
+    "big.jsonl": (_jsonl_time("1e999"), "must be a time from 0 to"),
+    "far.jsonl": (_jsonl_time("1e300"), "must be a time from 0 to"),
+    "negative.jsonl": (_jsonl_time("-5"), "must be a time from 0 to"),
+    "negend.jsonl": ('{"text": "x", "start_s": 0, "end_s": -0.5}\n', "end_s must be a time"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_transcripts_are_one_short_error(tmp_path: Path, name: str) -> None:
+    """Numbers Python cannot convert or that are no time, and nesting that exhausts the parser,
+    are format errors too: one line that names the file, never the whole offending text."""
+    content, message = HOSTILE[name]
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(TranscriptFormatError, match=message) as raised:
+        read_transcript(path)
+    text = str(raised.value)
+    assert text.startswith(path.name) and "\n" not in text and len(text) < 200
+
+
+HOSTILE_TAGS = {
+    "lt": "<" * 1_000_000,
+    "voice": "<v" + " " * 1_000_000 + "x",
+    "voice-class": "<v." + "\t" * 1_000_000 + "x",
+    "tags": "<b" * 500_000,
+}
+
+
+def test_cue_text_is_parsed_in_linear_time(tmp_path: Path) -> None:
+    """Tags are stripped by expressions that cannot backtrack over the whole cue: a megabyte of
+    ``<`` (or of spaces in a voice tag) used to take minutes; each must parse in moments. A
+    child process runs the parser so a regression fails at the timeout instead of hanging."""
+    script = (
+        "import sys; from pathlib import Path; from assistant.transcripts import read_transcript\n"
+        "for name in sys.argv[1:]:\n"
+        "    segments = read_transcript(Path(name))\n"
+        "    print(len(segments), len(segments[0].text), segments[1].speaker)\n"
+    )
+    paths = []
+    for key, text in HOSTILE_TAGS.items():
+        path = tmp_path / f"{key}.vtt"
+        path.write_text(
+            f"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n{text}\n\n"
+            "00:00:03.000 --> 00:00:04.000\n<v Anna>Thanks.</v>\n"
+        )
+        paths.append(str(path))
+    done = subprocess.run(
+        [sys.executable, "-c", script, *paths], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.split("\n")[:-1]
+    assert len(lines) == len(HOSTILE_TAGS)
+    assert all(line.startswith("2 ") and line.endswith(" Anna") for line in lines)
