@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -16,6 +17,8 @@ from assistant.media import MEDIA_EXTENSIONS, sha256_file
 from assistant.pipeline import Pipeline
 
 INDEX_NAME = "index.json"
+# Under the usual limit of 255 bytes, with room for the temporary name a report is written to.
+MAX_NAME_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,19 @@ class BatchResult:
 
 def find_recordings(root: Path, recursive: bool = False, exclude: Path | None = None) -> list[Path]:
     """Recordings under ``root`` by extension, sorted. Symlinks leading out of ``root`` are
-    ignored, and so is ``exclude`` (the output folder)."""
+    ignored, and so is ``exclude`` (the output folder). A symlink loop with a recording's name
+    is listed like any recording, so the batch reports it as one failed file."""
     root = root.resolve()
     excluded = exclude.resolve() if exclude else None
 
     def walk(folder: Path) -> Iterator[Path]:
         for entry in sorted(folder.iterdir()):
-            real = entry.resolve()
+            try:
+                real = entry.resolve()
+            except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+                if entry.suffix.lower() in MEDIA_EXTENSIONS:
+                    yield entry
+                continue
             if not real.is_relative_to(root) or (excluded and real.is_relative_to(excluded)):
                 continue
             if entry.is_dir():
@@ -82,8 +91,23 @@ class BatchIndex:
 
 
 def output_name(root: Path, path: Path, fmt: str) -> str:
-    relative = path.resolve().relative_to(root.resolve())
-    return "__".join(relative.parts) + f".{fmt}"
+    """The report's file name: the path under ``root`` with ``__`` for each ``/``
+    (``week2/call.m4a`` -> ``week2__call.m4a.json``), named for the entry, not a symlink's target.
+
+    That name could also stand for another path when a part holds ``__`` or starts or ends
+    with ``_`` (``sub/a.m4a`` and ``sub__a.m4a``); such a name, or one too long for a file
+    name, starts with ``_`` and a hash of the path instead. A plain name never starts with
+    ``_``, so the two kinds never meet, and two paths never share a report."""
+    relative = (path.parent.resolve() / path.name).relative_to(root.resolve())
+    joined = "__".join(relative.parts)
+    plain = f"{joined}.{fmt}"
+    ambiguous = any("__" in p or p.startswith("_") or p.endswith("_") for p in relative.parts)
+    if not ambiguous and len(os.fsencode(plain)) <= MAX_NAME_BYTES:
+        return plain
+    digest = hashlib.sha256(os.fsencode(relative.as_posix())).hexdigest()[:16]
+    room = MAX_NAME_BYTES - len(f"_{digest}_.{fmt}")
+    readable = os.fsencode(joined)[:room].decode("utf-8", "ignore")
+    return f"_{digest}_{readable}.{fmt}"
 
 
 def run_batch(
@@ -119,6 +143,9 @@ def run_batch(
             result = BatchResult(
                 path, "failed", seconds=time.perf_counter() - started, error=str(exc)
             )
+        except OSError as exc:  # unreadable, a symlink loop, or the report cannot be written
+            error = f"{path.name}: {exc.strerror or exc}"
+            result = BatchResult(path, "failed", seconds=time.perf_counter() - started, error=error)
         except Exception as exc:  # one bad file must never stop the batch
             error = f"unexpected {type(exc).__name__}: {exc}"
             result = BatchResult(path, "failed", seconds=time.perf_counter() - started, error=error)

@@ -252,7 +252,11 @@ def batch(
         duration = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
         detail = r.error or (r.output.name if r.output else "")
         table.add_row(
-            str(r.path.relative_to(folder)), duration, r.status, f"{r.seconds:.1f}", detail
+            str(r.path.relative_to(folder.resolve())),
+            duration,
+            r.status,
+            f"{r.seconds:.1f}",
+            detail,
         )
     Console().print(table)
     failed = [r for r in results if r.status == "failed"]
@@ -331,9 +335,11 @@ def enqueue_batch(folder: Path, files: list[Path], rep: str | None, language: st
         duration = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
         seconds = f"{state.seconds:.1f}" if state.seconds is not None else ""
         detail = state.error if state.status == "failed" else f"call {r.call_id}"
-        table.add_row(str(r.path.relative_to(folder)), duration, status, seconds, detail or "")
+        table.add_row(
+            str(r.path.relative_to(folder.resolve())), duration, status, seconds, detail or ""
+        )
     for path, error in failed.items():
-        table.add_row(str(path.relative_to(folder)), "", "failed", "", error)
+        table.add_row(str(path.relative_to(folder.resolve())), "", "failed", "", error)
     Console().print(table)
     errors: dict[Path, str] = {
         r.path: states[r.job_id].error or "failed"
