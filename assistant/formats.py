@@ -1,13 +1,17 @@
-"""Render a ``CallReport`` as JSON, Markdown, SubRip, WebVTT or plain text."""
+"""Render a ``CallReport`` as JSON, Markdown, SubRip, WebVTT or plain text; rows as CSV."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+from collections.abc import Callable, Iterable
 
 from assistant.errors import OptionError
 from assistant.report import CallReport, Segment
 
 FORMATS = ("json", "md", "srt", "vtt", "txt")
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _clock(seconds: float, sep: str = ".", hours: bool = True) -> str:
@@ -31,6 +35,22 @@ def _who(segment: Segment) -> str:
     if segment.speaker and segment.role:
         return f"{segment.speaker} ({segment.role})"
     return segment.speaker or segment.role or ""
+
+
+def csv_cell(value: object) -> object:
+    """``value`` for a CSV cell: text that a spreadsheet would run as a formula gets a leading
+    ``'``, so it shows as the text it is. Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: Iterable[Iterable[object]]) -> str:
+    """Rows as CSV text, every cell through ``csv_cell``: the one way this product writes CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
+    return out.getvalue()
 
 
 def to_json(report: CallReport) -> str:

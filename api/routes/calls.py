@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -32,7 +30,7 @@ from api.schemas import (
     UploadAccepted,
 )
 from assistant.errors import OptionError
-from assistant.formats import render
+from assistant.formats import render, to_csv
 from assistant.media import MediaOptions
 from assistant.settings import Settings
 from assistant.store import Database
@@ -337,8 +335,6 @@ def get_audio(call_id: Id, user: CurrentUser, session: SessionDep, settings: Set
 
 
 def _csv(call: Call) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
     columns = [
         "id",
         "kind",
@@ -355,14 +351,12 @@ def _csv(call: Call) -> str:
         "review",
         "origin",
     ]
-    writer.writerow(["call_id", *columns])
-    for item in call.items:
-        if item.review == "rejected":
-            continue
-        writer.writerow(
-            [call.id, *("" if getattr(item, c) is None else getattr(item, c) for c in columns)]
-        )
-    return out.getvalue()
+    rows = [
+        [call.id, *("" if getattr(item, c) is None else getattr(item, c) for c in columns)]
+        for item in call.items
+        if item.review != "rejected"
+    ]
+    return to_csv([["call_id", *columns], *rows])
 
 
 @router.get(

@@ -18,9 +18,7 @@ field). Someone who is not signed in is sent to ``/login``.
 
 from __future__ import annotations
 
-import csv
 import hmac
-import io
 import math
 import re
 from collections import Counter
@@ -50,6 +48,7 @@ from api.web_session import (
     set_login_csrf,
     set_session_cookie,
 )
+from assistant.formats import to_csv
 from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
 from assistant.store import search as store_search
@@ -713,46 +712,42 @@ async def insights_csv(
     if errors:
         return Response("; ".join(errors), status_code=422, media_type="text/plain")
     _, themes = await _themes(me, session, item_kind, start, end, rep_name)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    header = [
+        "theme",
+        "theme_calls",
+        "item_id",
+        "call_id",
+        "call_title",
+        "customer",
+        "rep",
+        "call_date",
+        "text",
+        "quote",
+        "start_s",
+        "category",
+        "review",
+    ]
+    rows = [
         [
-            "theme",
-            "theme_calls",
-            "item_id",
-            "call_id",
-            "call_title",
-            "customer",
-            "rep",
-            "call_date",
-            "text",
-            "quote",
-            "start_s",
-            "category",
-            "review",
+            theme.label,
+            theme.calls,
+            m.item.id,
+            m.call.id,
+            m.call.title,
+            m.call.customer,
+            m.rep,
+            _moment_day(m).isoformat(),
+            m.item.text,
+            m.item.quote,
+            f"{m.item.start_s:.1f}",
+            m.item.category or "",
+            m.item.review,
         ]
-    )
-    for theme in themes:
-        for m in theme.moments:
-            writer.writerow(
-                [
-                    theme.label,
-                    theme.calls,
-                    m.item.id,
-                    m.call.id,
-                    m.call.title,
-                    m.call.customer,
-                    m.rep,
-                    _moment_day(m).isoformat(),
-                    m.item.text,
-                    m.item.quote,
-                    f"{m.item.start_s:.1f}",
-                    m.item.category or "",
-                    m.item.review,
-                ]
-            )
+        for theme in themes
+        for m in theme.moments
+    ]
     return Response(
-        out.getvalue(),
+        to_csv([header, *rows]),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": attachment(f"{kind}-themes", "csv", "themes")},
     )

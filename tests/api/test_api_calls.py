@@ -265,3 +265,28 @@ def test_export_names_a_non_latin_file_in_every_format(service: Service) -> None
             encoded = disposition.split("filename*=", 1)[1]
             assert encoded.startswith("UTF-8''")
             assert unquote(encoded.removeprefix("UTF-8''")) == f"{stem}.{fmt}"
+
+
+FORMULAS = ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1")
+
+
+def test_csv_export_neutralises_formulas(service: Service) -> None:
+    """OWASP CSV injection: a text cell a spreadsheet would run as a formula starts with '."""
+    call = service.upload("alice", DATA / "fleurs-en-004.ogg").json()["call"]
+    service.run_jobs()
+    for formula in FORMULAS:
+        r = service.client.post(
+            f"/api/calls/{call['id']}/items",
+            headers=service.h("alice"),
+            json={"kind": "action_item", "text": formula, "quote": formula, "owner": formula},
+        )
+        assert r.status_code == 201, r.text
+    r = service.client.get(
+        f"/api/calls/{call['id']}/export", params={"format": "csv"}, headers=service.h("alice")
+    )
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.text, newline="")))
+    assert [row["text"] for row in rows] == ["'" + formula for formula in FORMULAS]
+    assert [row["quote"] for row in rows] == [row["owner"] for row in rows]
+    assert [row["quote"] for row in rows] == ["'" + formula for formula in FORMULAS]
+    assert rows[0]["start_s"] == "0.0"  # numbers are left as they are

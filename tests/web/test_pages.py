@@ -3,7 +3,9 @@ pages and item counts. Calls are stored rows (no recordings, no models): this is
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -11,12 +13,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.main import create_app
 from api.routes.pages import PAGE_SIZE
 from assistant.settings import Settings
 from assistant.store import Database
 from assistant.store import calls as store
+from assistant.store.models import Call, User
 from assistant.store.users import create_user, issue_token
 
 CUSTOMERS = ("Acme", "Globex", "Initech")
@@ -160,3 +164,25 @@ def test_a_page_number_that_is_not_plain_digits_shows_the_first_page(
 def test_a_call_reference_that_is_not_plain_digits_is_not_found(client: Pair, ref: str) -> None:
     page = signed_in(client, "alice").get(f"/calls/{ref}")
     assert page.status_code == 404
+
+
+def test_themes_csv_neutralises_formulas(client: Pair) -> None:
+    """Titles, customers and item text that a spreadsheet would run as formulas start with '."""
+    test_client = signed_in(client, "alice")
+    db = test_client.app.state.db  # type: ignore[attr-defined]
+    with db.session() as session:
+        call = session.scalar(select(Call).where(Call.title == "Call 00"))
+        alice = session.scalar(select(User).where(User.name == "alice"))
+        call.title, call.customer = "=1+2", "@Acme"
+        for text in ("-1+1 SSO", "+SSO", "\tSSO", "\rSSO"):
+            need = {"kind": "customer_need", "text": text, "quote": text, "start_s": 1.0}
+            store.add_item(session, alice, call, {**need, "end_s": 2.0})
+    r = test_client.get("/insights/export.csv", params={"kind": "needs"})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text, newline="")))
+    assert {row["call_title"] for row in rows} == {"'=1+2"}
+    assert {row["customer"] for row in rows} == {"'@Acme"}
+    texts = {row["text"] for row in rows}
+    assert {"'-1+1 SSO", "'+SSO", "'\tSSO", "'\rSSO", "Needs SSO"} <= texts
+    cells = [cell for row in rows for cell in row.values()]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
