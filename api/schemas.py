@@ -210,6 +210,10 @@ class InsightsPublic(_Out):
     kind: ItemKind
     themes: list[Theme]
     count: int
+    pending: int = Field(
+        default=0,
+        description="Items counted but not in a theme yet: their embedding is still being made",
+    )
 
 
 class SearchHit(_Out):

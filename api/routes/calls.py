@@ -33,7 +33,7 @@ from assistant.errors import OptionError
 from assistant.formats import render, to_csv
 from assistant.media import MediaOptions
 from assistant.settings import Settings
-from assistant.store import Database
+from assistant.store import Database, insights
 from assistant.store import calls as store
 from assistant.store.models import Call, Item, User
 from assistant.transcribe import check_language
@@ -421,6 +421,7 @@ def add_item(call_id: Id, body: ItemCreate, user: CurrentUser, session: SessionD
     """Add an item the model missed; it counts as accepted."""
     call = store.get_call(session, user, call_id)
     item = store.add_item(session, user, call, body.model_dump())
+    insights.embed_new_item(item)
     session.commit()
     session.refresh(item)
     return item_public(item)

@@ -1,4 +1,9 @@
-"""Needs and objections across the calls you may see, grouped into themes."""
+"""Needs and objections across the calls you may see, grouped into themes.
+
+The themes come from embeddings stored with the items (``assistant.store.insights``): a request
+reads at most ``MAX_ITEMS`` items, embeds at most ``LAZY_EMBED_LIMIT`` texts whose embedding is
+still missing, and groups with a bounded number of themes.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,12 @@ from assistant.store import insights
 router = APIRouter(prefix="/api/insights", tags=["insights"])
 
 Threshold = Annotated[
-    float, Query(ge=0.2, le=0.95, description="Similarity an item needs to join a theme")
+    float,
+    Query(
+        ge=insights.MIN_THRESHOLD,
+        le=insights.MAX_THRESHOLD,
+        description="Similarity an item needs to join a theme",
+    ),
 ]
 
 
@@ -29,10 +39,13 @@ async def _themes(
     threshold: float,
 ) -> InsightsPublic:
     found = insights.moments(session, user, kind, date_from, date_to, rep)
+    if await run_in_threadpool(insights.embed_some_missing, found):
+        session.commit()
     themes = await run_in_threadpool(insights.group, found, threshold)
     return InsightsPublic(
         kind=kind,
         count=len(found),
+        pending=insights.pending(found),
         themes=[
             Theme(
                 label=t.label,

@@ -8,6 +8,7 @@ from api.deps import CurrentUser, SessionDep
 from api.routes.calls import item_public
 from api.schemas import Id, ItemPublic, ItemUpdate, Message
 from assistant.store import calls as store
+from assistant.store import insights
 
 router = APIRouter(prefix="/api/items", tags=["review"])
 
@@ -27,6 +28,8 @@ def review_item(
     changes = body.model_dump(exclude_unset=True)
     review = changes.pop("review", None)
     store.review_item(session, user, item, review, changes)
+    if item.embedding is None:
+        insights.embed_new_item(item)
     session.commit()
     session.refresh(item)
     return item_public(item)

@@ -22,11 +22,12 @@ from types import FrameType
 from sqlalchemy import select
 
 from assistant import PIPELINE_VERSION
-from assistant.errors import AssistantError, InputError
+from assistant.errors import AssistantError, InputError, ModelError
 from assistant.jobs import queue, webhooks
 from assistant.report import CallReport
 from assistant.settings import Settings, get_settings
 from assistant.store import calls as call_store
+from assistant.store import insights
 from assistant.store.db import Database
 from assistant.store.models import Call, Job, utcnow
 
@@ -35,6 +36,7 @@ log = logging.getLogger("assistant.worker")
 STAGES = ("media", "transcribe", "diarize", "extract", "summarize")
 PROGRESS_EVERY_S = 0.5
 RETENTION_EVERY_S = 3600.0
+BACKFILL_EVERY_S = 60.0
 WORKER_NICENESS = 10
 
 
@@ -57,6 +59,7 @@ class Worker:
         self.name = name
         self.stopping = threading.Event()
         self._last_retention = float("-inf")  # the first pass runs at start
+        self._last_backfill = float("-inf")
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -82,6 +85,26 @@ class Worker:
                 )
             if n:
                 log.info("retention: deleted the recordings of %d call(s)", n)
+        if now - self._last_backfill > BACKFILL_EVERY_S:
+            self._last_backfill = now
+            if self.backfill_embeddings() == insights.BACKFILL_BATCH:
+                self._last_backfill = float("-inf")  # more to do: the next pass goes on
+
+    def backfill_embeddings(self) -> int:
+        """Embed one batch of items that have no stored embedding yet (from before embeddings
+        were stored, or written without the encoder); returns how many. Best effort: insights
+        requests embed a few missing ones themselves."""
+        try:
+            with self.db.session() as session:
+                n = insights.embed_missing(session)
+        except ModelError:
+            return 0
+        except Exception:
+            log.warning("insights: storing item embeddings failed", exc_info=True)
+            return 0
+        if n:
+            log.info("insights: stored the embeddings of %d item(s)", n)
+        return n
 
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue had nothing runnable."""
@@ -115,7 +138,7 @@ class Worker:
             report = report.model_copy(
                 update={"source": report.source.model_copy(update={"path": filename})}
             )
-            self.finish(job_id, call_id, report)
+            self.finish(job_id, call_id, report, item_embeddings(report))
         except Stop:
             raise
         except InputError as exc:
@@ -165,7 +188,13 @@ class Worker:
         )
         return pipeline.run(path, progress)
 
-    def finish(self, job_id: int, call_id: int, report: CallReport) -> None:
+    def finish(
+        self,
+        job_id: int,
+        call_id: int,
+        report: CallReport,
+        embeddings: dict[int, bytes] | None = None,
+    ) -> None:
         with self.db.session() as session:
             job = session.get(Job, job_id)
             call = session.get(Call, call_id)
@@ -174,7 +203,7 @@ class Worker:
             if job.status != "running" or job.worker != self.name:
                 log.warning("job %s was taken over; dropping this run's results", job_id)
                 return
-            call_store.save_report(session, call, report)
+            call_store.save_report(session, call, report, embeddings)
             job.status, job.stage, job.progress = "done", None, 1.0
             job.finished_at = utcnow()
             webhooks.enqueue(session, "call.done", call)
@@ -194,6 +223,21 @@ class Worker:
             job.status, job.finished_at = "failed", utcnow()
             call.status, call.error = "failed", message
             webhooks.enqueue(session, "call.failed", call)
+
+
+def item_embeddings(report: CallReport) -> dict[int, bytes]:
+    """The stored embeddings of a report's needs and objections, by item id, for insights
+    (the web process never embeds a call's items). Without the encoder installed, none: they
+    are filled in later."""
+    items = [i for i in report.items if i.kind in insights.INSIGHT_KINDS]
+    if not items:
+        return {}
+    try:
+        blobs = insights.embeddings_of([i.text for i in items])
+    except ModelError:
+        log.warning("insights: no sentence encoder; item embeddings are left for later")
+        return {}
+    return {i.id: blob for i, blob in zip(items, blobs, strict=True)}
 
 
 class _Heartbeat:

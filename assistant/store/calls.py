@@ -255,9 +255,15 @@ def _speaker_talk(report: CallReport) -> dict[str, tuple[float, str | None]]:
     return talk
 
 
-def save_report(session: Session, call: Call, report: CallReport) -> None:
+def save_report(
+    session: Session,
+    call: Call,
+    report: CallReport,
+    embeddings: dict[int, bytes] | None = None,
+) -> None:
     """Store a finished report: replaces the call's earlier model results (a re-run never leaves
-    two sets) and keeps items people added by hand."""
+    two sets) and keeps items people added by hand. ``embeddings`` holds the stored sentence
+    embeddings of items by their id in the report (``assistant.store.insights``)."""
     dialect = session.get_bind().dialect.name
     search.unindex_call(session, call.id, dialect, keep_manual=True)
     session.execute(delete(Segment).where(Segment.call_id == call.id))
@@ -279,7 +285,7 @@ def save_report(session: Session, call: Call, report: CallReport) -> None:
     session.add_all(segments)
     for label, (talk_s, role) in sorted(_speaker_talk(report).items()):
         session.add(Speaker(call_id=call.id, label=label, role=role, talk_s=round(talk_s, 3)))
-    items = [_item_row(call.id, i) for i in report.items]
+    items = [_item_row(call.id, i, (embeddings or {}).get(i.id)) for i in report.items]
     session.add_all(items)
     session.flush()
     search.index_rows(session, call.id, segments, items, dialect)
@@ -292,7 +298,7 @@ def save_report(session: Session, call: Call, report: CallReport) -> None:
     call.error = None
 
 
-def _item_row(call_id: int, item: ReportItem) -> Item:
+def _item_row(call_id: int, item: ReportItem, embedding: bytes | None = None) -> Item:
     return Item(
         call_id=call_id,
         position=item.id,
@@ -310,6 +316,7 @@ def _item_row(call_id: int, item: ReportItem) -> Item:
         category=item.category,
         segment_ids=list(item.segment_ids),
         origin="model",
+        embedding=embedding,
     )
 
 
@@ -422,6 +429,8 @@ def review_item(
         return item
     if any(name in EDITABLE for name in diff):
         item.edited = True
+    if "text" in diff or "kind" in diff:
+        item.embedding = None  # made again for the new text (assistant.store.insights)
     item.reviewed_by_id = user.id
     item.reviewed_at = utcnow()
     action = "edit" if any(n in EDITABLE for n in diff) else (review or "edit")

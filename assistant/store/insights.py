@@ -1,9 +1,21 @@
 """Needs and objections across calls, grouped into themes by meaning.
 
 Items of one kind from the calls a user may see (accepted and unreviewed; rejected ones never
-count) are embedded with the bundled all-MiniLM-L6-v2 and grouped greedily: an item joins the
-theme whose centroid is most similar to it if that similarity reaches ``threshold``, otherwise it
-starts a theme. A theme's label is its most central item's text.
+count) are grouped by the sentence embeddings of their texts (the bundled all-MiniLM-L6-v2, unit
+length). An embedding is computed once, when the item is written, and stored with it: the
+worker embeds a call's items when it stores them, an item added or edited by hand is embedded
+right then (one sentence), and whatever is still missing (items from before embeddings were
+stored, or written while the encoder was not installed) is filled in by the worker between jobs
+(``embed_missing``) and, a bounded number per request, by the request that needs it. A request
+therefore never embeds more than ``LAZY_EMBED_LIMIT`` texts.
+
+Grouping is greedy leader clustering over the stored vectors: in order, an item joins the theme
+whose first item (its leader) is most similar to it if that similarity reaches ``threshold``,
+otherwise it leads a new theme. Similarities are computed a block of items at a time against
+all leaders (numpy), and there are at most ``MAX_THEMES`` leaders, so a request costs at most
+``MAX_ITEMS`` x ``MAX_THEMES`` dot products whatever its threshold; an item that matches no
+leader once the cap is reached is a theme of its own. A theme's label is its most central
+item's text (most similar to the theme's mean).
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from assistant.errors import ModelError
 from assistant.store.calls import visible
@@ -25,7 +37,17 @@ if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_THRESHOLD = 0.55
+MIN_THRESHOLD = 0.3
+MAX_THRESHOLD = 0.9
 MAX_ITEMS = 5000
+MAX_THEMES = 500
+EMBEDDING_DIM = 384
+INSIGHT_KINDS = ("customer_need", "objection")
+# Texts one insights request may embed itself (items whose stored embedding is missing).
+LAZY_EMBED_LIMIT = 32
+# Texts the worker embeds per pass when it fills in missing embeddings.
+BACKFILL_BATCH = 256
+BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -69,9 +91,65 @@ def embed(texts: list[str]) -> np.ndarray:
     import numpy as np
 
     if not texts:
-        return np.zeros((0, 384), np.float32)
+        return np.zeros((0, EMBEDDING_DIM), np.float32)
     vectors = _encoder().encode(texts, batch_size=64, normalize_embeddings=True)
     return np.asarray(vectors, dtype=np.float32)
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    import numpy as np
+
+    return np.asarray(vector, dtype="<f4").reshape(EMBEDDING_DIM).tobytes()
+
+
+def from_bytes(blob: bytes | None) -> np.ndarray | None:
+    import numpy as np
+
+    if blob is None or len(blob) != EMBEDDING_DIM * 4:
+        return None
+    return np.frombuffer(blob, dtype="<f4")
+
+
+def embeddings_of(texts: list[str]) -> list[bytes]:
+    """Stored form of the embeddings of ``texts`` (what the worker keeps with a call's items)."""
+    return [to_bytes(v) for v in embed(texts)]
+
+
+def embed_items(items: list[Item]) -> int:
+    """Store the embedding of each item of an insight kind (needs, objections); returns how
+    many were embedded. Raises ``ModelError`` when the encoder is not installed."""
+    todo = [i for i in items if i.kind in INSIGHT_KINDS]
+    for item, blob in zip(todo, embeddings_of([i.text for i in todo]), strict=True):
+        item.embedding = blob
+    return len(todo)
+
+
+def embed_new_item(item: Item) -> None:
+    """Embed an item added or edited by hand, right away (one sentence). Without the encoder
+    installed it stays missing, and is filled in later like any other."""
+    if item.kind in INSIGHT_KINDS:
+        try:
+            embed_items([item])
+        except ModelError:
+            item.embedding = None
+
+
+def embed_missing(session: Session, limit: int = BACKFILL_BATCH) -> int:
+    """Embed up to ``limit`` items of insight kinds that have no embedding yet (items from
+    before embeddings were stored, or written without the encoder); returns how many."""
+    items = session.scalars(
+        select(Item)
+        .where(
+            Item.embedding.is_(None),
+            Item.kind.in_(INSIGHT_KINDS),
+            Item.review != "rejected",
+        )
+        .order_by(Item.id)
+        .limit(limit)
+    ).all()
+    n = embed_items(list(items))
+    session.flush()
+    return n
 
 
 def moments(
@@ -88,6 +166,7 @@ def moments(
         .join(Call, Call.id == Item.call_id)
         .join(User, User.id == Call.owner_id)
         .where(Item.kind == kind, Item.review != "rejected", visible(user))
+        .options(undefer(Item.embedding))
         .order_by(Item.id)
         .limit(MAX_ITEMS)
     )
@@ -100,32 +179,86 @@ def moments(
     return [Moment(item, call, name) for item, call, name in session.execute(query).all()]
 
 
-def group(found: list[Moment], threshold: float = DEFAULT_THRESHOLD) -> list[Theme]:
-    """Themes, the ones heard in most calls first."""
+def embed_some_missing(found: list[Moment], limit: int | None = None) -> int:
+    """Embed at most ``limit`` (``LAZY_EMBED_LIMIT``) of the moments whose item has no stored
+    embedding (the caller commits them); returns how many. Without the encoder, none."""
+    limit = LAZY_EMBED_LIMIT if limit is None else limit
+    missing = [m.item for m in found if m.item.embedding is None][:limit]
+    if not missing:
+        return 0
+    try:
+        return embed_items(missing)
+    except ModelError:
+        return 0
+
+
+def pending(found: list[Moment]) -> int:
+    """Moments not grouped yet: their embedding is still to be computed."""
+    return sum(1 for m in found if from_bytes(m.item.embedding) is None)
+
+
+def leaders(vectors: np.ndarray, threshold: float, max_themes: int = MAX_THEMES) -> np.ndarray:
+    """Greedy leader clustering of unit rows: the theme of each row (themes numbered in order
+    of their leaders), or -1 for a row that matched no leader once ``max_themes`` leaders
+    exist. At most ``len(vectors) * max_themes`` dot products."""
     import numpy as np
 
-    if not found:
+    n = len(vectors)
+    labels = np.full(n, -1, dtype=np.int64)
+    lead = np.zeros((max_themes, vectors.shape[1] if n else EMBEDDING_DIM), np.float32)
+    count = 0
+    for start in range(0, n, BLOCK):
+        block = vectors[start : start + BLOCK]
+        to_old = block @ lead[:count].T  # (b, leaders before this block)
+        within = block @ block.T
+        before = count
+        new: list[int] = []  # rows of this block that lead a theme
+        for j in range(len(block)):
+            best, best_sim = -1, threshold
+            if before:
+                k = int(np.argmax(to_old[j]))
+                if to_old[j, k] >= best_sim:
+                    best, best_sim = k, float(to_old[j, k])
+            if new:
+                sims = within[j, new]
+                k = int(np.argmax(sims))
+                if sims[k] >= best_sim:
+                    best = before + k
+            if best < 0 and count < max_themes:
+                lead[count] = block[j]
+                best = count
+                count += 1
+                new.append(j)
+            labels[start + j] = best
+    return labels
+
+
+def group(found: list[Moment], threshold: float = DEFAULT_THRESHOLD) -> list[Theme]:
+    """Themes of the moments that have an embedding, the ones heard in most calls first."""
+    import numpy as np
+
+    threshold = min(max(threshold, MIN_THRESHOLD), MAX_THRESHOLD)
+    vectors_of = [(m, from_bytes(m.item.embedding)) for m in found]
+    usable = [(m, v) for m, v in vectors_of if v is not None]
+    if not usable:
         return []
-    vectors = embed([m.item.text for m in found])
-    members: list[list[int]] = []
-    sums: list[np.ndarray] = []
-    for i, vector in enumerate(vectors):
-        best, best_sim = -1, threshold
-        for t, total in enumerate(sums):
-            centroid = total / (np.linalg.norm(total) or 1.0)
-            sim = float(centroid @ vector)
-            if sim >= best_sim:
-                best, best_sim = t, sim
-        if best < 0:
-            members.append([i])
-            sums.append(vector.copy())
-        else:
-            members[best].append(i)
-            sums[best] += vector
+    vectors = np.stack([v for _, v in usable]).astype(np.float32)
+    labels = leaders(vectors, threshold)
+    # Rows that matched no leader once the cap was reached are themes of their own.
+    alone = np.flatnonzero(labels < 0)
+    labels[alone] = labels.max(initial=-1) + 1 + np.arange(len(alone))
+    sums = np.zeros((int(labels.max()) + 1, vectors.shape[1]), np.float32)
+    np.add.at(sums, labels, vectors)
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    centrality = np.einsum("ij,ij->i", vectors, sums[labels])
+    members: dict[int, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        members.setdefault(label, []).append(i)
     themes = []
-    for idx, total in zip(members, sums, strict=True):
-        centroid = total / (np.linalg.norm(total) or 1.0)
-        central = max(idx, key=lambda i: float(vectors[i] @ centroid))
-        themes.append(Theme(label=found[central].item.text, moments=[found[i] for i in idx]))
+    for idx in members.values():
+        central = max(idx, key=lambda i: float(centrality[i]))
+        themes.append(
+            Theme(label=usable[central][0].item.text, moments=[usable[i][0] for i in idx])
+        )
     themes.sort(key=lambda t: (-t.calls, -len(t.moments), t.label))
     return themes

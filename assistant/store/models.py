@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -165,6 +166,10 @@ class Item(Base):
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The text's sentence embedding for insights (float32, unit length; assistant.store.insights),
+    # stored when the item is written and cleared when its text or kind changes. Loaded only
+    # where insights ask for it.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     reviewed_by: Mapped[User | None] = relationship()
     edits: Mapped[list[ItemEdit]] = relationship(
