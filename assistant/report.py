@@ -103,7 +103,7 @@ RoleSource = Literal["profile", "channel", "heuristic", "transcript", "manual"]
 
 # Below this role_confidence a rep chosen by the text heuristic is a guess: reports and the call
 # page say "roles uncertain" (measured in scripts/eval_roles.py).
-ROLE_CONFIDENCE_THRESHOLD = 0.8
+ROLE_CONFIDENCE_THRESHOLD = 0.7
 
 
 class Speaker(_Model):

@@ -16,9 +16,11 @@ speaker it calls the rep is the rep. Three kinds of conversation:
                 sales-call-sized pieces of 40 utterances.
 
 Columns: n (conversations), rep right (share where the chosen rep is the rep), uncertain (share
-below the threshold), right if sure (rep right among the others) and, for AMI, asserted (share
-where a rep is named at or above the threshold). A second table bins the negotiations by
-confidence: what the confidence said against how often it was right.
+below the threshold), right if sure (rep right among the others; for AMI, asserted: the share
+where a rep is named at or above the threshold) and meeting rule (share where the rule for
+meetings fired: more than two speakers and the chosen rep says fewer seller phrases per
+utterance than assistant.roles.MIN_SELLER_RATE, so no rep is asserted). A second table bins
+the negotiations by confidence: what the confidence said against how often it was right.
 
   --fit   refit the heuristic's weights by logistic regression (numpy, L2) on the named call
           files (default calls_en_a.jsonl and calls_de.jsonl, each call as written and cut to
@@ -48,7 +50,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment  # noqa: E402
-from assistant.roles import FEATURES, heuristic_roles, role_features  # noqa: E402
+from assistant.roles import (  # noqa: E402
+    FEATURES,
+    MIN_SELLER_RATE,
+    heuristic_roles,
+    role_features,
+    seller_rate,
+)
 
 CALLS = ROOT / "models" / "extractor" / "data"
 SHARED = ROOT.parent / "shared" / "data"
@@ -127,13 +135,15 @@ def load_ami(path: Path, piece: int | None = None) -> list[Conversation]:
 
 def score(conversations: Sequence[Conversation]) -> dict[str, object]:
     """Rep accuracy, how often the heuristic says it is unsure, and accuracy when it is sure."""
-    right = sure = sure_right = asserted = 0
+    right = sure = sure_right = asserted = meeting = 0
     confidences: list[tuple[float, bool]] = []
     for conv in conversations:
         found = heuristic_roles(conv.segments, conv.speakers)
         rep = next(s for s in conv.speakers if found[s][0] == "rep")
         confidence = found[rep][1]
         ok = rep == conv.rep
+        many = len(conv.speakers) > 2
+        meeting += many and seller_rate(conv.segments, rep) < MIN_SELLER_RATE
         right += ok
         confident = confidence >= ROLE_CONFIDENCE_THRESHOLD
         asserted += confident
@@ -147,6 +157,7 @@ def score(conversations: Sequence[Conversation]) -> dict[str, object]:
         "uncertain": round(1 - sure / n, 4),
         "right_if_sure": round(sure_right / max(1, sure), 4),
         "asserted": round(asserted / n, 4),
+        "meeting_rule": round(meeting / n, 4),
         "bins": _bins(confidences),
     }
 
@@ -183,27 +194,29 @@ def evaluate(folder: Path, negotiations: Path, ami: Path) -> dict[str, dict[str,
 
 def print_table(results: dict[str, dict[str, object]]) -> None:
     print(f"uncertain: the rep's confidence below {ROLE_CONFIDENCE_THRESHOLD}")
-    print(f"{'conversations':44} {'n':>5} {'rep right':>9} {'uncertain':>9} {'right if sure':>13}")
+    print(
+        f"{'conversations':40} {'n':>5} {'rep right':>9} {'uncertain':>9} {'right if sure':>13} "
+        f"{'meeting rule':>12}"
+    )
     for name, r in results.items():
+        right, sure = f"{r['rep_right']:.1%}", f"{r['right_if_sure']:.1%}"
         if name.startswith("AMI"):
-            asserted = f"asserted {r['asserted']:.1%}"
-            print(f"{name:44} {r['n']:>5} {'-':>9} {r['uncertain']:>9.1%}   {asserted}")
-        else:
-            print(
-                f"{name:44} {r['n']:>5} {r['rep_right']:>9.1%} {r['uncertain']:>9.1%} "
-                f"{r['right_if_sure']:>13.1%}"
-            )
+            right, sure = "-", f"asserted {r['asserted']:.1%}"
+        print(
+            f"{name:40} {r['n']:>5} {right:>9} {r['uncertain']:>9.1%} {sure:>13} "
+            f"{r['meeting_rule']:>12.1%}"
+        )
     negotiation = next((r for n, r in results.items() if n.startswith("negotiations")), None)
     if negotiation:
         print("\nnegotiations by confidence")
         print(f"{'confidence':>10} {'n':>5} {'mean conf.':>10} {'rep right':>9}")
         bins: list[dict[str, object]] = negotiation["bins"]  # type: ignore[assignment]
         for b in bins:
-            mean, right = b["mean_confidence"], b["rep_right"]
-            print(f"{b['confidence']:>10} {b['n']:>5} {mean:>10.3f} {right:>9.1%}")
+            mean, share = b["mean_confidence"], b["rep_right"]
+            print(f"{b['confidence']:>10} {b['n']:>5} {mean:>10.3f} {share:>9.1%}")
 
 
-def fit(files: Sequence[Path], l2: float = 0.01) -> list[float]:
+def fit(files: Sequence[Path], l2: float = 0.003) -> list[float]:
     """Logistic regression (no intercept: features are relative) of "is the rep" on FEATURES."""
     rows, labels = [], []
     for file in files:

@@ -19,7 +19,7 @@ from assistant.errors import OptionError
 from assistant.media import SAMPLE_RATE, load_audio
 from assistant.metrics import compute_metrics
 from assistant.pipeline import Pipeline, PipelineOptions
-from assistant.report import Segment, Word
+from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment, Word
 from assistant.roles import heuristic_roles
 from assistant.transcribe import TranscribeOptions
 
@@ -376,9 +376,9 @@ def test_heuristic_without_clues_trusts_the_opener_weakly() -> None:
         Segment(id=1, start_s=3, end_s=6, text="Good morning.", speaker="B"),
     ]
     roles = heuristic_roles(call, ["A", "B"])
-    # Relative to each other the opener is +0.5 and the other -0.5: logistic(1.0).
-    assert roles["A"] == ("rep", pytest.approx(0.731, abs=0.01))
-    assert roles["B"][0] == "customer"
+    # Only who opened tells them apart: the opener is the rep, and too unsure to be believed.
+    assert roles["A"][0] == "rep" and roles["B"][0] == "customer"
+    assert 0.5 < roles["A"][1] < ROLE_CONFIDENCE_THRESHOLD
     assert heuristic_roles(call[:1], ["A"]) == {"A": ("rep", 0.5)}
 
 
@@ -410,7 +410,7 @@ def test_heuristic_reads_who_talks_about_whom() -> None:
     ]
     roles = heuristic_roles(call, ["C", "R"])
     assert roles["R"][0] == "rep" and roles["C"][0] == "customer"
-    assert roles["R"][1] > 0.9
+    assert roles["R"][1] >= ROLE_CONFIDENCE_THRESHOLD
 
 
 def test_transcript_speakers_get_roles() -> None:
