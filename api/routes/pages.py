@@ -49,6 +49,7 @@ from api.web_session import (
     set_session_cookie,
 )
 from assistant.formats import to_csv
+from assistant.report import CallReport
 from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
 from assistant.store import search as store_search
@@ -522,6 +523,15 @@ def _metrics_view(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def roles_uncertain(report: CallReport | None, call: Call) -> bool:
+    """The roles are the text heuristic's unsure guess (``Speaker.role_uncertain``) and no person
+    has changed one of them since."""
+    if report is None or not any(s.role_uncertain for s in report.speakers):
+        return False
+    guessed = {s.id: s.role for s in report.speakers}
+    return all(row.role == guessed.get(row.label, row.role) for row in call.speakers)
+
+
 @router.get("/calls/{call_ref}", response_class=HTMLResponse)
 def call_page(call_ref: str, request: Request, me: ViewerDep, session: SessionDep) -> Response:
     call_id = int(call_ref) if _DIGITS.fullmatch(call_ref) and len(call_ref) < 12 else -1
@@ -544,6 +554,7 @@ def call_page(call_ref: str, request: Request, me: ViewerDep, session: SessionDe
             "job": job,
             "segments": segments,
             "speakers": call.speakers,
+            "roles_uncertain": roles_uncertain(report, call),
             "speaker_names": {k: (v.name or k) for k, v in names.items()},
             "grouped": grouped,
             "summary": data.get("summary"),
