@@ -93,6 +93,8 @@ def to_md(report: CallReport) -> str:
         f"- sha256: `{src.sha256}`",
         "",
     ]
+    if any(s.role_uncertain for s in report.speakers):
+        out[-1:-1] = ["- Roles uncertain: who is the rep was guessed from the words; check them"]
     if report.summary and report.summary.overview:
         out += ["## Summary", "", report.summary.overview, ""]
     titles = {

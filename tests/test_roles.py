@@ -4,13 +4,21 @@ and the text heuristic only decides what nothing else says."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from assistant import diarize
 from assistant.cli import app
-from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment
+from assistant.formats import to_md
+from assistant.report import (
+    ROLE_CONFIDENCE_THRESHOLD,
+    CallReport,
+    Provenance,
+    Segment,
+    Source,
+)
 from assistant.roles import heuristic_roles
 
 # A customer who calls the vendor back and asks the questions: read without its roles, this call
@@ -115,6 +123,27 @@ def test_a_meeting_without_seller_talk_leaves_the_roles_uncertain() -> None:
     found = diarize.diarize_transcript(call)
     assert all(s.role_uncertain for s in found.speakers)
     assert all(s.role_confidence < ROLE_CONFIDENCE_THRESHOLD for s in found.speakers)
+
+
+def test_markdown_report_says_roles_uncertain() -> None:
+    meeting = [
+        ("A", None, "Okay, so the remote control should be simple to use."),
+        ("B", None, "Yes."),
+    ]
+    sale = [(w, None, t) for w, _, t in CALL]
+    reports = {}
+    for name, call in (("meeting", meeting), ("sale", sale)):
+        found = diarize.diarize_transcript(segments(call))
+        reports[name] = CallReport(
+            source=Source(path=f"{name}.jsonl", sha256="0" * 64, kind="transcript", duration_s=9.0),
+            provenance=Provenance(
+                engine="transcript", model="", pipeline_version="test", created_at=datetime.now(UTC)
+            ),
+            segments=found.segments,
+            speakers=found.speakers,
+        )
+    assert "Roles uncertain" in to_md(reports["meeting"])
+    assert "Roles uncertain" not in to_md(reports["sale"])
 
 
 def test_price_talk_tells_the_seller_from_the_buyer() -> None:
