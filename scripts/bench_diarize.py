@@ -18,7 +18,8 @@ Printed per conversation and overall:
              sales talk, so this column only shows that the heuristic needs sales talk
 
 A second table runs the text-only role heuristic on the project's written sales calls
-(models/extractor/data/calls_*.jsonl), as written and cut to start with the customer.
+(models/extractor/data/calls_*.jsonl), as written and cut to start with the customer;
+scripts/eval_roles.py measures that heuristic in full (real negotiations, meetings, confidence).
   role time  share of reference speech time whose role is right (turn edges count here)
   s/min      diarization seconds (wall clock) per minute of audio
   +% ASR     diarization wall time relative to transcribing the same audio (faster-whisper)
@@ -463,7 +464,10 @@ def main(argv: list[str] | None = None) -> int:
     written = heuristic_on_written_calls(args.calls) if args.calls.is_dir() else []
     if written:
         print()
-        print("Role heuristic on written sales calls (text only; calls_en_a was used to fit it)")
+        print(
+            "Role heuristic on written sales calls (text only; fitted on calls_en_a and "
+            "calls_de; scripts/eval_roles.py also measures real negotiations and meetings)"
+        )
         print(f"{'file':22} {'calls':>6} {'as written':>11} {'customer first':>15}")
         for w in written:
             print(
