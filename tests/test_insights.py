@@ -18,6 +18,8 @@ from assistant.store.db import MIGRATIONS
 from assistant.store.insights import (
     MAX_THEMES,
     Moment,
+    MomentCall,
+    MomentItem,
     embed,
     embed_missing,
     from_bytes,
@@ -141,9 +143,9 @@ def test_leaders_stay_bounded_at_a_high_threshold() -> None:
 
 
 def moment(n: int, text: str, vector: np.ndarray | None) -> Moment:
-    call = Call(id=n, customer=f"Customer {n}")
-    item = Item(id=n, kind="customer_need", text=text)
-    item.embedding = None if vector is None else to_bytes(vector)
+    call = MomentCall(n, "", f"Customer {n}", None, datetime(2026, 3, 2))
+    blob = None if vector is None else to_bytes(vector)
+    item = MomentItem(n, text, text, 0.0, 1.0, "unreviewed", None, blob)
     return Moment(item=item, call=call, rep="anna")
 
 

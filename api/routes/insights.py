@@ -29,6 +29,12 @@ Threshold = Annotated[
 ]
 
 
+PerTheme = Annotated[
+    int,
+    Query(ge=1, le=500, description="Moments listed per theme (its count is of all of them)"),
+]
+
+
 async def _themes(
     kind: str,
     user: CurrentUser,
@@ -37,9 +43,10 @@ async def _themes(
     date_to: date | None,
     rep: str | None,
     threshold: float,
+    per_theme: int,
 ) -> InsightsPublic:
     found = insights.moments(session, user, kind, date_from, date_to, rep)
-    if await run_in_threadpool(insights.embed_some_missing, found):
+    if await run_in_threadpool(insights.embed_some_missing, session, found):
         session.commit()
     themes = await run_in_threadpool(insights.group, found, threshold)
     return InsightsPublic(
@@ -67,7 +74,7 @@ async def _themes(
                         category=m.item.category,
                         url=f"/api/calls/{m.call.id}/audio#t={m.item.start_s:.1f}",
                     )
-                    for m in t.moments
+                    for m in t.moments[:per_theme]
                 ],
             )
             for t in themes
@@ -83,9 +90,12 @@ async def needs(
     date_to: date | None = None,
     rep: Annotated[str | None, Query(max_length=100)] = None,
     threshold: Threshold = insights.DEFAULT_THRESHOLD,
+    items_per_theme: PerTheme = 50,
 ) -> InsightsPublic:
     """Customer needs, grouped: each theme with how many calls and customers, and its moments."""
-    return await _themes("customer_need", user, session, date_from, date_to, rep, threshold)
+    return await _themes(
+        "customer_need", user, session, date_from, date_to, rep, threshold, items_per_theme
+    )
 
 
 @router.get("/objections", response_model=InsightsPublic)
@@ -96,6 +106,9 @@ async def objections(
     date_to: date | None = None,
     rep: Annotated[str | None, Query(max_length=100)] = None,
     threshold: Threshold = insights.DEFAULT_THRESHOLD,
+    items_per_theme: PerTheme = 50,
 ) -> InsightsPublic:
     """Objections, grouped like needs."""
-    return await _themes("objection", user, session, date_from, date_to, rep, threshold)
+    return await _themes(
+        "objection", user, session, date_from, date_to, rep, threshold, items_per_theme
+    )

@@ -634,7 +634,7 @@ async def _themes(
     me: Viewer, session: Session, kind: str, start: date | None, end: date | None, rep: str | None
 ) -> tuple[list[insights.Moment], list[insights.Theme]]:
     found = insights.moments(session, me.user, kind, start, end, rep)
-    if await run_in_threadpool(insights.embed_some_missing, found):
+    if await run_in_threadpool(insights.embed_some_missing, session, found):
         session.commit()
     themes = await run_in_threadpool(insights.group, found)
     return found, themes

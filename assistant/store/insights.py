@@ -21,13 +21,14 @@ item's text (most similar to the theme's mean).
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from assistant.errors import ModelError
 from assistant.store.calls import visible
@@ -50,10 +51,34 @@ BACKFILL_BATCH = 256
 BLOCK = 256
 
 
+@dataclass(slots=True)
+class MomentItem:
+    """What a theme shows of an item (read as plain columns: thousands of ORM objects would
+    cost a request more than the grouping)."""
+
+    id: int
+    text: str
+    quote: str
+    start_s: float
+    end_s: float
+    review: str
+    category: str | None
+    embedding: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class MomentCall:
+    id: int
+    title: str
+    customer: str
+    call_date: date | None
+    created_at: datetime
+
+
 @dataclass(frozen=True)
 class Moment:
-    item: Item
-    call: Call
+    item: MomentItem
+    call: MomentCall
     rep: str
 
 
@@ -162,11 +187,25 @@ def moments(
 ) -> list[Moment]:
     day = func.coalesce(Call.call_date, func.date(Call.created_at))
     query = (
-        select(Item, Call, User.name)
+        select(
+            Item.id,
+            Item.text,
+            Item.quote,
+            Item.start_s,
+            Item.end_s,
+            Item.review,
+            Item.category,
+            Item.embedding,
+            Call.id.label("call_id"),
+            Call.title,
+            Call.customer,
+            Call.call_date,
+            Call.created_at,
+            User.name,
+        )
         .join(Call, Call.id == Item.call_id)
         .join(User, User.id == Call.owner_id)
         .where(Item.kind == kind, Item.review != "rejected", visible(user))
-        .options(undefer(Item.embedding))
         .order_by(Item.id)
         .limit(MAX_ITEMS)
     )
@@ -176,20 +215,44 @@ def moments(
         query = query.where(day <= date_to)
     if rep:
         query = query.where(User.name == rep)
-    return [Moment(item, call, name) for item, call, name in session.execute(query).all()]
+    calls: dict[int, MomentCall] = {}
+    found = []
+    for row in session.execute(query):
+        call = calls.get(row.call_id)
+        if call is None:
+            call = calls[row.call_id] = MomentCall(
+                row.call_id, row.title, row.customer, row.call_date, row.created_at
+            )
+        item = MomentItem(
+            row.id,
+            row.text,
+            row.quote,
+            row.start_s,
+            row.end_s,
+            row.review,
+            row.category,
+            row.embedding,
+        )
+        found.append(Moment(item, call, row.name))
+    return found
 
 
-def embed_some_missing(found: list[Moment], limit: int | None = None) -> int:
-    """Embed at most ``limit`` (``LAZY_EMBED_LIMIT``) of the moments whose item has no stored
-    embedding (the caller commits them); returns how many. Without the encoder, none."""
+def embed_some_missing(session: Session, found: list[Moment], limit: int | None = None) -> int:
+    """Embed and store at most ``limit`` (``LAZY_EMBED_LIMIT``) of the moments whose item has
+    no stored embedding yet (the caller commits); returns how many. Without the encoder, none."""
     limit = LAZY_EMBED_LIMIT if limit is None else limit
-    missing = [m.item for m in found if m.item.embedding is None][:limit]
-    if not missing:
+    missing = {m.item.id: m.item for m in found if m.item.embedding is None}
+    if not missing or limit <= 0:
         return 0
+    rows = session.scalars(select(Item).where(Item.id.in_(sorted(missing)[:limit]))).all()
     try:
-        return embed_items(missing)
+        n = embed_items(list(rows))
     except ModelError:
         return 0
+    for row in rows:
+        missing[row.id].embedding = row.embedding
+    session.flush()
+    return n
 
 
 def pending(found: list[Moment]) -> int:
@@ -200,7 +263,11 @@ def pending(found: list[Moment]) -> int:
 def leaders(vectors: np.ndarray, threshold: float, max_themes: int = MAX_THEMES) -> np.ndarray:
     """Greedy leader clustering of unit rows: the theme of each row (themes numbered in order
     of their leaders), or -1 for a row that matched no leader once ``max_themes`` leaders
-    exist. At most ``len(vectors) * max_themes`` dot products."""
+    exist. At most ``len(vectors) * max_themes`` dot products.
+
+    A block of rows at a time: a row whose best earlier leader reaches ``threshold`` never
+    leads, so only the others are walked one by one to find this block's new leaders; then
+    every row takes the most similar leader that existed before it."""
     import numpy as np
 
     n = len(vectors)
@@ -209,28 +276,41 @@ def leaders(vectors: np.ndarray, threshold: float, max_themes: int = MAX_THEMES)
     count = 0
     for start in range(0, n, BLOCK):
         block = vectors[start : start + BLOCK]
-        to_old = block @ lead[:count].T  # (b, leaders before this block)
-        within = block @ block.T
-        before = count
-        new: list[int] = []  # rows of this block that lead a theme
-        for j in range(len(block)):
-            best, best_sim = -1, threshold
-            if before:
-                k = int(np.argmax(to_old[j]))
-                if to_old[j, k] >= best_sim:
-                    best, best_sim = k, float(to_old[j, k])
-            if new:
-                sims = within[j, new]
-                k = int(np.argmax(sims))
-                if sims[k] >= best_sim:
-                    best = before + k
-            if best < 0 and count < max_themes:
-                lead[count] = block[j]
-                best = count
-                count += 1
-                new.append(j)
-            labels[start + j] = best
+        size = len(block)
+        to_old = block @ lead[:count].T  # (rows, leaders before this block)
+        best_old = to_old.max(axis=1) if count else np.full(size, -np.inf, np.float32)
+        new: list[int] = []  # rows of this block that lead a theme, in order
+        for j in np.flatnonzero(best_old < threshold).tolist():
+            if count + len(new) >= max_themes:
+                break
+            if new and float((block[new] @ block[j]).max()) >= threshold:
+                continue
+            new.append(j)
+        sims = to_old
+        if new:
+            to_new = block @ block[new].T  # (rows, new leaders)
+            # a row only sees the leaders that came before it (and a leader itself)
+            to_new[np.arange(size)[:, None] < np.asarray(new)[None, :]] = -np.inf
+            sims = np.concatenate([to_old, to_new], axis=1)
+        if sims.shape[1]:
+            best = sims.argmax(axis=1)
+            ok = sims[np.arange(size), best] >= threshold
+            labels[start : start + size] = np.where(ok, best, -1)
+        for k, j in enumerate(new):
+            labels[start + j] = count + k
+            lead[count + k] = block[j]
+        count += len(new)
     return labels
+
+
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """Many small matrix products: on one thread they take milliseconds, spread over CPUs
+    that workers keep busy they take a hundred times longer."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def group(found: list[Moment], threshold: float = DEFAULT_THRESHOLD) -> list[Theme]:
@@ -238,17 +318,23 @@ def group(found: list[Moment], threshold: float = DEFAULT_THRESHOLD) -> list[The
     import numpy as np
 
     threshold = min(max(threshold, MIN_THRESHOLD), MAX_THRESHOLD)
-    vectors_of = [(m, from_bytes(m.item.embedding)) for m in found]
-    usable = [(m, v) for m, v in vectors_of if v is not None]
+    size = EMBEDDING_DIM * 4
+    usable = [m for m in found if m.item.embedding is not None and len(m.item.embedding) == size]
     if not usable:
         return []
-    vectors = np.stack([v for _, v in usable]).astype(np.float32)
-    labels = leaders(vectors, threshold)
+    blob = b"".join(m.item.embedding for m in usable)  # type: ignore[misc]
+    vectors = np.frombuffer(blob, dtype="<f4").reshape(len(usable), EMBEDDING_DIM)
+    vectors = vectors.astype(np.float32)
+    with _one_blas_thread():
+        labels = leaders(vectors, threshold)
     # Rows that matched no leader once the cap was reached are themes of their own.
     alone = np.flatnonzero(labels < 0)
     labels[alone] = labels.max(initial=-1) + 1 + np.arange(len(alone))
-    sums = np.zeros((int(labels.max()) + 1, vectors.shape[1]), np.float32)
-    np.add.at(sums, labels, vectors)
+    # every label from 0 up is used: sum each theme's rows in one pass over the sorted rows
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    sums = np.add.reduceat(vectors[order], starts, axis=0)
     sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     centrality = np.einsum("ij,ij->i", vectors, sums[labels])
     members: dict[int, list[int]] = {}
@@ -257,8 +343,6 @@ def group(found: list[Moment], threshold: float = DEFAULT_THRESHOLD) -> list[The
     themes = []
     for idx in members.values():
         central = max(idx, key=lambda i: float(centrality[i]))
-        themes.append(
-            Theme(label=usable[central][0].item.text, moments=[usable[i][0] for i in idx])
-        )
+        themes.append(Theme(label=usable[central].item.text, moments=[usable[i] for i in idx]))
     themes.sort(key=lambda t: (-t.calls, -len(t.moments), t.label))
     return themes

@@ -65,6 +65,13 @@ def test_requests_group_stored_embeddings_without_the_encoder(
     top = body["themes"][0]
     assert "salesforce" in top["label"].lower() and top["count"] == 3
     assert [t["count"] for t in body["themes"]] == [3, 1]
+    short = needs(service, items_per_theme=1)["themes"][0]
+    assert short["count"] == 3 and len(short["items"]) == 1
+    for bad in (0, 501):
+        r = service.client.get(
+            "/api/insights/needs", headers=service.h("mia"), params={"items_per_theme": bad}
+        )
+        assert r.status_code == 422
 
 
 def test_edited_text_gets_a_new_embedding(service: Service) -> None:
