@@ -149,10 +149,13 @@ def test_markdown_report_says_roles_uncertain() -> None:
 def test_price_talk_tells_the_seller_from_the_buyer() -> None:
     # The buyer opens, asks about the item and pushes on the price; the seller describes it.
     chat = [
-        ("buyer", "Hi, is the bike still for sale? What is the lowest you would take?"),
-        ("seller", "Yes, it is in great condition, barely used. I am asking 300 dollars."),
-        ("buyer", "That is too much for me. Would you take 200?"),
-        ("seller", "I can't go that low, but I can include the lock for 260."),
+        ("buyer", "Hello, is the camera still available? Does it come with the charger?"),
+        (
+            "seller",
+            "Yes, it comes with the charger and two batteries, barely used. I'm asking 300.",
+        ),
+        ("buyer", "That's a bit much for a used one. Would you take 220?"),
+        ("seller", "That is too low, sorry. I could let it go for 270 if you collect it today."),
     ]
     found = heuristic_roles(segments([(w, None, t) for w, t in chat]), ["buyer", "seller"])
     assert found["seller"][0] == "rep" and found["buyer"][0] == "customer"
