@@ -17,11 +17,9 @@ Methods (``--method``):
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,12 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from assistant.extract import calibration  # noqa: E402
 from assistant.extract.dataset import (  # noqa: E402
     CATEGORIES,
     LABELS,
     Call,
     Row,
     label_counts,
+    read_ami_meetings,
     read_calls,
 )
 from assistant.extract.features import INPUT_FORMAT, Turn, model_input  # noqa: E402
@@ -47,22 +47,6 @@ DATA = ROOT / "models" / "extractor" / "data"
 OUT = ROOT / "models" / "extractor"
 PUNCT = str.maketrans("", "", ",.?!;:")
 AMI = ROOT.parent / "shared" / "data" / "meetings" / "ami_dialogue_acts_train.jsonl.gz"
-
-# AMI utterances linked to the meeting's summarized actions that read as a task or commitment.
-# Linked fragments without one ("and the marketing expert,") say nothing on their own.
-_AMI_ACTION_CUE = re.compile(
-    r"\b(will|'ll|gonna|going to|have to|has to|need to|needs to|should|must|want you|like you"
-    r" to|can you|could you|let's|let us|next|send|e-?mail|before|don't forget|look at|looking at"
-    r"|work on|working on|bring|prepare|think about|thinking about|get back|find out|check)\b",
-    re.IGNORECASE,
-)
-# Unlinked utterances voicing a need, a problem or a cost are left out of the negatives: in a
-# sales call the same words would be a customer need or an objection.
-_AMI_NEED_CUE = re.compile(
-    r"\b(need|needs|want|wants|require|requirement|must|problem|issue|expensive|budget|cost"
-    r"|price|worried|concern|difficult|can't afford)\b",
-    re.IGNORECASE,
-)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,10 +99,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--describe", action="store_true", help="print the data's counts as Markdown and exit"
     )
     p.add_argument(
-        "--make-ami-data",
+        "--ami",
         type=Path,
-        metavar="JSONL",
-        help="write real AMI meeting excerpts (action items and non-items) to JSONL and exit",
+        default=AMI,
+        help="whole real AMI meetings (train and validation meetings are used; test meetings "
+        "never) [%(default)s]",
+    )
+    p.add_argument(
+        "--ami-none-rate",
+        type=float,
+        default=0.12,
+        help="share of the AMI meetings' non-items (of at least 4 words) drawn each epoch; "
+        "shorter ones at a tenth of it",
+    )
+    p.add_argument(
+        "--holdout",
+        nargs="*",
+        default=[],
+        metavar="STEM",
+        help="data files (by stem, e.g. calls_en_b) held out whole: never trained or calibrated "
+        "on, all scored as test (the cross-style split)",
     )
     return p.parse_args(argv)
 
@@ -135,6 +135,11 @@ def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list
     out = []
     for row in call.rows:
         text = row.text.translate(PUNCT).lower() if strip else row.text
+        if strip and rng is not None and rng.random() < 0.3:
+            # A recognizer keeps the hesitations that writers leave out.
+            words = text.split()
+            words.insert(rng.randrange(len(words) + 1), rng.choice(("um", "uh", "you know")))
+            text = " ".join(words)
         out.append(
             Turn(
                 text=text,
@@ -162,74 +167,6 @@ def examples(
     return pairs, labels, categories, rows, owners
 
 
-def make_ami_data(out: Path, seed: int, negatives_per_meeting: int = 8) -> None:
-    """Excerpts of real AMI meetings (CC BY 4.0): each labelled utterance with the utterance
-    before and after it as context-only rows. Positives are utterances the annotators linked to
-    the summary's actions; negatives are sampled from the rest of the same meetings."""
-    rng = random.Random(seed)
-    meetings: dict[str, list[dict[str, Any]]] = {}
-    with gzip.open(AMI, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row["start"] is None or row["end"] is None or not row["text"].strip():
-                continue
-            meetings.setdefault(row["meeting_id"], []).append(row)
-    lines = []
-    for meeting_id, rows in sorted(meetings.items()):
-        rows.sort(key=lambda r: (r["start"], r["end"]))
-
-        def words(r: dict[str, Any]) -> int:
-            return len(r["text"].split())
-
-        linked = [set(r["linked_summary_sections"]) for r in rows]
-        positives = [
-            i
-            for i, r in enumerate(rows)
-            if "actions" in linked[i]
-            and r["da_type"] in ("Inform", "Suggest", "Offer", "Elicit-Inform")
-            and words(r) >= 6
-            and _AMI_ACTION_CUE.search(r["text"])
-        ]
-        candidates = [
-            i
-            for i, r in enumerate(rows)
-            if not linked[i] & {"actions", "decisions", "problems"}
-            and r["da_type"] not in ("Offer", "Suggest", "Elicit-Offer-Or-Suggestion", None)
-            and words(r) >= 4
-            and not _AMI_NEED_CUE.search(r["text"])
-        ]
-        negatives = rng.sample(candidates, min(negatives_per_meeting, len(candidates)))
-        for i in sorted(set(positives) | set(negatives)):
-            call_id = f"ami-{meeting_id}-{i:04d}"
-            for j in (i - 1, i, i + 1):
-                if not 0 <= j < len(rows):
-                    continue
-                r = rows[j]
-                lines.append(
-                    {
-                        "call_id": call_id,
-                        "group": f"ami-{meeting_id}",
-                        "source": "ami",
-                        "lang": "en",
-                        "industry": "product design meeting (AMI)",
-                        "stage": "internal",
-                        "turn": j,
-                        "speaker": r["speaker"],
-                        "role": None,
-                        "text": r["text"],
-                        "label": "action_item" if j in positives and j == i else "none",
-                        "category": None,
-                        "owner": None,
-                        "due_text": None,
-                        "start_s": r["start"],
-                        "end_s": r["end"],
-                        "context_only": j != i,
-                    }
-                )
-    out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
-    print(f"wrote {out}: {sum(not x['context_only'] for x in lines)} labelled utterances")
-
-
 def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     """The temperature that minimizes the negative log-likelihood on held-out calls."""
     import torch
@@ -246,6 +183,33 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
 
     opt.step(closure)
     return float(log_t.exp().item())
+
+
+def fit_calibration(
+    probs: np.ndarray, gold: np.ndarray, written: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Per item label, Platt scaling and a threshold (see ``assistant.extract.calibration``),
+    fitted on validation utterances at their real priors. Action items: the written calls and
+    the whole real meetings together (the threshold maximizes the mean of both F1s, so neither
+    decides alone); needs and objections: the written calls (meetings have no customer)."""
+    meetings = ~written
+    fitted = {}
+    for k, label in enumerate(LABELS):
+        if label == "none":
+            continue
+        rows = written | meetings if label == "action_item" and meetings.any() else written
+        right = (gold == k).astype(float)
+        a, b = calibration.fit_platt(probs[rows, k], right[rows])
+        conf = calibration.platt(probs[:, k], a, b)
+        parts = [(conf[written], right[written])]
+        if label == "action_item" and meetings.any():
+            parts.append((conf[meetings], right[meetings]))
+        threshold, f1 = calibration.best_threshold(parts)
+        fitted[label] = {"a": round(a, 4), "b": round(b, 4), "threshold": threshold}
+        print(
+            f"calibration {label}: a {a:.3f} b {b:.3f} threshold {threshold:.2f} (val F1 {f1:.3f})"
+        )
+    return fitted
 
 
 def describe(calls: list[Call]) -> None:
@@ -265,9 +229,6 @@ def describe(calls: list[Call]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.make_ami_data:
-        make_ami_data(args.make_ami_data, args.seed)
-        return 0
     import torch
 
     from assistant.extract import net as netlib
@@ -279,13 +240,21 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     files = args.data or sorted(DATA.glob("*.jsonl"))
-    calls = read_calls(files)
+    unknown = set(args.holdout) - {f.stem for f in files}
+    if unknown:
+        print(f"error: --holdout names no data file: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    calls = read_calls(f for f in files if f.stem not in args.holdout)
+    held_out = read_calls(f for f in files if f.stem in args.holdout)
+    if args.ami:
+        calls += [c for c in read_ami_meetings(args.ami, for_training=True) if c.split != "test"]
     if args.describe:
         describe(calls)
         return 0
     split: dict[str, list[Call]] = {"train": [], "val": [], "test": []}
     for call in calls:
         split[call.split].append(call)
+    split["test"] += held_out
     for name, part in split.items():
         langs: dict[str, int] = {}
         for call in part:
@@ -342,18 +311,18 @@ def main(argv: list[str] | None = None) -> int:
                 logits[idx], cat[idx] = (lo + prior).numpy(), co.numpy()
         return logits, cat, rows, owners
 
-    def draws(call: Call) -> int:
-        """Times each of the call's utterances is drawn per epoch."""
-        return (args.german_repeat if call.lang == "de" else 1) * (
-            args.ami_repeat if call.source == "ami" else 1
-        )
+    none = LABELS.index("none")
+
+    def rate(call: Call, label: int) -> float:
+        """Expected draws per epoch of one of the call's utterances with this label: German
+        and real meeting items more than once (less data), non-items a fresh share each epoch."""
+        lang = args.german_repeat if call.lang == "de" else 1
+        if call.source == "ami":
+            return args.ami_none_rate if label == none else float(args.ami_repeat)
+        return lang * (args.none_rate if label == none else 1.0)
 
     _, train_labels, _, _, train_calls = examples(split["train"], None, 0.0)
-    none = LABELS.index("none")
-    per_epoch = sum(
-        draws(call) * (1.0 if y != none else args.none_rate)
-        for y, call in zip(train_labels, train_calls, strict=True)
-    )
+    per_epoch = sum(rate(c, y) for y, c in zip(train_labels, train_calls, strict=True))
     params = [
         {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": args.lr},
         {
@@ -376,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     # draw of the augmentations (--variants) and train only the top layers and the heads on it.
     frozen = n_layers if args.method == "head" else n_layers - args.layers
     Cached = tuple[
-        list[torch.Tensor], list[torch.Tensor], list[int], list[int], list[int], list[int]
+        list[torch.Tensor], list[torch.Tensor], list[int], list[int], list[int], list[float]
     ]
 
     def bottom(pairs: list[tuple[str, str]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -397,9 +366,26 @@ def main(argv: list[str] | None = None) -> int:
         return hidden_out, types_out
 
     def cached(calls_: list[Call], augment: random.Random | None) -> Cached:
-        pairs, labels, cats, _, owners = examples(calls_, augment, args.role_dropout)
+        pairs, labels, cats, rows, owners = examples(calls_, augment, args.role_dropout)
+        if augment is not None:
+            # Most meeting utterances under 4 words ("yeah", "okay") teach nothing: keep a tenth.
+            keep = [
+                i
+                for i, (row, call) in enumerate(zip(rows, owners, strict=True))
+                if call.source != "ami"
+                or labels[i] != none
+                or len(row.text.split()) >= 4
+                or augment.random() < 0.1
+            ]
+            pairs, labels, cats = (
+                [pairs[i] for i in keep],
+                [labels[i] for i in keep],
+                [cats[i] for i in keep],
+            )
+            owners = [owners[i] for i in keep]
         hidden, types = bottom(pairs)
-        return hidden, types, labels, cats, [len(h) for h in hidden], [draws(c) for c in owners]
+        rates = [rate(c, y) for c, y in zip(owners, labels, strict=True)]
+        return hidden, types, labels, cats, [len(h) for h in hidden], rates
 
     def top(
         hidden: list[torch.Tensor], types: list[torch.Tensor], idx: list[int]
@@ -416,18 +402,20 @@ def main(argv: list[str] | None = None) -> int:
         return model.label_head(pooled), model.category_head(pooled)
 
     train_cache = [cached(split["train"], rng) for _ in range(args.variants)]
-    val_cache = cached(split["val"], None)
-    val_rows = [r for c in split["val"] for r in c.scored]
+    # Epochs are compared on the written validation calls; the meetings' 19,000 utterances
+    # calibrate the chosen epoch once, at the end.
+    written_val = [c for c in split["val"] if c.source != "ami"]
+    val_cache = cached(written_val, None)
+    val_rows = [r for c in written_val for r in c.scored]
     print(f"frozen layers cached ({time.perf_counter() - started:.0f} s)")
     for epoch in range(1, args.epochs + 1):
         model.train()
-        hidden, types, labels, cats, lengths, repeats = train_cache[(epoch - 1) % len(train_cache)]
+        hidden, types, labels, cats, lengths, rates = train_cache[(epoch - 1) % len(train_cache)]
         # Shuffle, then sort within chunks by length: little padding, still random batches.
         order = [
             i
             for i in range(len(labels))
-            for _ in range(repeats[i])
-            if labels[i] != none or rng.random() < args.none_rate
+            for _ in range(int(rates[i]) + (rng.random() < rates[i] % 1))
         ]
         rng.shuffle(order)
         chunk = args.batch_size * 16
@@ -478,15 +466,21 @@ def main(argv: list[str] | None = None) -> int:
     prior.zero_()
     train_seconds = time.perf_counter() - started
 
-    val_logits, _, val_rows, _ = infer(split["val"])
-    temperature = fit_temperature(val_logits, np.array([LABELS.index(r.label) for r in val_rows]))
+    val_logits, _, val_rows, val_owners = infer(split["val"])
+    written = np.array([c.source != "ami" for c in val_owners])
+    val_gold = np.array([LABELS.index(r.label) for r in val_rows])
+    temperature = fit_temperature(val_logits[written], val_gold[written])
     print(f"best epoch {best[2]} (val macro-F1 {best[0]:.4f}); temperature {temperature:.3f}")
+    val_probs = torch.softmax(torch.tensor(val_logits) / temperature, -1).numpy()
+    fitted = fit_calibration(val_probs, val_gold, written)
 
     metrics: dict[str, Any] = {
         "method": args.method,
         "best_epoch": best[2],
         "val_macro_f1": round(best[0], 4),
         "temperature": round(temperature, 4),
+        "calibration": fitted,
+        "holdout": list(args.holdout),
         "train_seconds": round(train_seconds, 1),
         "calls": {k: len(v) for k, v in split.items()},
         "labels": {k: label_counts(v) for k, v in split.items()},
@@ -494,16 +488,21 @@ def main(argv: list[str] | None = None) -> int:
     }
     logits, cat_logits, rows, owners = infer(split["test"])
     probs = torch.softmax(torch.tensor(logits) / temperature, -1).numpy()
-    groups = {"all": lambda c: True}
+    chosen, confidence = calibration.decide(probs, LABELS, fitted)
+    held = {c.call_id for c in held_out}
+    groups = {"own split": lambda c: c.call_id not in held}
     for lang in sorted({c.lang for c in split["test"]}):
-        groups[lang] = lambda c, lang=lang: c.lang == lang
+        groups[f"own split {lang}"] = lambda c, lang=lang: c.lang == lang and c.call_id not in held
+    for stem in args.holdout:
+        ids = {c.call_id for c in read_calls([DATA / f"{stem}.jsonl"])}
+        groups[f"held-out file {stem}"] = lambda c, ids=ids: c.call_id in ids
     for name, keep in groups.items():
         idx = [i for i, c in enumerate(owners) if keep(c)]
         if not idx:
             continue
         gold = [rows[i].label for i in idx]
-        predicted = [LABELS[int(probs[i].argmax())] for i in idx]
-        report = score(gold, predicted, [float(probs[i].max()) for i in idx], LABELS)
+        present = [label for label in LABELS if label in gold]
+        report = score(gold, [chosen[i] for i in idx], confidence[idx].tolist(), LABELS, present)
         print(format_report(f"test [{name}]", report))
         metrics["test"][name] = report.as_dict()
     objections = [i for i, r in enumerate(rows) if r.label == "objection"]
@@ -539,12 +538,15 @@ def main(argv: list[str] | None = None) -> int:
         "categories": list(CATEGORIES),
         "max_length": args.max_length,
         "temperature": round(temperature, 6),
+        "calibration": fitted,
+        "holdout": list(args.holdout),
         "seed": args.seed,
         "epochs": args.epochs,
         "lora_rank": args.rank if args.method == "lora" else None,
         "lora_layers": args.layers if args.method == "lora" else None,
         "german_repeat": args.german_repeat,
         "ami_repeat": args.ami_repeat,
+        "ami_none_rate": args.ami_none_rate,
         "none_rate": args.none_rate,
     }
     (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -124,13 +124,10 @@ def _candidates(
     segments: list[Segment], preds: Predictions, options: ExtractOptions
 ) -> list[_Candidate]:
     out: list[_Candidate] = []
-    none = preds.labels.index("none")
     for i, seg in enumerate(segments):
-        probs = preds.label_probs[i]
-        best = int(probs.argmax())
-        if best == none or probs[best] < options.min_confidence or not seg.text.strip():
+        kind, confidence = preds.chosen[i], float(preds.confidence[i])
+        if kind == "none" or confidence < options.min_confidence or not seg.text.strip():
             continue
-        kind = preds.labels[best]
         last = out[-1] if out else None
         if (
             last is not None
@@ -140,14 +137,14 @@ def _candidates(
             and seg.start_s - segments[i - 1].end_s <= options.join_gap_s
         ):
             last.indices.append(i)
-            last.confidence = max(last.confidence, float(probs[best]))
+            last.confidence = max(last.confidence, confidence)
             last.category_probs = last.category_probs + preds.category_probs[i]
             continue
         out.append(
             _Candidate(
                 kind,
                 [i],
-                float(probs[best]),
+                confidence,
                 preds.category_probs[i].copy(),
             )
         )

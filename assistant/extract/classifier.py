@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.extract.calibration import decide
 from assistant.extract.features import INPUT_FORMAT
 
 ARTIFACT_FILES = ("config.json", "heads.safetensors")
@@ -23,14 +24,17 @@ ARTIFACT_FILES = ("config.json", "heads.safetensors")
 
 @dataclass(frozen=True)
 class Predictions:
-    """Per utterance: calibrated label probabilities, objection-category probabilities and a
-    normalized embedding of the utterance (for merging near-duplicates)."""
+    """Per utterance: the decision (``chosen`` label and its calibrated ``confidence``, see
+    ``assistant.extract.calibration``), the label probabilities behind it, objection-category
+    probabilities and a normalized embedding of the utterance (for merging near-duplicates)."""
 
     labels: tuple[str, ...]
     categories: tuple[str, ...]
-    label_probs: np.ndarray  # (n, len(labels))
+    label_probs: np.ndarray  # (n, len(labels)), softmax with the fitted temperature
     category_probs: np.ndarray  # (n, len(categories))
     embeddings: np.ndarray  # (n, hidden), L2-normalized
+    chosen: tuple[str, ...]  # (n,) the label given, after per-label thresholds
+    confidence: np.ndarray  # (n,) calibrated probability that ``chosen`` is right
 
 
 def default_model_dir() -> Path:
@@ -131,7 +135,16 @@ class Classifier:
                 category_probs[idx] = torch.softmax(self.net.category_head(pooled), -1).numpy()
                 utterance = pooled[:, : hidden // 2]
                 embeddings[idx] = torch.nn.functional.normalize(utterance, dim=-1).numpy()
-        return Predictions(self.labels, self.categories, label_probs, category_probs, embeddings)
+        chosen, confidence = decide(label_probs, self.labels, self.config.get("calibration"))
+        return Predictions(
+            self.labels,
+            self.categories,
+            label_probs,
+            category_probs,
+            embeddings,
+            tuple(chosen),
+            confidence,
+        )
 
 
 @lru_cache(maxsize=2)

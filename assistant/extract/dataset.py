@@ -9,11 +9,14 @@ stays in its split when more data is added.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import InputError
 
@@ -136,3 +139,53 @@ def label_counts(calls: Iterable[Call]) -> dict[str, int]:
         for row in call.scored:
             counts[row.label] += 1
     return counts
+
+
+# Meeting utterances linked to the summary's actions that read as a task or commitment. Linked
+# fragments without one ("and the marketing expert,") say nothing on their own: in training they
+# are neither item nor non-item; in evaluation every linked utterance is a gold action item.
+_AMI_ACTION_CUE = re.compile(
+    r"\b(will|'ll|gonna|going to|have to|has to|need to|needs to|should|must|want you|like you"
+    r" to|can you|could you|let's|let us|next|send|e-?mail|before|don't forget|look at|looking at"
+    r"|work on|working on|bring|prepare|think about|thinking about|get back|find out|check)\b",
+    re.IGNORECASE,
+)
+
+
+def read_ami_meetings(path: Path, for_training: bool = False) -> list[Call]:
+    """Whole AMI meetings (``shared/data/meetings/ami_dialogue_acts_train.jsonl.gz``), one call
+    per meeting, every utterance in time order, at their true prior: ``action_item`` for the
+    utterances the annotators linked to the summary's actions, ``none`` for the rest. Roles are
+    unknown (a design meeting has no rep). Split by meeting, like the calls.
+
+    ``for_training``: linked utterances without a task cue become context only (not scored).
+    """
+    meetings: dict[str, list[dict[str, Any]]] = {}
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                raw = json.loads(line)
+                if raw.get("start") is None or not str(raw.get("text") or "").strip():
+                    continue
+                meetings.setdefault(str(raw["meeting_id"]), []).append(raw)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the AMI meetings ({exc})") from exc
+    calls = []
+    for meeting, raws in sorted(meetings.items()):
+        raws.sort(key=lambda r: (r["start"], r.get("end") or r["start"]))
+        rows = []
+        for r in raws:
+            linked = "actions" in (r.get("linked_summary_sections") or [])
+            text = str(r["text"]).strip()
+            rows.append(
+                Row(
+                    text=text,
+                    label="action_item" if linked else "none",
+                    speaker=str(r["speaker"]),
+                    start_s=float(r["start"]),
+                    end_s=float(r.get("end") or r["start"]),
+                    context_only=for_training and linked and not _AMI_ACTION_CUE.search(text),
+                )
+            )
+        calls.append(Call(f"ami-{meeting}", "en", "ami", f"ami-{meeting}", rows))
+    return calls
