@@ -50,7 +50,14 @@ class UserCreated(UserPublic):
 
 class JobPublic(_Out):
     id: int
-    call_id: int
+    kind: Literal["analysis", "voice"] = Field(
+        default="analysis", description="A call's analysis, or a user's voice enrollment"
+    )
+    call_id: int | None = Field(description="The call analysed; none for a voice job")
+    user_id: int | None = Field(default=None, description="Whose voice a voice job enrolls")
+    speech_s: float | None = Field(
+        default=None, description="A finished voice job: seconds of speech in the profile"
+    )
     status: Literal["queued", "running", "done", "failed"]
     stage: str | None
     progress: float
@@ -249,9 +256,9 @@ class WebhookCreated(WebhookPublic):
     secret: str = Field(description="HMAC-SHA256 key for X-Assistant-Signature; shown once")
 
 
-class VoicePublic(_Out):
+class VoiceAccepted(_Out):
     user: str
-    speech_s: float = Field(description="Seconds of the user's speech the profile is made from")
+    job: JobPublic = Field(description="The enrollment job; poll GET /api/jobs/{id}")
 
 
 class LoginLink(_Out):

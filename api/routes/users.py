@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from api import upload
-from api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from api.deps import AdminUser, CurrentUser, QueueDep, SessionDep, SettingsDep
 from api.schemas import (
     Id,
+    JobPublic,
     Message,
     UserCreate,
     UserCreated,
     UserPublic,
     UsersPublic,
-    VoicePublic,
+    VoiceAccepted,
 )
 from assistant.media import MediaOptions
-from assistant.profiles import ProfileStore, enroll
-from assistant.store import NotFoundError
+from assistant.profiles import ProfileStore
+from assistant.store import NotFoundError, voice
 from assistant.store import users as store
 from assistant.store.calls import may_see_user
 from assistant.store.models import User
@@ -104,17 +107,23 @@ def _visible_user(session: SessionDep, viewer: User, user_id: int) -> User:
 
 @router.put(
     "/{user_id}/voice",
-    status_code=201,
-    response_model=VoicePublic,
+    status_code=202,
+    response_model=VoiceAccepted,
     openapi_extra=VOICE_BODY,
     responses={404: {"model": Message}, 413: {"model": Message}, 422: {"model": Message}},
 )
 async def enroll_voice(
-    user_id: Id, request: Request, viewer: CurrentUser, session: SessionDep, settings: SettingsDep
-) -> VoicePublic:
+    user_id: Id,
+    request: Request,
+    viewer: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+) -> VoiceAccepted:
     """Enroll (or replace) a user's voice from a recording of them speaking (field ``file``;
-    30 s or more works best). Their calls then tell them from the customer by voice. The
-    recording itself is not kept, only the voice embedding."""
+    30 s or more works best) -> 202 with the enrollment job; poll ``GET /api/jobs/{id}``. A
+    worker makes the profile; their calls then tell them from the customer by voice. The
+    recording itself is deleted once the job has ended; only the voice embedding is kept."""
     user = _visible_user(session, viewer, user_id)
     received = await upload.receive(
         request, settings.data_dir / "uploads", settings.max_upload_bytes
@@ -122,15 +131,22 @@ async def enroll_voice(
     try:
         options = MediaOptions(max_duration_s=settings.max_duration_s)
         await upload.check_media_async(received.path, received.filename, options)
-        profile = await run_in_threadpool(
-            enroll, user.name, [received.path], options, user_id=user.id
-        )
-        profiles = ProfileStore(settings.profiles_dir)
-        profiles.adopt(user.id, user.name)  # an older profile under the name is replaced too
-        profiles.save(profile)
+        stored = uuid.uuid4().hex
+        target = voice.enrollment_path(settings.recordings_dir, stored)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(received.path, target)
+        try:
+            job = voice.create_voice_job(
+                session, user, stored, received.filename, settings.job_max_attempts
+            )
+            session.commit()
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
     finally:
         received.discard()
-    return VoicePublic(user=user.name, speech_s=round(profile.speech_s, 1))
+    queue.submit(job.id)
+    return VoiceAccepted(user=user.name, job=JobPublic.model_validate(job))
 
 
 @router.delete("/{user_id}/voice", status_code=204, responses={404: {"model": Message}})

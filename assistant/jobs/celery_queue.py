@@ -181,12 +181,13 @@ def fail_stopped_job(settings: Settings, job_id: int, limit_s: float | None) -> 
     db = process_database(settings.resolved_database_url)
     with db.session() as session:
         job = session.get(Job, job_id)
-        call = session.get(Call, job.call_id) if job else None
-        if job is None or call is None or job.status != "running":
+        call = session.get(Call, job.call_id) if job and job.call_id is not None else None
+        if job is None or job.status != "running":
             return
         job.status, job.error, job.finished_at = "failed", message, utcnow()
-        call.status, call.error = "failed", message
-        webhooks.enqueue(session, "call.failed", call)
+        if call is not None:  # a voice job has no call
+            call.status, call.error = "failed", message
+            webhooks.enqueue(session, "call.failed", call)
     log.error("job %s: %s", job_id, message)
 
 

@@ -167,7 +167,7 @@ def requeue_stale_jobs(
                     "(see the server log)"
                 )
                 job.finished_at = now
-                call = session.get(Call, job.call_id)
+                call = session.get(Call, job.call_id) if job.call_id is not None else None
                 if call is not None:
                     call.status, call.error = "failed", job.error
             else:
@@ -183,7 +183,7 @@ def claim_job(db: Database, job_id: int, worker: str, now: datetime | None = Non
     has nothing to do: brokers deliver at least once, so duplicates are expected."""
     now = now or utcnow()
     with db.session() as session:
-        claimed = session.scalar(
+        claimed = session.execute(
             update(Job)
             .where(
                 Job.id == job_id,
@@ -191,12 +191,15 @@ def claim_job(db: Database, job_id: int, worker: str, now: datetime | None = Non
                 Job.run_after <= now + timedelta(seconds=1),
             )
             .values(**_running(worker, now))
-            .returning(Job.call_id)
-        )
+            .returning(Job.id, Job.call_id)
+        ).first()
         if claimed is not None:
-            session.execute(
-                update(Call).where(Call.id == claimed).values(status="processing", error=None)
-            )
+            if claimed.call_id is not None:  # a voice job has no call
+                session.execute(
+                    update(Call)
+                    .where(Call.id == claimed.call_id)
+                    .values(status="processing", error=None)
+                )
             return "claimed"
         job = session.get(Job, job_id)
         if job is None:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from datetime import date, timedelta
+from pathlib import Path
 from types import FrameType
 
 from sqlalchemy import select
@@ -27,9 +28,9 @@ from assistant.jobs import queue, webhooks
 from assistant.report import CallReport
 from assistant.settings import Settings, get_settings
 from assistant.store import calls as call_store
-from assistant.store import insights
+from assistant.store import insights, voice
 from assistant.store.db import Database
-from assistant.store.models import Call, Job, utcnow
+from assistant.store.models import Call, Job, User, utcnow
 
 log = logging.getLogger("assistant.worker")
 
@@ -124,11 +125,18 @@ class Worker:
     def process(self, job_id: int) -> None:
         with self.db.session() as session:
             job = session.get(Job, job_id)
-            call = session.get(Call, job.call_id) if job else None
-            if job is None or call is None:
+            if job is None:
                 return
             options = dict(job.options or {})
-            sha256, filename, call_id = call.sha256, call.filename, call.id
+            voice_of = job.user_id if job.kind == "voice" else None
+            call = session.get(Call, job.call_id) if job.call_id is not None else None
+            if call is not None:
+                sha256, filename, call_id = call.sha256, call.filename, call.id
+        if voice_of is not None:
+            self.enroll(job_id, voice_of, options)
+            return
+        if call is None:
+            return
         beat = _Heartbeat(self.db, job_id, self.name, self.settings.job_heartbeat_s)
         beat.start()
         try:
@@ -152,15 +160,63 @@ class Worker:
         finally:
             beat.stop()
 
-    def shown(self, message: str, sha256: str, filename: str) -> str:
+    def shown(self, message: str, sha256: str, filename: str, path: Path | None = None) -> str:
         """A failure as the people who read it see it: the recording is named by the file they
-        uploaded, never by where (or under which hash) the server keeps it."""
+        uploaded, never by where (or under which hash or name) the server keeps it."""
         name = filename or "the recording"
         recordings = self.settings.recordings_dir
-        message = message.replace(str(call_store.recording_path(recordings, sha256)), name)
+        if path is None:
+            path = call_store.recording_path(recordings, sha256)
+        message = message.replace(str(path), name).replace(path.name, name)
         message = message.replace(str(recordings), "the recordings folder")
         message = message.replace(str(self.settings.data_dir), "the data folder")
-        return message.replace(sha256, name)
+        return message.replace(sha256, name) if sha256 else message
+
+    def enroll(self, job_id: int, user_id: int, options: dict) -> None:
+        """A voice job: the user's profile from their recording (``assistant reps enroll`` does
+        the same from the command line). The recording is deleted once the job has ended."""
+        from assistant.media import MediaOptions
+        from assistant.profiles import ProfileStore, enroll
+
+        filename = str(options.get("filename") or "the recording")
+        path = voice.enrollment_path(self.settings.recordings_dir, str(options.get("file")))
+        with self.db.session() as session:
+            user = session.get(User, user_id)
+            name = user.name if user else None
+        beat = _Heartbeat(self.db, job_id, self.name, self.settings.job_heartbeat_s)
+        beat.start()
+        ended = True
+        try:
+            if name is None:
+                raise InputError("the user was deleted before their voice was enrolled")
+            beat.progress("voice", 0.0)
+            media = MediaOptions(max_duration_s=self.settings.max_duration_s)
+            profile = enroll(name, [path], media, user_id=user_id)
+            profiles = ProfileStore(self.settings.profiles_dir)
+            profiles.adopt(user_id, name)  # an older profile under the name is replaced too
+            profiles.save(profile)
+            with self.db.session() as session:
+                job = session.get(Job, job_id)
+                if job is not None and job.worker == self.name:
+                    job.status, job.stage, job.progress = "done", None, 1.0
+                    job.finished_at = utcnow()
+                    job.options = {**(job.options or {}), "speech_s": round(profile.speech_s, 1)}
+        except Stop:
+            ended = False
+            raise
+        except InputError as exc:
+            self.fail(job_id, None, self.shown(str(exc), "", filename, path), retry=False)
+        except AssistantError as exc:
+            message = self.shown(str(exc), "", filename, path)
+            ended = not self.fail(job_id, None, message, exc.retryable)
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            message = self.shown(f"unexpected {type(exc).__name__}: {exc}", "", filename, path)
+            ended = not self.fail(job_id, None, message, retry=True)
+        finally:
+            beat.stop()
+            if ended:
+                path.unlink(missing_ok=True)
 
     def reuse(self, sha256: str, call_id: int) -> CallReport | None:
         """The same recording already analysed by this pipeline version (for another upload):
@@ -208,21 +264,26 @@ class Worker:
             job.finished_at = utcnow()
             webhooks.enqueue(session, "call.done", call)
 
-    def fail(self, job_id: int, call_id: int, message: str, retry: bool) -> None:
+    def fail(self, job_id: int, call_id: int | None, message: str, retry: bool) -> bool:
+        """Record a failure (of a call's job, or of a voice job with no call); True when the
+        job goes back to the queue for another attempt."""
         with self.db.session() as session:
             job = session.get(Job, job_id)
-            call = session.get(Call, call_id)
-            if job is None or call is None or job.worker != self.name:
-                return
+            call = session.get(Call, call_id) if call_id is not None else None
+            if job is None or (call_id is not None and call is None) or job.worker != self.name:
+                return False
             job.error = message
             if retry and job.attempts < job.max_attempts:
                 job.status, job.worker = "queued", None
                 job.run_after = utcnow() + timedelta(seconds=backoff_s(job.attempts))
-                call.status = "queued"
-                return
+                if call is not None:
+                    call.status = "queued"
+                return True
             job.status, job.finished_at = "failed", utcnow()
-            call.status, call.error = "failed", message
-            webhooks.enqueue(session, "call.failed", call)
+            if call is not None:
+                call.status, call.error = "failed", message
+                webhooks.enqueue(session, "call.failed", call)
+            return False
 
 
 def item_embeddings(report: CallReport) -> dict[int, bytes]:

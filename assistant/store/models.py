@@ -192,14 +192,25 @@ class ItemEdit(Base):
     user: Mapped[User | None] = relationship()
 
 
+JOB_KINDS = ("analysis", "voice")
+
+
 class Job(Base):
-    """One run of the pipeline over one call's recording."""
+    """One run of work in a worker: the pipeline over one call's recording (``analysis``), or
+    a user's voice enrollment from a recording of them (``voice``; no call, ``user_id`` set,
+    the stored upload named in ``options``)."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="analysis", server_default="analysis")
+    call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="queued")
     stage: Mapped[str | None] = mapped_column(String(32))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
@@ -214,6 +225,12 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def speech_s(self) -> float | None:
+        """A finished voice job: seconds of the user's speech the profile is made from."""
+        value = (self.options or {}).get("speech_s")
+        return float(value) if value is not None else None
 
 
 class Webhook(Base):

@@ -1,4 +1,5 @@
-"""Voice enrollment through the API: a rep's voice profile, kept as the pipeline reads it."""
+"""Voice enrollment through the API: a job in the worker (202 with the job; its status is
+polled), and a rep's voice profile, kept as the pipeline reads it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ def put_voice(service: Service, viewer: str, user_id: int, path: Path):  # type:
         )
 
 
+def enrolled(service: Service, viewer: str, user_id: int, path: Path) -> dict:
+    """Enroll through the API and let the worker run the job; the job as it ended."""
+    r = put_voice(service, viewer, user_id, path)
+    assert r.status_code == 202, r.text
+    assert service.run_jobs() == 1
+    job = service.client.get(f"/api/jobs/{r.json()['job']['id']}", headers=service.h(viewer))
+    assert job.status_code == 200
+    return job.json()  # type: ignore[no-any-return]
+
+
 def user_id(service: Service, name: str) -> int:
     me = service.client.get("/api/users/me", headers=service.h(name)).json()
     return int(me["id"])
@@ -27,11 +38,24 @@ def user_id(service: Service, name: str) -> int:
 def test_rep_enrolls_own_voice_and_others_cannot(service: Service, tmp_path: Path) -> None:
     alice = user_id(service, "alice")
     r = put_voice(service, "alice", alice, DATA / "jfk.flac")
-    assert r.status_code == 201, r.text
-    assert r.json()["user"] == "alice" and r.json()["speech_s"] >= 3
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    assert r.json()["user"] == "alice" and job["kind"] == "voice" and job["status"] == "queued"
+    assert job["user_id"] == alice and job["call_id"] is None
     profiles = ProfileStore(service.settings.profiles_dir)
+    assert profiles.list() == []  # the web process did not decode it: a worker will
+    for viewer in ("alice", "mia"):
+        r = service.client.get(f"/api/jobs/{job['id']}", headers=service.h(viewer))
+        assert r.status_code == 200 and r.json()["status"] == "queued"
+    for outsider in ("bob", "carol", "wes"):
+        r = service.client.get(f"/api/jobs/{job['id']}", headers=service.h(outsider))
+        assert r.status_code == 404
+    assert service.run_jobs() == 1
+    done = service.client.get(f"/api/jobs/{job['id']}", headers=service.h("alice")).json()
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["speech_s"] >= 3
     assert [p.name for p in profiles.list()] == ["alice"]
     assert not list(service.settings.data_dir.joinpath("uploads").glob("*"))  # not kept
+    assert not [p for p in service.files() if "recordings" in p.parts]
     for outsider in ("bob", "carol", "wes"):
         assert put_voice(service, outsider, alice, DATA / "jfk.flac").status_code == 404
         r = service.client.delete(f"/api/users/{alice}/voice", headers=service.h(outsider))
@@ -56,13 +80,13 @@ def test_profiles_of_users_with_look_alike_names_stay_apart(service: Service) ->
     east, west, west2 = (user_id(service, n) for n in ("anna.berg", "anna_berg", "Anna.Berg"))
     profiles = ProfileStore(service.settings.profiles_dir)
 
-    assert put_voice(service, "anna.berg", east, DATA / "jfk.flac").status_code == 201
+    assert enrolled(service, "anna.berg", east, DATA / "jfk.flac")["status"] == "done"
     # Another user's name with the same slug neither finds nor deletes anna.berg's profile.
     r = service.client.delete(f"/api/users/{west}/voice", headers=service.h("anna_berg"))
     assert r.status_code == 404
     assert [p.name for p in profiles.list()] == ["anna.berg"]
-    assert put_voice(service, "anna_berg", west, DATA / "jfk.flac").status_code == 201
-    assert put_voice(service, "Anna.Berg", west2, DATA / "jfk.flac").status_code == 201
+    assert enrolled(service, "anna_berg", west, DATA / "jfk.flac")["status"] == "done"
+    assert enrolled(service, "Anna.Berg", west2, DATA / "jfk.flac")["status"] == "done"
     assert sorted(p.name for p in profiles.list()) == ["Anna.Berg", "anna.berg", "anna_berg"]
     r = service.client.delete(f"/api/users/{west}/voice", headers=service.h("anna_berg"))
     assert r.status_code == 204
@@ -82,3 +106,34 @@ def test_a_profile_stored_under_the_name_moves_to_the_user(service: Service) -> 
     r = service.client.delete(f"/api/users/{alice}/voice", headers=service.h("alice"))
     assert r.status_code == 204
     assert not legacy.exists() and profiles.list() == []
+
+
+def test_enrollment_that_fails_says_why_and_keeps_nothing(service: Service, tmp_path: Path) -> None:
+    """Five seconds of silence is audio, so the upload is accepted; the job finds no speech."""
+    from tests.helpers import write_wav
+
+    silence = write_wav(tmp_path / "quiet room.wav", np.zeros(16_000 * 5, np.float32))
+    alice = user_id(service, "alice")
+    job = enrolled(service, "alice", alice, silence)
+    assert job["status"] == "failed" and job["attempts"] == 1  # bad input: not retried
+    assert "speech" in job["error"] and "at least" in job["error"]
+    for hidden in (str(service.settings.data_dir), "recordings/", "/voice/"):
+        assert hidden not in job["error"]
+    assert ProfileStore(service.settings.profiles_dir).list() == []
+    assert not [p for p in service.files() if "recordings" in p.parts]
+
+
+def test_enrollment_job_of_a_deleted_user_goes_with_them(service: Service) -> None:
+    from sqlalchemy import delete, func, select
+
+    from assistant.store.models import Job, Token, User
+
+    bob = user_id(service, "bob")
+    r = put_voice(service, "bob", bob, DATA / "jfk.flac")
+    assert r.status_code == 202
+    with service.db.session() as session:
+        session.execute(delete(Token).where(Token.user_id == bob))
+        session.execute(delete(User).where(User.id == bob))
+    with service.db.session() as session:
+        assert session.scalar(select(func.count(Job.id)).where(Job.kind == "voice")) == 0
+    assert service.run_jobs() == 0
