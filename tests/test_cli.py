@@ -38,7 +38,7 @@ def analyze(*args: str) -> dict:
 
 def test_analyze_recording_gives_full_report(data: Path) -> None:
     report = analyze(str(data / "jfk.flac"))
-    # Every word exactly; int8 punctuation and case differ between CPU instruction sets.
+    # Every word exactly; int8 punctuation and case differ between machines (test_transcribe).
     assert report["segments"] and words(report) == words_of(JFK)
     assert report["language"] == "en"
     assert report["items"] == []

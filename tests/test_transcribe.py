@@ -113,9 +113,9 @@ def assert_times_sane(segments: list[Segment]) -> None:
 
 
 def test_jfk_exact_sentence_with_base(transcriber, clip) -> None:
-    # Every word exactly. The punctuation of int8 decoding depends on the CPU's instruction set
-    # (CTranslate2 picks AVX2 or AVX-512 kernels at run time): on AVX-512 machines the commas and
-    # the final period of this sentence are not emitted.
+    # Every word exactly. The punctuation of int8 decoding differs between machines (CTranslate2
+    # picks its kernels for the CPU at run time): on an AMD EPYC with AVX-512 the commas and the
+    # final period of this sentence were not emitted.
     t = run(transcriber("faster-whisper", "base"), clip("jfk.flac"), "base")
     assert t.language == "en"
     assert normalize(text_of(t)) == normalize(JFK)
