@@ -49,6 +49,7 @@ LAZY_EMBED_LIMIT = 32
 # Texts the worker embeds per pass when it fills in missing embeddings.
 BACKFILL_BATCH = 256
 BLOCK = 256
+CALLS_PER_QUERY = 500
 
 
 @dataclass(slots=True)
@@ -189,6 +190,7 @@ def moments(
     query = (
         select(
             Item.id,
+            Item.call_id,
             Item.text,
             Item.quote,
             Item.start_s,
@@ -196,12 +198,6 @@ def moments(
             Item.review,
             Item.category,
             Item.embedding,
-            Call.id.label("call_id"),
-            Call.title,
-            Call.customer,
-            Call.call_date,
-            Call.created_at,
-            User.name,
         )
         .join(Call, Call.id == Item.call_id)
         .join(User, User.id == Call.owner_id)
@@ -215,14 +211,21 @@ def moments(
         query = query.where(day <= date_to)
     if rep:
         query = query.where(User.name == rep)
-    calls: dict[int, MomentCall] = {}
+    rows = session.execute(query).all()
+    # The calls once each (a few hundred rows), not once per item.
+    calls: dict[int, tuple[MomentCall, str]] = {}
+    wanted = sorted({row.call_id for row in rows})
+    for start in range(0, len(wanted), CALLS_PER_QUERY):
+        chunk = wanted[start : start + CALLS_PER_QUERY]
+        for c in session.execute(
+            select(Call.id, Call.title, Call.customer, Call.call_date, Call.created_at, User.name)
+            .join(User, User.id == Call.owner_id)
+            .where(Call.id.in_(chunk))
+        ):
+            calls[c.id] = (MomentCall(c.id, c.title, c.customer, c.call_date, c.created_at), c.name)
     found = []
-    for row in session.execute(query):
-        call = calls.get(row.call_id)
-        if call is None:
-            call = calls[row.call_id] = MomentCall(
-                row.call_id, row.title, row.customer, row.call_date, row.created_at
-            )
+    for row in rows:
+        call, rep_name = calls[row.call_id]
         item = MomentItem(
             row.id,
             row.text,
@@ -233,7 +236,7 @@ def moments(
             row.category,
             row.embedding,
         )
-        found.append(Moment(item, call, row.name))
+        found.append(Moment(item, call, rep_name))
     return found
 
 
