@@ -45,10 +45,11 @@ class Settings(BaseSettings):
     # profile or heuristic), and a fixed number of speakers (empty: estimate it).
     rep_channel: Literal["left", "right"] | None = None
     speakers: int | None = Field(default=None, ge=1, le=8)
-    # Extraction: the model folder (empty: models/extractor of the source tree), the confidence
-    # below which items are dropped, and a JSON file of keyword trackers (empty: the defaults).
+    # Extraction: the model folder (empty: the bundled model), a confidence below which items are
+    # dropped on top of the model's own thresholds (0: the thresholds alone), and a JSON file of
+    # keyword trackers (empty: the defaults).
     extractor_dir: Path | None = None
-    extract_min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    extract_min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     trackers_file: Path | None = None
     # The service (``assistant serve``).
     database_url: str = ""  # empty: SQLite in the data directory

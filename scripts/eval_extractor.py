@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,6 +44,8 @@ SHARED = ROOT.parent / "shared" / "data"
 AMI = SHARED / "meetings" / "ami_dialogue_acts_train.jsonl.gz"
 NEGOTIATIONS = SHARED / "negotiations" / "craigslist_resistance_dev.jsonl"
 CROSS_STYLE = ("calls_en_b", "calls_de_c")
+# Written in speech-recognizer style, with long turns and soft objections (see DATA_CARD.md).
+HARDER = ("calls_en_c", "calls_de_d")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -137,7 +140,7 @@ class Line:
     name: str
     metric: str  # "macro-F1" or a label whose F1 is the row's score
     report: Report
-    goal: float
+    goal: float | None
 
     @property
     def value(self) -> float:
@@ -146,7 +149,7 @@ class Line:
         return next(c.f1 for c in self.report.classes if c.label == self.metric)
 
 
-def line(name: str, scored: Scored, metric: str, goal: float) -> Line:
+def line(name: str, scored: Scored, metric: str, goal: float | None) -> Line:
     present = [label for label in LABELS if label in scored.gold]
     return Line(
         name, metric, score(scored.gold, scored.chosen, scored.confidence, LABELS, present), goal
@@ -190,7 +193,9 @@ def owner_and_due(calls: list[Call]) -> dict[str, object]:
                     {r.speaker for r in rows if r.speaker},
                 )
                 # The gold owner is a role or a name; a speaker's name and role are one party.
-                roles = {r.speaker.lower(): r.role for r in rows if r.speaker and r.role}
+                roles: dict[str, str | None] = {
+                    r.speaker.lower(): r.role for r in rows if r.speaker and r.role
+                }
 
                 def party(who: str | None, roles: dict[str, str | None] = roles) -> str:
                     who = (who or "").lower()
@@ -213,18 +218,22 @@ def owner_and_due(calls: list[Call]) -> dict[str, object]:
     }
 
 
-def evaluate(args: argparse.Namespace, model: Classifier) -> tuple[list[Line], dict[str, object]]:
-    extra: dict[str, object] = {}
+def evaluate(args: argparse.Namespace, model: Classifier) -> tuple[list[Line], dict[str, Any]]:
+    extra: dict[str, Any] = {}
     if args.data:
         calls = read_calls(args.data)
         return [line("given data", classify(model, calls, given_roles), "macro-F1", 0.0)], extra
     own = [c for c in read_calls(sorted(DATA.glob("*.jsonl"))) if c.split == "test"]
     lines = []
     for lang, goal in (("en", 0.92), ("de", 0.87)):
-        part = [c for c in own if c.lang == lang]
-        lines.append(
-            line(f"own split, {lang}", classify(model, part, given_roles), "macro-F1", goal)
-        )
+        # The files the last model was measured on, then the harder calls written after it.
+        older = [c for c in own if c.lang == lang and c.source not in HARDER]
+        name = f"own split, {lang}"
+        lines.append(line(name, classify(model, older, given_roles), "macro-F1", goal))
+        harder = [c for c in own if c.lang == lang and c.source in HARDER]
+        if harder:
+            name = f"own split, {lang}, {harder[0].source}"
+            lines.append(line(name, classify(model, harder, given_roles), "macro-F1", None))
     extra["rules"] = owner_and_due(own)
     if args.cross_style_dir:
         cross = Classifier(args.cross_style_dir)
@@ -256,11 +265,10 @@ def print_table(lines: list[Line]) -> None:
         else:
             c = next(c for c in ln.report.classes if c.label == ln.metric)
             p, r = f"{c.precision:>6.3f}", f"{c.recall:>6.3f}"
-        met = "yes" if ln.value >= ln.goal else "no"
-        print(
-            f"{ln.name:<38}{ln.report.n:>7}  {ln.metric:<13} {p} {r}{ln.value:>7.3f}"
-            f"{ln.goal:>7.2f}  {met}"
-        )
+        goal = "" if ln.goal is None else f"{ln.goal:.2f}"
+        met = "" if ln.goal is None else "yes" if ln.value >= ln.goal else "no"
+        cells = f"{ln.report.n:>7}  {ln.metric:<13} {p} {r}{ln.value:>7.3f}{goal:>7}"
+        print(f"{ln.name:<38}{cells}  {met}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,12 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         sure = extra["ami_sure"]
         print(
             f"AMI action items given at confidence >= 0.9: {sure['n']}, right {sure['precision']}"
-        )  # type: ignore[index]
+        )
     if "rules" in extra:
         rules = extra["rules"]
         print(
-            f"rules on gold action items: owner {rules['owner_accuracy']} (n={rules['owner_n']}), "  # type: ignore[index]
-            f"due phrase {rules['due_phrase_accuracy']} (n={rules['due_n']})"  # type: ignore[index]
+            f"rules on gold action items: owner {rules['owner_accuracy']} (n={rules['owner_n']}), "
+            f"due phrase {rules['due_phrase_accuracy']} (n={rules['due_n']})"
         )
     if args.detail:
         for ln in lines:

@@ -56,7 +56,9 @@ class ExtractOptions:
     """How to extract; recorded with the report as provenance."""
 
     model_dir: Path | None = None  # None: models/extractor of the source tree
-    min_confidence: float = 0.5  # items the model is less sure of are dropped
+    # Items are given from the model's own per-label thresholds (fitted for F1 at real priors,
+    # see assistant.extract.calibration); a value here also drops items less likely to be right.
+    min_confidence: float = 0.0
     batch_size: int = 32
     # Two items of one kind whose quotes' sentence embeddings are this similar are one item.
     merge_similarity: float = 0.85
