@@ -142,6 +142,196 @@ def test_crosstalk_is_not_transcribed_twice(tiny: Pipeline) -> None:
     assert len(found.segments) < len(merged.segments)
 
 
+def _level(clip: str) -> np.ndarray:
+    x = load_audio(DATA / clip).mono
+    return (x / np.sqrt(np.mean(x**2)) * 0.05).astype(np.float32)
+
+
+def _halves(clip: str) -> list[np.ndarray]:
+    """A clip cut in two at its quietest 0.1 s between 35% and 65% of it: mid-sentence."""
+    x, hop = _level(clip), SAMPLE_RATE // 100
+    n = len(x) // hop
+    power = np.convolve(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1), np.ones(10), "same")
+    lo, hi = int(n * 0.35), int(n * 0.65)
+    cut = (lo + int(np.argmin(power[lo:hi]))) * hop
+    return [x[:cut], x[cut:]]
+
+
+# Left: the FLEURS speaker, each sentence cut in two around a turn of the right party
+# (LibriSpeech 251 and 3536); the left party's sentences run on across the right party's turns.
+INTERRUPTED = [
+    ("fleurs-en-002.ogg", 0, "left"),
+    ("testing_routine.wav", None, "right"),
+    ("fleurs-en-002.ogg", 1, "left"),
+    ("i_tell_you.wav", None, "right"),
+    ("fleurs-en-004.ogg", 0, "left"),
+    ("another_engineer.wav", None, "right"),
+    ("fleurs-en-004.ogg", 1, "left"),
+    ("another_door.wav", None, "right"),
+]
+# Pause (>0) or overlap (<0) after each turn, seconds.
+GAPS_S = (0.4, -0.3, 0.5, 0.4, -0.3, 0.5, 0.4)
+
+
+def interrupted_call(bleed: float = 0.1) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """Two parties taking turns, one per channel, some turns overlapping, each party leaking
+    into the other line ``bleed`` as loud (0.1: 20 dB down). Audio (2, n) and the turns."""
+    placed, cursor = [], int(0.3 * SAMPLE_RATE)
+    for i, (clip, half, side) in enumerate(INTERRUPTED):
+        x = _level(clip) if half is None else _halves(clip)[half]
+        placed.append((cursor, x, side))
+        gap = GAPS_S[i] if i < len(GAPS_S) else 0.0
+        cursor += len(x) + int(gap * SAMPLE_RATE)
+    total = max(start + len(x) for start, x, _ in placed) + int(0.3 * SAMPLE_RATE)
+    lines = {"left": np.zeros(total, np.float32), "right": np.zeros(total, np.float32)}
+    for start, x, side in placed:
+        lines[side][start : start + len(x)] += x
+    left, right = lines["left"], lines["right"]
+    turns = [(s / SAMPLE_RATE, (s + len(x)) / SAMPLE_RATE, side) for s, x, side in placed]
+    return np.stack([left + bleed * right, right + bleed * left]), turns
+
+
+def _said(side: str) -> list[tuple[str, list[str]]]:
+    clips = dict.fromkeys(clip for clip, _, who in INTERRUPTED if who == side)
+    return [(clip, norm(reference_text(clip)).split()) for clip in clips]
+
+
+def _recall(reference: list[str], heard: list[str]) -> float:
+    from difflib import SequenceMatcher
+
+    blocks = SequenceMatcher(None, reference, heard, autojunk=False).get_matching_blocks()
+    return sum(b.size for b in blocks) / len(reference)
+
+
+def _trigrams(words: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+@pytest.mark.slow
+def test_interrupted_stereo_call_keeps_every_word_of_both_parties(
+    tmp_path: Path, tiny: Pipeline
+) -> None:
+    # A Whisper segment of one line runs on across the other party's turn (heard there as
+    # bleed). Crosstalk is judged word by word: each party's words all stay, on their own
+    # channel's speaker, and the bleed copies are gone.
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as Span
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from tests.helpers import write_wav
+
+    samples, reference = interrupted_call(bleed=0.1)
+    audio = load_audio(write_wav(tmp_path / "call.wav", samples))
+    assert audio.channels == 2 and diarize.is_two_party(audio.samples)
+    transcript = tiny._transcribe(audio, lambda stage, f: None)
+    found = diarize.diarize(audio.samples, transcript.segments, DiarizeOptions(rep_channel="left"))
+
+    speaker_of = {"left": "SPEAKER_1", "right": "SPEAKER_2"}
+    heard: dict[str, list[str]] = {name: [] for name in speaker_of.values()}
+    for segment in found.segments:
+        assert segment.speaker in heard
+        assert all(w.speaker == segment.speaker for w in segment.words)
+        heard[segment.speaker] += norm(" ".join(w.text for w in segment.words)).split()
+    starts = [s.start_s for s in found.segments]
+    assert starts == sorted(starts)
+    for side, name in speaker_of.items():
+        other = heard[speaker_of["right" if side == "left" else "left"]]
+        said = _said(side)
+        everything = [word for _, words in said for word in words]
+        assert _recall(everything, heard[name]) >= 0.8, (side, heard[name])
+        for clip, words in said:
+            # Every turn is there, on this party's speaker, and not copied to the other one.
+            assert _recall(words, heard[name]) >= 0.7, (clip, heard[name])
+            assert not _trigrams(words) & _trigrams(other), (clip, other)
+
+    # The turns: each channel's own speech, none of the other party's bleed.
+    truth, hypothesis = Annotation(), Annotation()
+    for i, (start, end, side) in enumerate(reference):
+        truth[Span(start, end), i] = speaker_of[side]
+    for i, turn in enumerate(found.diarization.turns):
+        hypothesis[Span(turn.start_s, turn.end_s), i] = turn.speaker
+    assert DiarizationErrorRate(collar=0.25)(truth, hypothesis) < 0.1
+
+
+def _levels(spans: list[tuple[float, float, float, float]], seconds: float) -> np.ndarray:
+    """(2, frames) levels in dB per 30 ms frame: silence (-90 dB) but for the spans
+    (start_s, end_s, left_db, right_db)."""
+    frame_s = diarize.Crosstalk.frame_s
+    levels = np.full((2, int(seconds / frame_s)), -90.0)
+    for start, end, left, right in spans:
+        levels[:, int(start / frame_s) : int(end / frame_s)] = np.array([[left], [right]])
+    return levels
+
+
+def _segment(speaker: str, words: list[tuple[float, float, str]]) -> Segment:
+    return Segment(
+        id=0,
+        start_s=words[0][0],
+        end_s=words[-1][1],
+        text=" ".join(t for _, _, t in words),
+        speaker=speaker,
+        words=[Word(start_s=s, end_s=e, text=t) for s, e, t in words],
+    )
+
+
+def test_crosstalk_is_decided_per_word_from_the_levels_at_that_word() -> None:
+    # Left talks 0-2 s, right 2-6 s (heard 20 dB down on the left line), both 6-7 s, left alone
+    # again 7-8 s; 8-9 s right talks quietly over left (12 dB down, no bleed), 9-10 s left is
+    # 12 dB down while right says the same words (bleed from a loud line).
+    levels = _levels(
+        [
+            (0, 2, -20, -40),
+            (2, 6, -40, -20),
+            (6, 7, -20, -22),
+            (7, 8, -20, -40),
+            (8, 9, -20, -32),
+            (9, 10, -32, -20),
+        ],
+        11,
+    )
+    crosstalk = diarize.Crosstalk(levels, DiarizeOptions())
+    left = _segment(
+        "SPEAKER_1",
+        [
+            (0.2, 0.8, "we"),
+            (0.9, 1.8, "could"),
+            (2.5, 3.5, "start"),  # bleed of the right party's word
+            (4.0, 5.0, "monday"),  # bleed the right line transcribed otherwise: 20 dB down
+            (6.2, 6.8, "or"),  # both talking: each line holds its own voice
+            (7.1, 7.9, "tuesday"),
+            (9.1, 9.9, "friday"),  # 12 dB down, and the right line has it then: bleed
+        ],
+    )
+    right = _segment(
+        "SPEAKER_2",
+        [
+            (0.4, 0.9, "we"),  # bleed of the left party's word
+            (2.4, 3.4, "start"),
+            (4.1, 5.1, "someday"),
+            (6.1, 6.9, "yes"),
+            (8.1, 8.9, "right"),  # talking over the left party, 12 dB quieter: still theirs
+            (9.2, 9.8, "friday"),
+        ],
+    )
+    kept = diarize.split_crosstalk([left, right], crosstalk)
+    assert [(s.speaker, s.text) for s in kept] == [
+        ("SPEAKER_1", "we could"),
+        ("SPEAKER_2", "start someday yes right friday"),
+        ("SPEAKER_1", "or tuesday"),
+    ]
+    assert [s.id for s in kept] == [0, 1, 2]
+    assert (kept[0].start_s, kept[0].end_s, kept[2].start_s, kept[2].end_s) == (0.2, 1.8, 6.2, 7.9)
+    # The old rule judged the whole left segment (mostly quieter than the right line) and
+    # dropped all of it; now a segment that is all bleed still goes.
+    only_bleed = _segment("SPEAKER_1", [(2.5, 3.5, "start"), (4.0, 5.0, "monday")])
+    assert diarize.split_crosstalk([only_bleed, right], crosstalk)[0].speaker == "SPEAKER_2"
+    assert len(diarize.split_crosstalk([only_bleed, right], crosstalk)) == 1
+    # The left line's own speech, moment by moment: its turns and the overlap, not the bleed.
+    spans = crosstalk.own_spans(0, 0.0, 11.0)
+    assert [(round(a), round(b)) for a, b in spans] == [(0, 2), (6, 9)]
+    assert crosstalk.own_spans(1, 0.0, 11.0)[0][0] >= 1.9
+
+
 def test_stereo_call_gives_each_channel_its_exact_text(data: Path, tiny: Pipeline) -> None:
     audio = load_audio(data / "stereo_diarization.wav")
     transcript = tiny._transcribe(audio, lambda stage, f: None)
