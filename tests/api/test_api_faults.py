@@ -116,7 +116,11 @@ def wait_for(predicate, timeout_s: float, what: str):  # type: ignore[no-untyped
 
 
 def job_of(srv: Server, token: str, job_id: int) -> dict:  # type: ignore[type-arg]
-    r = httpx.get(f"{srv.url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"})
+    # A busy machine (the worker loading its models on both cores) can hold an answer for
+    # seconds; the deadlines of the callers bound the test.
+    r = httpx.get(
+        f"{srv.url}/api/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
     return r.json()  # type: ignore[no-any-return]
 
 
