@@ -240,14 +240,16 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     files = args.data or sorted(DATA.glob("*.jsonl"))
+    if not args.ami.is_file():
+        print(f"error: no AMI meetings at {args.ami}; point --ami at them", file=sys.stderr)
+        return 2
     unknown = set(args.holdout) - {f.stem for f in files}
     if unknown:
         print(f"error: --holdout names no data file: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     calls = read_calls(f for f in files if f.stem not in args.holdout)
     held_out = read_calls(f for f in files if f.stem in args.holdout)
-    if args.ami:
-        calls += [c for c in read_ami_meetings(args.ami, for_training=True) if c.split != "test"]
+    calls += [c for c in read_ami_meetings(args.ami, for_training=True) if c.split != "test"]
     if args.describe:
         describe(calls)
         return 0
