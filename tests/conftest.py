@@ -1,11 +1,16 @@
-"""Shared fixtures: real clips in tests/data, and one data directory per test session."""
+"""Shared fixtures: real clips in tests/data, one data directory per test session, and an empty
+database of each kind."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from assistant.store import Database
+from tests.api.conftest import make_database_url
 
 DATA = Path(__file__).parent / "data"
 
@@ -25,3 +30,13 @@ def assistant_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def data() -> Path:
     return DATA
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A new, unmigrated database: SQLite, and PostgreSQL where one is configured."""
+    url, cleanup = make_database_url(request.param, tmp_path)
+    database = Database(url)
+    yield database
+    database.dispose()
+    cleanup()  # type: ignore[operator]

@@ -3,12 +3,9 @@ in the missing ones, and grouping that stays bounded whatever the threshold."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
-import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import insert, inspect, select
@@ -29,16 +26,6 @@ from assistant.store.insights import (
     to_bytes,
 )
 from assistant.store.models import Call, Item, User
-from tests.api.conftest import make_database_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url, cleanup = make_database_url(request.param, tmp_path)
-    database = Database(url)
-    yield database
-    database.dispose()
-    cleanup()  # type: ignore[operator]
 
 
 def upgrade(db: Database, revision: str) -> None:

@@ -4,7 +4,6 @@ search treats any input as words."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,6 @@ from assistant.store.calls import NewCall, add_item, create_call, recording_path
 from assistant.store.models import Base, Call, User
 from assistant.store.search import fts5_query, search, ts_query
 from assistant.store.users import create_user
-from tests.api.conftest import make_database_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url, cleanup = make_database_url(request.param, tmp_path)
-    database = Database(url)
-    yield database
-    database.dispose()
-    cleanup()  # type: ignore[operator]
 
 
 def test_migrations_create_every_table_and_match_the_models(db: Database) -> None:
