@@ -34,7 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.classifier import Classifier, default_model_dir  # noqa: E402
-from assistant.extract.dataset import LABELS, Call, read_ami_meetings, read_calls  # noqa: E402
+from assistant.extract.dataset import (  # noqa: E402
+    LABELS,
+    Call,
+    Row,
+    read_ami_meetings,
+    read_calls,
+)
 from assistant.extract.details import Party, find_due, resolve_owner  # noqa: E402
 from assistant.extract.features import Turn, model_inputs  # noqa: E402
 from assistant.extract.metrics import Report, format_report, score  # noqa: E402
@@ -116,8 +122,6 @@ def heuristic_roles(call: Call) -> list[str | None]:
 def read_negotiations(path: Path) -> list[Call]:
     """The negotiations as calls: buyer turns labelled objection / none, ``skip`` turns and the
     seller's turns context only (the seller makes no objections to score)."""
-    from assistant.extract.dataset import Row
-
     calls: dict[str, Call] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         raw = json.loads(line)

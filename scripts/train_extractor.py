@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     for lang in sorted({c.lang for c in split["test"]}):
         groups[f"own split {lang}"] = lambda c, lang=lang: c.lang == lang and c.call_id not in held
     for stem in args.holdout:
-        ids = {c.call_id for c in read_calls([DATA / f"{stem}.jsonl"])}
+        ids = {c.call_id for c in held_out if c.source == stem}
         groups[f"held-out file {stem}"] = lambda c, ids=ids: c.call_id in ids
     for name, keep in groups.items():
         idx = [i for i, c in enumerate(owners) if keep(c)]

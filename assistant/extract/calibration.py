@@ -95,12 +95,7 @@ def decide(
         passing[:, i] = conf[:, i] >= params["threshold"]
     masked = np.where(passing, conf, -1.0)
     best = masked.argmax(1)
-    out_labels, out_conf = [], np.zeros(len(probs))
-    for row, i in enumerate(best):
-        if masked[row, i] < 0:
-            out_labels.append("none")
-            out_conf[row] = 1.0 - conf[row, items].max()
-        else:
-            out_labels.append(labels[int(i)])
-            out_conf[row] = conf[row, i]
-    return out_labels, out_conf
+    rows = np.arange(len(probs))
+    given = masked[rows, best] >= 0
+    chosen = [labels[int(i)] if g else "none" for i, g in zip(best, given, strict=True)]
+    return chosen, np.where(given, conf[rows, best], 1.0 - conf[:, items].max(1))
