@@ -1,55 +1,73 @@
-"""Benchmark speaker diarization and role assignment on conversations built from real clips.
+"""Benchmark speaker diarization on conversations built from real voices, tuned on one half
+and reported on the other.
 
-The conversations are made of real recordings of different people in tests/data (LibriSpeech
-speakers 251 and 3536, FLEURS English and German speakers, JFK, the two channels of
-stereo_diarization.wav), cut at pauses into turns and laid end to end with short gaps (and, in one
-conversation, short overlaps), so who spoke when is known. Reference speech inside each turn is
-found from the clip's own energy (not from the VAD the diarizer uses).
+Conversations are made of real recordings of different people in tests/data (LibriSpeech
+speakers 251 and 3536, JFK, FLEURS English and German speakers, the two channels of
+stereo_diarization.wav), cut at pauses into turns and laid end to end with short gaps, so who
+spoke when is known. Reference speech inside each turn is found from the clip's own energy (not
+from the VAD the diarizer uses). What makes them hard:
 
-Printed per conversation and overall:
-  DER        diarization error rate (pyannote.metrics, 0.25 s collar, overlap scored)
-  DER N      the same when the number of speakers is given (--speakers N); overall: the mean
-  confusion  the part of DER that is speech given to the wrong speaker
-  speakers   estimated / true number of speakers
-  role acc   share of reference utterances whose role (rep/customer) is right, with the rep's
-             voice profile enrolled from a clip that is NOT in the conversation
-  false      speakers matched to the profile of someone who is not in the call / profiles tried
-  role heur  the same without profiles, by the text heuristic; these read-speech clips hold no
-             sales talk, so this column only shows that the heuristic needs sales talk
+  same gender   most pairs are two men (median pitch 100-160 Hz); one pair is two women
+  backchannels  1-2 s turns of the other party, some laid over the speaker's turn
+  overlap       some turns start 0.3 s before the previous one ends
+  noise bursts  0.2 s bursts of noise between turns (a door, a cough: not a speaker)
+  one voice     a recording of one person (the answer must be one speaker)
+  two languages a German rep with an English customer
+  two-channel   every two-party conversation also as a call recorder writes it: one party per
+                channel, the other party's voice bleeding in at -20 dB
+  degraded      every mono conversation also as 8 kHz mu-law, Opus 16 kbit/s, MP3 32 kbit/s and
+                with noise 20 dB down (scripts/degrade.py)
+  synthetic     espeak-ng voices (a man and a woman) as a stress case, when espeak-ng is installed
 
-A second table runs the text-only role heuristic on the project's written sales calls
-(models/extractor/data/calls_*.jsonl), as written and cut to start with the customer;
-scripts/eval_roles.py measures that heuristic in full (real negotiations, meetings, confidence).
-  role time  share of reference speech time whose role is right (turn edges count here)
-  s/min      diarization seconds (wall clock) per minute of audio
-  +% ASR     diarization wall time relative to transcribing the same audio (faster-whisper)
-  +% cpu     the same in CPU seconds of this process, which other load on the machine
-             does not inflate
+The conversations are split in two halves with different pairs of voices: "dev" picks each
+clustering method's settings (lowest mean DER on the dev mono conversations), "test" reports
+them. Both methods are run: "ahc" (average linkage cut at a cosine distance) and "spectral"
+(pruned affinity graph, eigengap count, k-means); the product's default is the one printed as
+"default".
 
-Writes the numbers as JSON (--out). Run, for example:
+Columns:
+  DER        diarization error rate (pyannote.metrics, 0.25 s collar, overlap scored) with the
+             number of speakers estimated; "DER N" with the number given (--speakers N)
+  spk        speakers found / true
+  role acc   share of reference utterances whose role is right with the rep's voice profile
+             enrolled from speech that is NOT in the conversation
+  false      speakers matched to profiles of people who are not in the call / profiles tried
+  lost       two-channel only, with ASR: share of a party's utterances that had words on their
+             own channel and have none after crosstalk removal (nothing may be lost)
 
-    ASSISTANT_DATA_DIR=/tmp/bench python scripts/bench_diarize.py --model base --threads 2
+Writes everything as JSON (--out). Run, for example:
+
+    python scripts/bench_diarize.py --no-asr
+    python scripts/bench_diarize.py --model base --threads 2   # adds words lost on two channels
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from degrade import CONDITIONS, degrade  # noqa: E402
 
 from assistant.media import SAMPLE_RATE, load_audio  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 
-# Voices: clips of one person each. A voice's "enroll" clip is held out of every conversation.
+# Voices: clips of one person each. A voice's "enroll" clips are never in a conversation; a rep
+# without them is enrolled from their longest piece, which is then left out of the conversation.
 VOICES: dict[str, dict[str, list[str]]] = {
     "libri251": {
         "clips": ["testing_routine.wav", "another_engineer.wav"],
@@ -70,28 +88,80 @@ VOICES: dict[str, dict[str, list[str]]] = {
     "stereo_left": {"clips": ["stereo_diarization.wav#0"], "enroll": []},
     "stereo_right": {"clips": ["stereo_diarization.wav#1"], "enroll": []},
 }
+# Synthetic voices (espeak-ng voice, language of the FLEURS texts they read).
+SYNTHETIC = {
+    "tts_en_m": ("en-us", "en"),
+    "tts_en_f": ("en-gb+f3", "en"),
+    "tts_de_m": ("de", "de"),
+    "tts_de_f": ("de+f2", "de"),
+}
 
 
 @dataclass(frozen=True)
 class Conversation:
     name: str
+    half: str  # "dev": settings are chosen on it; "test": reported
     rep: str
     customers: tuple[str, ...]
-    language: str
-    overlap_s: float = 0.0  # >0: some turns start this much before the previous one ends
-    # The customer opens some conversations, so "who opens" cannot decide roles alone.
+    overlap_s: float = 0.0  # >0: every third turn starts this much before the previous ends
     customer_opens: bool = False
+    backchannels: bool = False
+    noise_bursts: bool = False
+    synthetic: bool = False
+
+    @property
+    def voices(self) -> tuple[str, ...]:
+        return (self.rep, *self.customers)
 
 
+C = Conversation
 CONVERSATIONS = (
-    Conversation("en-2spk", "fleurs_en_c", ("libri251",), "en"),
-    Conversation("de-2spk", "fleurs_de_b", ("fleurs_de_a",), "de", customer_opens=True),
-    Conversation("en-3spk", "libri251", ("jfk", "fleurs_en_b"), "en"),
-    Conversation(
-        "mixed-3spk", "fleurs_en_c", ("stereo_left", "stereo_right"), "en", customer_opens=True
+    C("en-mm-bc", "dev", "fleurs_en_a", ("libri251",), backchannels=True),
+    C("en-fm-noise", "dev", "fleurs_en_c", ("jfk",), customer_opens=True, noise_bursts=True),
+    C("de-mm-overlap", "dev", "fleurs_de_a", ("fleurs_de_c",), overlap_s=0.3),
+    C(
+        "de-2-bc-noise",
+        "dev",
+        "fleurs_de_b",
+        ("fleurs_de_d",),
+        backchannels=True,
+        noise_bursts=True,
     ),
-    Conversation("de-3spk-overlap", "fleurs_de_b", ("fleurs_de_d", "fleurs_de_c"), "de", 0.3),
+    C("en-3", "dev", "libri251", ("jfk", "fleurs_en_b")),
+    C("en-3-short", "dev", "fleurs_en_c", ("stereo_left", "stereo_right"), customer_opens=True),
+    C("de-3-overlap", "dev", "fleurs_de_d", ("fleurs_de_a", "fleurs_de_b"), overlap_s=0.3),
+    C("de-en-mixed", "dev", "fleurs_de_c", ("fleurs_en_b",)),
+    C("en-solo", "dev", "fleurs_en_c", ()),
+    C("en-mm-bc", "test", "fleurs_en_b", ("fleurs_en_a",), backchannels=True),
+    C("en-mm-noise", "test", "libri251", ("jfk",), noise_bursts=True),
+    C("de-mm-overlap", "test", "fleurs_de_c", ("fleurs_de_d",), overlap_s=0.3, customer_opens=True),
+    C(
+        "de-2-bc-noise",
+        "test",
+        "fleurs_de_b",
+        ("fleurs_de_a",),
+        backchannels=True,
+        noise_bursts=True,
+    ),
+    C("en-ff", "test", "fleurs_en_c", ("libri3536",)),
+    C("en-3-overlap", "test", "fleurs_en_b", ("jfk", "fleurs_en_c"), overlap_s=0.3),
+    C("de-3-noise", "test", "fleurs_de_a", ("fleurs_de_c", "fleurs_de_b"), noise_bursts=True),
+    C("de-en-mixed", "test", "fleurs_de_b", ("fleurs_en_a",), customer_opens=True),
+    C("de-solo", "test", "fleurs_de_a", ()),
+    C("tts-en-mf", "stress", "tts_en_m", ("tts_en_f",), synthetic=True),
+    C("tts-de-mf", "stress", "tts_de_m", ("tts_de_f",), synthetic=True),
 )
+del C
+
+# Settings each method is tried with on the dev half (the product's defaults are among them).
+GRID: dict[str, list[dict[str, float]]] = {
+    "ahc": [{"threshold": t} for t in (0.25, 0.3, 0.35, 0.4, 0.45)],
+    "spectral": [
+        {"prune_share": p, "same_voice": v}
+        for p in (0.1, 0.2)
+        for v in (0.75, 0.78, 0.8, 0.82, 0.85, 0.9)
+    ],
+}
 
 
 def load_clip(name: str) -> np.ndarray:
@@ -131,7 +201,7 @@ def _fill(mask: np.ndarray, max_len: int, value: bool) -> np.ndarray:
     return mask
 
 
-def pieces(clip: np.ndarray, max_piece_s: float = 7.0) -> list[np.ndarray]:
+def pieces(clip: np.ndarray, max_piece_s: float = 4.5) -> list[np.ndarray]:
     """Cut a long clip into turns at its longest pause near the middle (recursively)."""
     if len(clip) / SAMPLE_RATE <= max_piece_s:
         return [clip]
@@ -155,67 +225,6 @@ def pieces(clip: np.ndarray, max_piece_s: float = 7.0) -> list[np.ndarray]:
         best = lo + int(np.argmin(np.mean(frames[lo:hi] ** 2, axis=1)))
     cut = best * int(0.02 * SAMPLE_RATE)
     return pieces(clip[:cut], max_piece_s) + pieces(clip[cut:], max_piece_s)
-
-
-def build(conv: Conversation, seed: int = 0):
-    """The mixed audio and reference turns [(start_s, end_s, voice)]."""
-    rng = np.random.default_rng(seed)
-    voices = (conv.rep, *conv.customers)
-    queues = {
-        v: [p for clip in VOICES[v]["clips"] for p in pieces(load_clip(clip))] for v in voices
-    }
-    order: list[str] = []
-    last: str | None = None
-    next_customer = 0
-    while any(queues.values()):
-        if last is None:
-            voice = conv.customers[0] if conv.customer_opens else conv.rep
-        elif last != conv.rep and queues[conv.rep]:
-            voice = conv.rep
-        else:
-            waiting = [c for c in conv.customers if queues[c]] or [conv.rep]
-            voice = waiting[next_customer % len(waiting)]
-            next_customer += 1
-        order.append(voice)
-        queues[voice].pop(0) if queues[voice] else None
-        last = voice
-    queues = {
-        v: [p for clip in VOICES[v]["clips"] for p in pieces(load_clip(clip))] for v in voices
-    }
-    audio = np.zeros(0, np.float32)
-    reference: list[tuple[float, float, str]] = []
-    cursor = 0
-    for i, voice in enumerate(order):
-        if not queues[voice]:
-            continue
-        piece = queues[voice].pop(0)
-        piece = piece / (np.sqrt(np.mean(piece**2)) + 1e-9) * 0.05  # level voices like a call
-        gap = int(rng.uniform(0.2, 0.8) * SAMPLE_RATE)
-        if conv.overlap_s and i % 3 == 2:
-            gap = -int(conv.overlap_s * SAMPLE_RATE)
-        start = max(0, cursor + gap) if i else 0
-        end = start + len(piece)
-        if end > len(audio):
-            audio = np.pad(audio, (0, end - len(audio)))
-        audio[start:end] += piece.astype(np.float32)
-        mask = speech_mask(piece)
-        frame = int(0.02 * SAMPLE_RATE)
-        j = 0
-        while j < len(mask):
-            if mask[j]:
-                k = j
-                while k < len(mask) and mask[k]:
-                    k += 1
-                reference.append(
-                    ((start + j * frame) / SAMPLE_RATE, (start + k * frame) / SAMPLE_RATE, voice)
-                )
-                j = k
-            else:
-                j += 1
-        cursor = max(cursor, end)
-    audio = np.pad(audio, (int(0.5 * SAMPLE_RATE), int(0.5 * SAMPLE_RATE)))
-    reference = [(s + 0.5, e + 0.5, v) for s, e, v in reference]
-    return audio.astype(np.float32), reference
 
 
 def annotation(turns):
@@ -243,285 +252,462 @@ def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0
     return right_utterances / max(1, len(reference)), right_time / max(1, total_time)
 
 
-def heuristic_on_written_calls(folder: Path) -> list[dict]:
-    """Role heuristic (text only) on written sales calls: share of calls with every role right,
-    as written and cut to start at the customer's first turn."""
-    from assistant.report import Segment
-    from assistant.roles import heuristic_roles
+Piece = tuple[np.ndarray, np.ndarray]  # a turn's audio, and its reference speech per 20 ms
 
-    results = []
-    for file in sorted(folder.glob("calls_*.jsonl")):
-        calls: dict[str, list[dict]] = {}
-        for line in file.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            calls.setdefault(row["call_id"], []).append(row)
-        right = {"as written": 0, "customer first": 0}
-        for rows in calls.values():
-            rows.sort(key=lambda r: r["turn"])
-            first_customer = next(i for i, r in enumerate(rows) if r["role"] == "customer")
-            for variant, part in (("as written", rows), ("customer first", rows[first_customer:])):
-                segments = [
-                    Segment(
-                        id=i,
-                        start_s=5.0 * i,
-                        end_s=5.0 * i + 4,
-                        text=r["text"],
-                        speaker=r["speaker"],
-                    )
-                    for i, r in enumerate(part)
-                ]
-                speakers = list(dict.fromkeys(r["speaker"] for r in part))
-                truth = {r["speaker"]: r["role"] for r in part}
-                found = heuristic_roles(segments, speakers)
-                right[variant] += all(found[s][0] == truth[s] for s in speakers)
-        results.append(
-            {
-                "file": file.name,
-                "calls": len(calls),
-                "as_written": round(right["as written"] / len(calls), 4),
-                "customer_first": round(right["customer first"] / len(calls), 4),
-            }
-        )
-    return results
+
+def voice_pieces(voice: str) -> tuple[list[Piece], np.ndarray | None]:
+    """A voice's turns and its enrolment audio (None: none held out).
+
+    Each clip is levelled like a call by its speech (not by its silences) and its reference
+    speech found over the whole clip before it is cut, so a piece that holds only a pause stays
+    a quiet pause and is dropped."""
+    if voice in SYNTHETIC:
+        clips, enroll = synthetic_clips(voice), []
+    else:
+        clips = [load_clip(c) for c in VOICES[voice]["clips"]]
+        enroll = [load_clip(c) for c in VOICES[voice]["enroll"]]
+    frame = int(0.02 * SAMPLE_RATE)
+    parts: list[Piece] = []
+    for clip in clips:
+        mask = speech_mask(clip)
+        speech = clip[: len(mask) * frame].reshape(len(mask), frame)[mask]
+        clip = (clip / (np.sqrt(np.mean(speech**2)) + 1e-9) * 0.05).astype(np.float32)
+        offset = 0
+        for piece in pieces(clip):
+            first = offset // frame
+            offset += len(piece)
+            part_mask = mask[first : first + len(piece) // frame]
+            if part_mask.sum() * 0.02 >= 0.5:
+                parts.append((piece, part_mask))
+    if not enroll and len(parts) > 2:
+        enroll = [parts.pop(int(np.argmax([len(p) for p, _ in parts])))[0]]
+    return parts, np.concatenate(enroll) if enroll else None
+
+
+def synthetic_clips(voice: str) -> list[np.ndarray]:
+    """The FLEURS texts of the voice's language, read by espeak-ng."""
+    name, language = SYNTHETIC[voice]
+    clips = []
+    with tempfile.TemporaryDirectory() as folder:
+        for i, text in enumerate(sorted(DATA.glob(f"fleurs-{language}-*.txt"))[:3]):
+            wav = Path(folder) / f"{i}.wav"
+            subprocess.run(
+                ["espeak-ng", "-v", name, "-s", "160", "-w", str(wav), text.read_text()],
+                check=True,
+                capture_output=True,
+            )
+            clips.append(np.ascontiguousarray(load_audio(wav).mono))
+    return clips
+
+
+def short_cut(piece: Piece, rng: np.random.Generator) -> tuple[Piece, Piece]:
+    """A 1-2 s backchannel from the start of ``piece`` (cut at its quietest 20 ms), and the rest."""
+    audio, mask = piece
+    frame = int(0.02 * SAMPLE_RATE)
+    lo, hi = int(1.0 / 0.02), int(rng.uniform(1.4, 2.0) / 0.02)
+    energy = [float(np.mean(audio[i * frame : (i + 1) * frame] ** 2)) for i in range(lo, hi)]
+    cut = lo + int(np.argmin(energy))
+    return (audio[: cut * frame], mask[:cut]), (audio[cut * frame :], mask[cut:])
+
+
+@dataclass
+class Built:
+    tracks: dict[str, np.ndarray]  # voice -> its speech alone, all the same length
+    noise: np.ndarray
+    reference: list[tuple[float, float, str]]  # (start_s, end_s, voice)
+    placed: list[tuple[float, float, str]] = field(default_factory=list)  # whole turns
+
+    @property
+    def mono(self) -> np.ndarray:
+        return (sum(self.tracks.values()) + self.noise).astype(np.float32)
+
+    def stereo(self, rep: str, bleed_db: float = 20.0) -> np.ndarray:
+        """Rep on the left, the customer on the right, each bleeding into the other's line."""
+        bleed = 10 ** (-bleed_db / 20)
+        customer = sum(t for v, t in self.tracks.items() if v != rep)
+        left = self.tracks[rep] + bleed * (customer + self.noise)
+        right = customer + self.noise + bleed * self.tracks[rep]
+        return np.stack([left, right]).astype(np.float32)
+
+
+def build(conv: Conversation, seed: int = 0) -> Built:
+    """Lay the voices' turns out as a conversation; reference speech from each turn's energy."""
+    rng = np.random.default_rng(seed)
+    queues = {v: voice_pieces(v)[0] for v in conv.voices}
+    placed: list[tuple[int, Piece, str]] = []
+    bursts: list[int] = []
+    cursor, turn, next_customer = 0, 0, 0
+    last: str | None = None
+    while any(queues.values()):
+        if last is None:
+            voice = conv.customers[0] if conv.customer_opens else conv.rep
+        elif last != conv.rep and queues[conv.rep]:
+            voice = conv.rep
+        else:
+            waiting = [c for c in conv.customers if queues[c]] or [conv.rep]
+            voice = waiting[next_customer % len(waiting)]
+            next_customer += 1
+        if not queues[voice]:
+            voice = next(v for v in conv.voices if queues[v])
+        piece = queues[voice].pop(0)
+        gap = int(rng.uniform(0.2, 0.8) * SAMPLE_RATE)
+        if conv.overlap_s and turn % 3 == 2:
+            gap = -int(conv.overlap_s * SAMPLE_RATE)
+        start = max(0, cursor + gap) if placed else 0
+        placed.append((start, piece, voice))
+        cursor = max(cursor, start + len(piece[0]))
+        other = (conv.customers[:1] or (None,))[0] if voice == conv.rep else conv.rep
+        if (
+            conv.backchannels
+            and other is not None
+            and turn % 2 == 0
+            and queues[other]
+            and len(queues[other][0][0]) > 3 * SAMPLE_RATE
+        ):
+            short, queues[other][0] = short_cut(queues[other][0], rng)
+            if turn % 4 == 0:  # over the speaker's turn
+                placed.append((start + len(piece[0]) // 2, short, other))
+            else:  # a short turn of its own
+                at = cursor + int(rng.uniform(0.2, 0.5) * SAMPLE_RATE)
+                placed.append((at, short, other))
+                cursor = at + len(short[0])
+        if conv.noise_bursts and turn % 3 == 1:
+            bursts.append(cursor + int(0.15 * SAMPLE_RATE))
+            cursor += int(0.5 * SAMPLE_RATE)
+        last = voice
+        turn += 1
+    pad = int(0.5 * SAMPLE_RATE)
+    total = max(s + len(a) for s, (a, _), _ in placed) + 2 * pad
+    tracks = {v: np.zeros(total, np.float32) for v in conv.voices}
+    reference: list[tuple[float, float, str]] = []
+    frame = int(0.02 * SAMPLE_RATE)
+    for start, (piece, mask), voice in placed:
+        tracks[voice][pad + start : pad + start + len(piece)] += piece
+        j = 0
+        while j < len(mask):
+            if mask[j]:
+                k = j
+                while k < len(mask) and mask[k]:
+                    k += 1
+                t0, t1 = (pad + start + j * frame), (pad + start + k * frame)
+                reference.append((t0 / SAMPLE_RATE, t1 / SAMPLE_RATE, voice))
+                j = k
+            else:
+                j += 1
+    noise = np.zeros(total, np.float32)
+    for at in bursts:
+        n = int(0.2 * SAMPLE_RATE)
+        noise[pad + at : pad + at + n] = rng.normal(0, 0.05, n).astype(np.float32)
+    turns = [
+        ((pad + s) / SAMPLE_RATE, (pad + s + len(a)) / SAMPLE_RATE, v) for s, (a, _), v in placed
+    ]
+    return Built(tracks, noise, sorted(reference), sorted(turns))
+
+
+def memoize_embeddings() -> None:
+    """Embed each audio once: the methods and settings below only re-cluster the same windows."""
+    from assistant import diarize
+
+    cache: dict[tuple[str, str], object] = {}
+
+    def key(audio: np.ndarray) -> str:
+        return hashlib.sha1(np.ascontiguousarray(audio).tobytes()).hexdigest()
+
+    def wrap(name: str):
+        original = getattr(diarize, name)
+
+        def cached(audio, *args, **kwargs):
+            k = (name, key(audio) + repr(args) + repr(sorted(kwargs.items())))
+            if k not in cache:
+                cache[k] = original(audio, *args, **kwargs)
+            return cache[k]
+
+        setattr(diarize, name, cached)
+
+    wrap("speech_regions")
+    wrap("embed_windows")
+
+
+def der(reference, turns) -> dict[str, float]:
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+    detail = metric(annotation(reference), annotation(turns), detailed=True)
+    total = detail["total"] or 1.0
+    return {
+        "der": round(detail["diarization error rate"], 4),
+        "confusion": round(detail["confusion"] / total, 4),
+        "missed": round(detail["missed detection"] / total, 4),
+        "false_alarm": round(detail["false alarm"] / total, 4),
+    }
+
+
+def mono_run(audio: np.ndarray, reference, options) -> dict:
+    from assistant import diarize
+
+    found = diarize.diarize_mono(audio, options)
+    turns = [(t.start_s, t.end_s, t.speaker) for t in found.turns]
+    return {**der(reference, turns), "speakers_found": len(found.speakers), "diarization": found}
+
+
+def choose(conversations, built, options) -> tuple[dict[str, dict], list[dict]]:
+    """Each method's settings with the lowest mean DER (then the lowest worst DER) over the dev
+    half's mono conversations, clean and degraded alike: calls come in all these ways."""
+    dev = [c for c in conversations if c.half == "dev"]
+    audio = [
+        (degrade(built[c].mono, k, seed=1), built[c].reference) for c in dev for k in CONDITIONS
+    ]
+    chosen: dict[str, dict] = {}
+    tried = []
+    for method, grid in GRID.items():
+        scored = []
+        for setting in grid:
+            o = replace(options, method=method, **setting)
+            ders = [mono_run(a, reference, o)["der"] for a, reference in audio]
+            scored.append((float(np.mean(ders)), float(np.max(ders)), setting))
+            tried.append({"method": method, **setting, "dev_der": round(scored[-1][0], 4)})
+            tried[-1]["dev_der_worst"] = round(scored[-1][1], 4)
+        chosen[method] = min(scored, key=lambda x: (round(x[0], 4), x[1]))[2]
+    return chosen, tried
+
+
+def role_accuracy_enrolled(conv, diarization, reference, options):
+    """Role accuracy with the rep enrolled from speech not in the conversation; false matches of
+    profiles of people not in it."""
+    from assistant import diarize, profiles, roles
+    from assistant.profiles import VoiceProfile
+
+    enroll = voice_pieces(conv.rep)[1]
+    if enroll is None or not conv.customers:
+        return None, None
+    vector = diarize.embed_speech(enroll)
+    if vector is None:
+        return None, None
+    rep = VoiceProfile.new("Rep", vector, len(enroll) / SAMPLE_RATE)
+    speakers = roles.assign_roles([], diarization, [rep], options)
+    hyp = [(t.start_s, t.end_s, speakers[t.speaker].role) for t in diarization.turns]
+    strangers = []
+    for voice in VOICES:
+        if voice not in conv.voices:
+            audio = np.concatenate([load_clip(c) for c in VOICES[voice]["clips"]])
+            embedding = diarize.embed_speech(audio)
+            assert embedding is not None
+            strangers.append(VoiceProfile.new(voice, embedding, len(audio) / SAMPLE_RATE))
+    false = profiles.match_profiles(diarization.embeddings, strangers)
+    return role_accuracy(reference, hyp, conv.rep)[0], f"{len(false)}/{len(strangers)}"
+
+
+def words_lost(built: Built, conv: Conversation, stereo, transcriber, options) -> float | None:
+    """Share of a party's utterances with words on their own channel alone and none after the
+    two channels are merged and crosstalk is removed."""
+    from assistant import diarize
+    from assistant.transcribe import TranscribeOptions
+
+    language = "de" if conv.rep.startswith(("fleurs_de", "tts_de")) else None
+    per_channel = [
+        transcriber.transcribe(diarize.channel(stereo, i), TranscribeOptions(language=language))
+        for i in range(2)
+    ]
+    merged = diarize.merge_channels(per_channel[0].segments, per_channel[1].segments)
+    kept, _ = diarize.find_speakers(stereo, merged, options)
+    owner = {conv.rep: diarize.speaker_label(0)}
+    owner.update({c: diarize.speaker_label(1) for c in conv.customers})
+    had = lost = 0
+    for start, end, voice in built.placed:
+        index = 0 if voice == conv.rep else 1
+
+        def words(segments, speaker, lo=start, hi=end):
+            return [
+                w
+                for s in segments
+                for w in s.words
+                if w.speaker == speaker and w.start_s < hi and w.end_s > lo
+            ]
+
+        alone = [
+            w
+            for s in per_channel[index].segments
+            for w in s.words
+            if w.start_s < end and w.end_s > start
+        ]
+        if alone:
+            had += 1
+            lost += not words(kept, owner[voice])
+    return round(lost / had, 4) if had else None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__,
-        epilog="Prints a table and writes JSON; see the module docstring for the columns.",
+        epilog="Prints tables and writes JSON; see the module docstring for the columns.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--threshold", type=float, default=None, help="clustering distance")
-    parser.add_argument("--model", default="base", help="Whisper model for the timing baseline")
+    parser.add_argument("--model", default="base", help="Whisper model for words lost")
     parser.add_argument(
-        "--no-asr",
-        action="store_true",
-        help="skip transcription (no timing ratio, no heuristic roles)",
+        "--no-asr", action="store_true", help="skip transcription (no 'lost' column)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench-diarize.json"), help="JSON output")
-    parser.add_argument(
-        "--calls",
-        type=Path,
-        default=ROOT / "models" / "extractor" / "data",
-        help="folder of written sales calls (calls_*.jsonl) for the role heuristic",
-    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and Whisper")
     args = parser.parse_args(argv)
 
     import torch
-    from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from assistant import diarize, profiles, roles
-    from assistant.errors import AssistantError
-    from assistant.profiles import VoiceProfile
+    from assistant import diarize
 
     torch.set_num_threads(args.threads)
     options = diarize.DiarizeOptions()
-    if args.threshold is not None:
-        options = diarize.DiarizeOptions(threshold=args.threshold)
-    diarize.get_encoder()  # load once, outside the timings
-    diarize.speech_regions(np.zeros(SAMPLE_RATE, np.float32))
+    memoize_embeddings()
+    conversations = [c for c in CONVERSATIONS if not c.synthetic or shutil.which("espeak-ng")]
+    if len(conversations) < len(CONVERSATIONS):
+        print("espeak-ng is not installed: no synthetic voices", file=sys.stderr)
+    built = {c: build(c) for c in conversations}
 
     transcriber = None
     if not args.no_asr:
         from assistant.settings import get_settings
-        from assistant.transcribe import TranscribeOptions, get_transcriber
+        from assistant.transcribe import get_transcriber
 
         cache = get_settings().cache_dir
         transcriber = get_transcriber("faster-whisper", args.model, "int8", args.threads, cache)
 
-    stranger_profiles = {}
-    for voice, clips in VOICES.items():
-        audio = np.concatenate([load_clip(c) for c in clips["clips"] + clips["enroll"]])
-        vector = diarize.embed_speech(audio)
-        assert vector is not None
-        stranger_profiles[voice] = VoiceProfile.new(voice, vector, len(audio) / SAMPLE_RATE)
-
+    chosen, tried = choose(conversations, built, options)
+    default = options.method
     rows = []
-    metric_all = DiarizationErrorRate(collar=0.25, skip_overlap=False)
-    for conv in CONVERSATIONS:
-        audio, reference = build(conv)
-        duration_min = len(audio) / SAMPLE_RATE / 60
-        segments = []
-        asr_s = asr_cpu_s = None
-        if transcriber is not None:
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                transcript = transcriber.transcribe(
-                    audio, TranscribeOptions(model=args.model, language=conv.language)
-                )
-            except AssistantError as exc:  # an English-only model and a German call
-                print(f"{conv.name}: no transcription ({exc})", file=sys.stderr)
-            else:
-                asr_s, asr_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-                segments = transcript.segments
-        # The whole diarize stage as the pipeline runs it: VAD, embeddings, clustering,
-        # words to speakers, roles (no profiles: the heuristic).
-        t0, c0 = time.perf_counter(), time.process_time()
-        plain = diarize.diarize(audio, segments, options)
-        diarize_s, diarize_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        hypothesis = [(t.start_s, t.end_s, t.speaker) for t in plain.turns]
-        metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
-        ref_ann, hyp_ann = annotation(reference), annotation(hypothesis)
-        detail = metric(ref_ann, hyp_ann, detailed=True)
-        metric_all(ref_ann, hyp_ann)
-        total = detail["total"] or 1.0
-        # The same with the number of speakers given (--speakers N).
-        known = diarize.diarize_mono(audio, replace(options, speakers=1 + len(conv.customers)))
-        der_known = DiarizationErrorRate(collar=0.25, skip_overlap=False)(
-            ref_ann, annotation([(t.start_s, t.end_s, t.speaker) for t in known.turns])
-        )
-        role_of = {s.id: s.role for s in plain.speakers}
-        heuristic = [(t.start_s, t.end_s, role_of[t.speaker]) for t in plain.turns]
-        acc_heur = role_accuracy(reference, heuristic, conv.rep)[0] if segments else None
-
-        # The rep enrolled from clips that are not in the conversation.
-        enroll = [load_clip(c) for c in VOICES[conv.rep]["enroll"]]
-        embedding = diarize.embed_speech(np.concatenate(enroll))
-        assert embedding is not None
-        profile = VoiceProfile.new("Rep", embedding, sum(len(e) for e in enroll) / SAMPLE_RATE)
-        speakers = roles.assign_roles(segments, plain.diarization, [profile], options)
-        hyp_roles = [
-            (t.start_s, t.end_s, speakers[t.speaker].role) for t in plain.diarization.turns
-        ]
-        acc_profile, time_profile = role_accuracy(reference, hyp_roles, conv.rep)
-        # Profiles of people who are NOT in the call must not match anyone in it.
-        strangers = [v for v in VOICES if v not in (conv.rep, *conv.customers)]
-        false_matches = profiles.match_profiles(
-            plain.diarization.embeddings, [stranger_profiles[v] for v in strangers]
-        )
-        rows.append(
-            {
-                "conversation": conv.name,
-                "duration_s": round(len(audio) / SAMPLE_RATE, 1),
-                "speakers_true": 1 + len(conv.customers),
-                "speakers_found": len(plain.diarization.speakers),
-                "der": round(detail["diarization error rate"], 4),
-                "der_speakers_given": round(der_known, 4),
-                "confusion": round(detail["confusion"] / total, 4),
-                "missed": round(detail["missed detection"] / total, 4),
-                "false_alarm": round(detail["false alarm"] / total, 4),
-                "role_accuracy_profile": round(acc_profile, 4),
-                "role_time_accuracy_profile": round(time_profile, 4),
-                "rep_similarity": max(
-                    (x.profile_similarity or 0.0 for x in speakers.values()), default=0.0
-                ),
-                "best_stranger_similarity": round(
-                    max(
-                        float(stranger_profiles[v].embedding @ e)
-                        for v in strangers
-                        for e in plain.diarization.embeddings.values()
-                    ),
-                    4,
-                ),
-                "stranger_profiles": len(strangers),
-                "false_profile_matches": len(false_matches),
-                "role_accuracy_heuristic": None if acc_heur is None else round(acc_heur, 4),
-                "diarize_s": round(diarize_s, 3),
-                "diarize_s_per_min": round(diarize_s / duration_min, 3),
-                "asr_s": None if asr_s is None else round(asr_s, 3),
-                "diarize_vs_asr": None if asr_s is None else round(diarize_s / asr_s, 4),
-                "diarize_cpu_s": round(diarize_cpu_s, 3),
-                "asr_cpu_s": None if asr_cpu_s is None else round(asr_cpu_s, 3),
-                "diarize_vs_asr_cpu": None
-                if asr_cpu_s is None
-                else round(diarize_cpu_s / asr_cpu_s, 4),
-            }
-        )
-
-    total_min = sum(r["duration_s"] for r in rows) / 60
-    timed = [r for r in rows if r["asr_s"] is not None]
-    total_diar = sum(r["diarize_s"] for r in rows)
-    total_asr = sum(r["asr_s"] for r in timed)
-
-    def mean(key: str) -> float | None:
-        values = [r[key] for r in rows if r[key] is not None]
-        return round(float(np.mean(values)), 4) if values else None
-
-    overall = {
-        "der": round(abs(metric_all), 4),
-        "der_speakers_given": mean("der_speakers_given"),
-        "role_accuracy_profile": mean("role_accuracy_profile"),
-        "role_time_accuracy_profile": mean("role_time_accuracy_profile"),
-        "role_accuracy_heuristic": mean("role_accuracy_heuristic"),
-        "false_profile_matches": sum(r["false_profile_matches"] for r in rows),
-        "stranger_profiles": sum(r["stranger_profiles"] for r in rows),
-        "diarize_s_per_min": round(total_diar / total_min, 3),
-        # Over the conversations that were transcribed.
-        "diarize_vs_asr": round(sum(r["diarize_s"] for r in timed) / total_asr, 4)
-        if total_asr
-        else None,
-        "diarize_vs_asr_cpu": round(
-            sum(r["diarize_cpu_s"] for r in timed) / sum(r["asr_cpu_s"] for r in timed), 4
-        )
-        if total_asr
-        else None,
-        "asr_model": None if transcriber is None else args.model,
-        "threads": args.threads,
-        "options": options.as_dict(),
-    }
-    print_table(rows, overall)
-    written = heuristic_on_written_calls(args.calls) if args.calls.is_dir() else []
-    if written:
-        print()
-        print(
-            "Role heuristic on written sales calls (text only; fitted on calls_en_a and "
-            "calls_de; scripts/eval_roles.py also measures real negotiations and meetings)"
-        )
-        print(f"{'file':22} {'calls':>6} {'as written':>11} {'customer first':>15}")
-        for w in written:
-            print(
-                f"{w['file']:22} {w['calls']:>6} {w['as_written']:>11.1%} "
-                f"{w['customer_first']:>15.1%}"
+    t0 = time.perf_counter()
+    audio_s = 0.0
+    for conv in conversations:
+        b = built[conv]
+        for kind, condition in [("mono", "clean"), *[("mono", c) for c in CONDITIONS[1:]]]:
+            if condition != "clean" and conv.synthetic:
+                continue
+            audio = degrade(b.mono, condition, seed=1)
+            row = {"half": conv.half, "conversation": conv.name, "kind": kind}
+            row |= {"condition": condition, "speakers_true": len(conv.voices)}
+            row["duration_s"] = round(len(audio) / SAMPLE_RATE, 1)
+            for method in GRID:
+                o = replace(options, method=method, **chosen[method])
+                result = mono_run(audio, b.reference, o)
+                audio_s += len(audio) / SAMPLE_RATE
+                row[method] = {k: v for k, v in result.items() if k != "diarization"}
+                if method == default and condition == "clean":
+                    acc, false = role_accuracy_enrolled(conv, result["diarization"], b.reference, o)
+                    row["role_accuracy_enrolled"] = acc
+                    row["false_profile_matches"] = false
+                    given = replace(o, speakers=len(conv.voices))
+                    row["der_speakers_given"] = mono_run(audio, b.reference, given)["der"]
+            rows.append(row)
+        if len(conv.voices) == 2 and not conv.synthetic:
+            stereo = b.stereo(conv.rep)
+            found = diarize.find_speakers(stereo, [], options)[1]
+            turns = [(t.start_s, t.end_s, t.speaker) for t in found.turns]
+            result = der(b.reference, turns) | {"speakers_found": len(found.speakers)}
+            row = {"half": conv.half, "conversation": conv.name, "kind": "two-channel"}
+            row |= {"condition": "clean", "speakers_true": 2, "stereo": result}
+            row["duration_s"] = round(stereo.shape[1] / SAMPLE_RATE, 1)
+            row["words_lost"] = (
+                None if transcriber is None else words_lost(b, conv, stereo, transcriber, options)
             )
-    result = {"conversations": rows, "overall": overall, "written_calls": written}
+            rows.append(row)
+    elapsed = time.perf_counter() - t0
+    summary = summarise(rows, default)
+    print_tables(rows, summary, chosen, tried, default)
+    result = {
+        "default_method": default,
+        "chosen": chosen,
+        "grid": tried,
+        "rows": rows,
+        "summary": summary,
+        "options": options.as_dict(),
+        "cluster_s_per_audio_min": round(elapsed / (audio_s / 60), 3),
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
+
+
+def summarise(rows: list[dict], default: str) -> list[dict]:
+    """Mean DER per half, kind and condition, for each method; share of right speaker counts."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["half"], r["kind"], r["condition"]), []).append(r)
+    out = []
+    for (half, kind, condition), members in groups.items():
+        entry: dict = {"half": half, "kind": kind, "condition": condition, "n": len(members)}
+        for method in [*GRID] if kind == "mono" else ["stereo"]:
+            ders = [m[method]["der"] for m in members]
+            entry[f"der_{method}"] = round(float(np.mean(ders)), 4)
+            entry[f"der_{method}_worst"] = round(float(np.max(ders)), 4)
+            entry[f"count_right_{method}"] = round(
+                float(
+                    np.mean([m[method]["speakers_found"] == m["speakers_true"] for m in members])
+                ),
+                4,
+            )
+        for key in ("der_speakers_given", "role_accuracy_enrolled", "words_lost"):
+            values = [m[key] for m in members if m.get(key) is not None]
+            entry[key] = round(float(np.mean(values)), 4) if values else None
+        out.append(entry)
+    return out
 
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def print_table(rows: list[dict], overall: dict) -> None:
-    columns = ("conversation", "dur s", "spk", "DER", "DER N", "conf", "miss", "FA", "role acc")
-    columns += ("role time", "role heur", "false", "s/min", "+% ASR", "+% cpu")
-    widths = (16, 6, 5, 7, 6, 6, 6, 6, 8, 9, 9, 6, 6, 7, 7)
-    line = " ".join(
-        f"{c:>{w}}" if i else f"{c:<{w}}"
-        for i, (c, w) in enumerate(zip(columns, widths, strict=False))
+def print_tables(rows, summary, chosen, tried, default) -> None:
+    print(
+        "Settings chosen on the dev half (mean DER of its mono conversations, clean and degraded):"
     )
-    print(line)
-    print("-" * len(line))
-    for r in [*rows, {"conversation": "overall", **overall}]:
-        if r["conversation"] == "overall":
-            print("-" * len(line))
-        cells = (
-            r["conversation"],
-            f"{r['duration_s']:.1f}"
-            if "duration_s" in r
-            else f"{sum(x['duration_s'] for x in rows):.1f}",
-            f"{r['speakers_found']}/{r['speakers_true']}" if "speakers_found" in r else "",
-            _pct(r["der"]),
-            _pct(r.get("der_speakers_given")),
-            _pct(r.get("confusion")),
-            _pct(r.get("missed")),
-            _pct(r.get("false_alarm")),
-            _pct(r["role_accuracy_profile"]),
-            _pct(r["role_time_accuracy_profile"]),
-            _pct(r["role_accuracy_heuristic"]),
-            f"{r['false_profile_matches']}/{r['stranger_profiles']}",
-            f"{r['diarize_s_per_min']:.2f}",
-            _pct(r["diarize_vs_asr"]),
-            _pct(r["diarize_vs_asr_cpu"]),
+    for method, setting in chosen.items():
+        mark = " (default)" if method == default else ""
+        dev = next(
+            t["dev_der"]
+            for t in tried
+            if t["method"] == method and all(t[k] == v for k, v in setting.items())
         )
-        print(
-            " ".join(
-                f"{c:>{w}}" if i else f"{c:<{w}}"
-                for i, (c, w) in enumerate(zip(cells, widths, strict=False))
-            )
-        )
+        print(f"  {method:9} {setting}  dev DER {dev:.1%}{mark}")
+    print("  all tried:", ", ".join(f"{t['method']} {t['dev_der']:.1%}" for t in tried))
+    print()
+    head = f"{'half':6} {'conversation':16} {'kind':11} {'cond':9} {'dur s':>6}"
+    head += f" {'spk ahc':>8} {'DER ahc':>8} {'spk spec':>8} {'DER spec':>8} {'DER N':>6}"
+    head += f" {'role acc':>8} {'false':>6} {'lost':>6}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        if r["condition"] != "clean":
+            continue
+        line = f"{r['half']:6} {r['conversation']:16} {r['kind']:11} {r['condition']:9}"
+        line += f" {r['duration_s']:>6.1f}"
+        if r["kind"] == "mono":
+            for method in GRID:
+                found = f"{r[method]['speakers_found']}/{r['speakers_true']}"
+                line += f" {found:>8} {_pct(r[method]['der']):>8}"
+            line += f" {_pct(r.get('der_speakers_given')):>6}"
+            false = r.get("false_profile_matches") or ""
+            line += f" {_pct(r.get('role_accuracy_enrolled')):>8} {false:>6}"
+        else:
+            s = r["stereo"]
+            line += f" {s['speakers_found']}/{r['speakers_true']:>6} {_pct(s['der']):>8}"
+            line += " " * 25 + f" {'':>8} {'':>6} {_pct(r.get('words_lost')):>6}"
+        print(line)
+    print()
+    head = f"{'half':6} {'kind':11} {'condition':9} {'n':>3} {'DER ahc':>8} {'worst':>6}"
+    head += f" {'DER spec':>8} {'worst':>6} {'count ahc':>9} {'count spec':>10}"
+    head += f" {'DER N':>6} {'role acc':>8} {'lost':>6}"
+    print(head)
+    print("-" * len(head))
+    for s in summary:
+        line = f"{s['half']:6} {s['kind']:11} {s['condition']:9} {s['n']:>3}"
+        if s["kind"] == "mono":
+            line += f" {_pct(s['der_ahc']):>8} {_pct(s['der_ahc_worst']):>6}"
+            line += f" {_pct(s['der_spectral']):>8} {_pct(s['der_spectral_worst']):>6}"
+            line += f" {_pct(s['count_right_ahc']):>9} {_pct(s['count_right_spectral']):>10}"
+        else:
+            line += f" {_pct(s['der_stereo']):>8} {_pct(s['der_stereo_worst']):>6}"
+            line += " " * 16 + f" {_pct(s['count_right_stereo']):>9} {'':>10}"
+        line += f" {_pct(s['der_speakers_given']):>6} {_pct(s['role_accuracy_enrolled']):>8}"
+        line += f" {_pct(s['words_lost']):>6}"
+        print(line)
 
 
 if __name__ == "__main__":
