@@ -29,8 +29,8 @@ Columns:
   DER        diarization error rate (pyannote.metrics, 0.25 s collar, overlap scored) with the
              number of speakers estimated; "DER N" with the number given (--speakers N)
   spk        speakers found / true
-  role acc   share of reference utterances whose role is right with the rep's voice profile
-             enrolled from speech that is NOT in the conversation
+  role acc   share of reference utterances (0.5 s or more) whose role is right with the rep's
+             voice profile enrolled from speech that is NOT in the conversation
   false      speakers matched to profiles of people who are not in the call / profiles tried
   lost       two-channel only, with ASR: share of a party's utterances that had words on their
              own channel and have none after crosstalk removal (nothing may be lost)
@@ -237,9 +237,10 @@ def annotation(turns):
 
 
 def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0.01):
-    """(utterances, time): share of reference utterances whose role (the role given to most of
-    the utterance) is right, and share of reference speech time whose role is right."""
-    right_time = total_time = right_utterances = 0
+    """(utterances, time): share of reference utterances of 0.5 s or more whose role (the role
+    given to most of the utterance; none given is wrong) is right, and share of all reference
+    speech time whose role is right. Shorter bursts are scored by DER, not here."""
+    right_time = total_time = right_utterances = utterances = 0
     for start, end, voice in reference:
         truth = "rep" if voice == rep_voice else "customer"
         votes = {"rep": 0, "customer": 0, None: 0}
@@ -248,8 +249,10 @@ def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0
             votes[role] += 1
         total_time += sum(votes.values())
         right_time += votes[truth]
-        right_utterances += max(votes, key=lambda r: votes[r]) == truth
-    return right_utterances / max(1, len(reference)), right_time / max(1, total_time)
+        if end - start >= 0.5:
+            utterances += 1
+            right_utterances += max(votes, key=lambda r: votes[r]) == truth
+    return right_utterances / max(1, utterances), right_time / max(1, total_time)
 
 
 Piece = tuple[np.ndarray, np.ndarray]  # a turn's audio, and its reference speech per 20 ms
@@ -589,12 +592,14 @@ def main(argv: list[str] | None = None) -> int:
                 result = mono_run(audio, b.reference, o)
                 audio_s += len(audio) / SAMPLE_RATE
                 row[method] = {k: v for k, v in result.items() if k != "diarization"}
+                if condition == "clean":
+                    given = replace(o, speakers=len(conv.voices))
+                    row[method]["der_speakers_given"] = mono_run(audio, b.reference, given)["der"]
                 if method == default and condition == "clean":
                     acc, false = role_accuracy_enrolled(conv, result["diarization"], b.reference, o)
                     row["role_accuracy_enrolled"] = acc
                     row["false_profile_matches"] = false
-                    given = replace(o, speakers=len(conv.voices))
-                    row["der_speakers_given"] = mono_run(audio, b.reference, given)["der"]
+                    row["der_speakers_given"] = row[method]["der_speakers_given"]
             rows.append(row)
         if len(conv.voices) == 2 and not conv.synthetic:
             stereo = b.stereo(conv.rep)
