@@ -405,6 +405,43 @@ def test_speakers_option_fixes_the_count(mono_call) -> None:
     assert len(diarize.diarize_mono(audio, DiarizeOptions(speakers=1)).speakers) == 1
 
 
+def test_two_voices_of_two_languages_are_split_by_voice_not_by_language() -> None:
+    """A German rep and an English customer (real FLEURS voices, two men), turns of 5 s.
+
+    Told there are two speakers, k-means straight into two groups split this call by language
+    rather than by voice (DER 0.40); the graph's own groups merged down to two do not."""
+    turns = [
+        ("fleurs-de-004.ogg", "rep", 0),
+        ("fleurs-en-000.ogg", "customer", 0),
+        ("fleurs-de-004.ogg", "rep", 1),
+        ("fleurs-en-000.ogg", "customer", 1),
+        ("fleurs-de-001.ogg", "rep", 0),
+        ("fleurs-en-000.ogg", "customer", 2),
+        ("fleurs-de-001.ogg", "rep", 1),
+    ]
+    parts, reference, cursor = [np.zeros(SAMPLE_RATE // 2, np.float32)], [], 0.5
+    for clip, voice, third in turns:
+        audio = load_audio(DATA / clip).mono
+        piece = np.array_split(audio, 3 if voice == "customer" else 2)[third]
+        piece = (piece / (np.sqrt(np.mean(piece**2)) + 1e-9) * 0.05).astype(np.float32)
+        parts += [piece, np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
+        reference.append((cursor, cursor + len(piece) / SAMPLE_RATE, voice))
+        cursor += len(piece) / SAMPLE_RATE + GAP_S
+    audio = np.concatenate(parts)
+    # The default (average linkage) finds the two voices; spectral clustering is told the count
+    # (left to itself it splits the rep's two recordings apart: the benchmark's reason to keep
+    # average linkage as the default).
+    for options in (DiarizeOptions(), DiarizeOptions(method="spectral", speakers=2)):
+        result = diarize.diarize_mono(audio, options)
+        assert len(result.speakers) == 2, options.method
+        found = [majority_speaker(result.turns, s + 0.3, e - 0.3) for s, e, _ in reference]
+        rep = {f for f, (_, _, voice) in zip(found, reference, strict=True) if voice == "rep"}
+        customer = {f for f, (_, _, v) in zip(found, reference, strict=True) if v == "customer"}
+        assert len(rep) == 1 and len(customer) == 1 and rep != customer, (options.method, found)
+    solo = load_audio(DATA / "fleurs-de-000.ogg").mono
+    assert len(diarize.diarize_mono(solo, DiarizeOptions(method="spectral")).speakers) == 1
+
+
 def test_long_calls_cluster_a_sample_of_windows(mono_call) -> None:
     # Above max_cluster_windows only an even sample is clustered; the rest join by centroid.
     audio, reference = mono_call
@@ -568,7 +605,7 @@ def test_heuristic_without_clues_trusts_the_opener_weakly() -> None:
     roles = heuristic_roles(call, ["A", "B"])
     # Only who opened tells them apart: the opener is the rep, and too unsure to be believed.
     assert roles["A"][0] == "rep" and roles["B"][0] == "customer"
-    assert 0.5 < roles["A"][1] < ROLE_CONFIDENCE_THRESHOLD
+    assert roles["A"][1] <= 0.5 < ROLE_CONFIDENCE_THRESHOLD
     assert heuristic_roles(call[:1], ["A"]) == {"A": ("rep", 0.5)}
 
 
