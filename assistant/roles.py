@@ -40,7 +40,8 @@ Decided in this order, first that applies:
    ``logistic(0.5 * margin)``, the margin being the best score minus the second best: for two
    speakers that is the regression's own probability that the chosen one is the rep (the
    opener alone: 0.56; a lone speaker: the rep, 0.5). **No sales talk**: when nobody says a
-   seller or a buyer phrase (small talk, read text), the style cues alone are weak evidence
+   seller or a buyer phrase and nobody asks about the other person (small talk, read text),
+   the style cues alone are weak evidence
    (on pairs of read FLEURS texts they named a rep with confidence up to 0.98, either way
    round): the confidence is at most 0.5. **Meetings**: with more than two speakers, when the
    chosen rep says fewer than ``MIN_SELLER_RATE`` (0.1) seller phrases per utterance,
@@ -364,9 +365,10 @@ def heuristic_scores(segments: Sequence[Segment], speakers: Sequence[str]) -> di
 
 
 def _sales_talk(segments: Sequence[Segment], speakers: Sequence[str]) -> bool:
-    """Whether anyone says a seller or a buyer phrase: the only evidence of who sells."""
+    """Whether anyone says a seller or a buyer phrase or asks about the other person (a
+    discovery question): the evidence of who sells."""
     return any(
-        _seller_hits(sentence) or _hits(_BUYER_RE, sentence)
+        _seller_hits(sentence) or _hits(_BUYER_RE, sentence) or _about_the_other(sentence)
         for segment in segments
         if segment.speaker in speakers
         for sentence in _sentences(segment.text)
