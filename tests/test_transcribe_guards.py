@@ -22,7 +22,7 @@ from assistant.transcribe.guards import (
     is_silence_phrase,
     peak_level,
 )
-from assistant.transcribe.runner import _attach_translations, _runs, _smooth
+from assistant.transcribe.runner import _attach_translations, _by_turn, _runs, _smooth
 from assistant.transcribe.vad import (
     SpeechMap,
     VadOptions,
@@ -279,3 +279,21 @@ def test_whisper_output_splits_into_pieces_and_unfinished_windows_resume() -> No
     # Text cut off without its closing timestamp: dropped, and decoded again from 2.4 s.
     assert split([at(0), 1, at(2.4), at(2.4), 3]) == ([(0.0, 2.4, [1])], 2.4)
     assert split([1, 2]) == ([(0.0, 10.0, [1, 2])], None)
+
+
+def test_a_turn_surely_in_another_language_becomes_its_own_block() -> None:
+    turns = [(0.0, 10.4), (10.4, 14.3), (14.3, 21.7)]
+    block = (0.0, 21.7, "de", 0.99)
+    # A 3.9 s English answer between German turns; the model is sure of it.
+    parts = _by_turn(block, turns, [("de", 0.99), ("en", 0.997), ("de", 0.98)])
+    assert [(s, e, lang) for s, e, lang, _ in parts] == [
+        (0.0, 10.4, "de"),
+        (10.4, 14.3, "en"),
+        (14.3, 21.7, "de"),
+    ]
+    assert [r.language for r in _runs(_smooth(parts))] == ["de", "en", "de"]
+    # Unsure of the turn's language: the block stays whole.
+    assert _by_turn(block, turns, [None, ("en", 0.7), None]) == [block]
+    # A short block the model is unsure of still takes its neighbour's language.
+    unsure = [(0.0, 10.4, "de", 0.99), (10.4, 12.4, "en", 0.7), (12.4, 20.0, "de", 0.95)]
+    assert [r.language for r in _runs(_smooth(unsure))] == ["de"]

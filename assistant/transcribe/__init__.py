@@ -43,8 +43,9 @@ class TranscribeOptions:
     cpu_threads: int = 0
     # Add an English translation (Whisper's translate task) to segments in other languages.
     translate: bool = False
-    # With language detection on, check the language of every ~30 s of speech, so a call that
-    # switches languages keeps each part's language.
+    # With language detection on, check the language of every block of speech (~24 s) and of
+    # the turns in it, so a call that switches languages, even for a short answer, keeps each
+    # part's language.
     language_check: bool = True
     # Long recordings are transcribed window by window (cut in pauses) to bound memory: the
     # engines compute the spectrogram of all the audio they are given at once (~1 MB/s).

@@ -2,7 +2,8 @@
 
 For each window of a long recording (cut in pauses, so memory stays bounded)::
 
-    VAD -> speech only -> blocks of <= 24 s -> language per block -> decode runs of one language
+    VAD -> speech only -> blocks of <= 24 s -> language per block (and per turn in it)
+        -> decode runs of one language
         -> (translate) -> times back to the recording -> hallucination guards
 
 An engine (``Backend``) only detects the language of blocks of speech and decodes runs of
@@ -43,6 +44,12 @@ MIN_LANGUAGE_PROBABILITY = 0.5
 # A block detected with less confidence is checked again in halves, halves of halves at most.
 SURE_LANGUAGE_PROBABILITY = 0.8
 LANGUAGE_SPLITS = 2
+# A block holding several turns (speech between the pauses the VAD cut at) has the language of
+# each turn of at least MIN_TURN_S checked too: a 3 s English answer between German turns hardly
+# moves the language detected for the whole block. A turn keeps a language other than its
+# block's, short as it may be, only when the model is this sure of it.
+MIN_TURN_S = 1.5
+SURE_TURN_PROBABILITY = 0.9
 
 
 class Backend(Protocol):
@@ -73,11 +80,18 @@ class _Run:
     last: int
 
 
+def _firm(start_s: float, end_s: float, probability: float) -> bool:
+    """Whether a block's detected language stands on its own: long enough and likely enough,
+    or a short turn the model is sure of."""
+    length = end_s - start_s
+    return (length >= MIN_LANGUAGE_BLOCK_S and probability >= MIN_LANGUAGE_PROBABILITY) or (
+        length >= MIN_TURN_S and probability >= SURE_TURN_PROBABILITY
+    )
+
+
 def _smooth(blocks: list[tuple[float, float, str, float]]) -> list[tuple[float, float, str, float]]:
     """Short or unsure blocks take the language of the block before them (or after, first)."""
-    firm = [
-        (e - s) >= MIN_LANGUAGE_BLOCK_S and p >= MIN_LANGUAGE_PROBABILITY for s, e, _, p in blocks
-    ]
+    firm = [_firm(s, e, p) for s, e, _, p in blocks]
     if not any(firm):
         return blocks
     out = list(blocks)
@@ -99,6 +113,37 @@ def _runs(blocks: list[tuple[float, float, str, float]]) -> list[_Run]:
         else:
             runs.append(_Run(s, e, lang, p, i, i + 1))
     return runs
+
+
+def _turns(
+    block: tuple[float, float], spans_s: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The parts of ``block`` that the VAD's spans (joined seconds) divide it into."""
+    s, e = block
+    return [(max(a, s), min(b, e)) for a, b in spans_s if min(b, e) - max(a, s) > 0]
+
+
+def _by_turn(
+    block: tuple[float, float, str, float],
+    turns: list[tuple[float, float]],
+    found: list[tuple[str, float] | None],
+) -> list[tuple[float, float, str, float]]:
+    """``block`` cut where a turn the model is sure is in another language (``found``: each
+    turn's detected language, None where not checked) begins or ends; the other turns keep the
+    block's language."""
+    s, e, language, p = block
+    parts: list[tuple[float, float, str, float]] = []
+    for (a, b), lp in zip(turns, found, strict=True):
+        lang, q = lp if lp is not None and lp[1] >= SURE_TURN_PROBABILITY else (language, p)
+        if lang == language:
+            q = p
+        if parts and parts[-1][2] == lang:
+            parts[-1] = (parts[-1][0], b, lang, max(parts[-1][3], q))
+        else:
+            parts.append((a, b, lang, q))
+    parts[0] = (s, *parts[0][1:])
+    parts[-1] = (parts[-1][0], e, *parts[-1][2:])
+    return parts
 
 
 def _cut(speech: np.ndarray, spans_s: list[tuple[float, float]]) -> list[np.ndarray]:
@@ -136,25 +181,52 @@ class WhisperTranscriber:
         self.guards = guards or GuardOptions()
 
     def _languages(
-        self, speech: np.ndarray, spans_s: list[tuple[float, float]], options: TranscribeOptions
+        self,
+        speech: np.ndarray,
+        blocks_s: list[tuple[float, float]],
+        options: TranscribeOptions,
+        spans_s: list[tuple[float, float]] | None = None,
     ) -> list[tuple[float, float, str, float]]:
         """Blocks of speech with their language and how sure the model is of it.
 
-        A block the model is unsure of may hold two languages (a call that switches), so its
-        halves are checked on their own."""
+        A call can switch language from one turn to the next (a German rep, an English
+        customer), so where a block holds several turns (``spans_s``: the VAD's spans), each
+        turn's language is checked too, and the block is cut where a turn is surely in another
+        language. A block the model is unsure of may hold two languages, so its halves are
+        checked on their own."""
         if options.language is not None:
-            return [(s, e, options.language, 1.0) for s, e in spans_s]
+            return [(s, e, options.language, 1.0) for s, e in blocks_s]
         if not self.backend.multilingual:
-            return [(s, e, "en", 1.0) for s, e in spans_s]
+            return [(s, e, "en", 1.0) for s, e in blocks_s]
         if not options.language_check:
-            ((lang, p),) = self.backend.detect_languages(_cut(speech, spans_s[:1]))
-            return [(s, e, lang, p) for s, e in spans_s]
-        found = self.backend.detect_languages(_cut(speech, spans_s))
+            ((lang, p),) = self.backend.detect_languages(_cut(speech, blocks_s[:1]))
+            return [(s, e, lang, p) for s, e in blocks_s]
+        turns = [_turns(block, spans_s or [block]) for block in blocks_s]
+        # Turns first, so that the encoder outputs kept for decoding are the blocks'.
+        turn_found = self._turn_languages(speech, turns)
+        found = self.backend.detect_languages(_cut(speech, blocks_s))
         return [
-            part
-            for (s, e), lp in zip(spans_s, found, strict=True)
-            for part in self._check_unsure(speech, (s, e, *lp), LANGUAGE_SPLITS)
+            checked
+            for (s, e), lp, parts, per_turn in zip(blocks_s, found, turns, turn_found, strict=True)
+            for part in _by_turn((s, e, *lp), parts, per_turn)
+            for checked in self._check_unsure(speech, part, LANGUAGE_SPLITS)
         ]
+
+    def _turn_languages(
+        self, speech: np.ndarray, turns: list[list[tuple[float, float]]]
+    ) -> list[list[tuple[str, float] | None]]:
+        """The language of each turn of at least ``MIN_TURN_S`` in the blocks that hold two or
+        more such turns; None for the other turns."""
+        wanted = [[b - a >= MIN_TURN_S for a, b in parts] for parts in turns]
+        wanted = [w if sum(w) > 1 else [False] * len(w) for w in wanted]
+        spans = [
+            t
+            for parts, w in zip(turns, wanted, strict=True)
+            for t, x in zip(parts, w, strict=True)
+            if x
+        ]
+        found = iter(self.backend.detect_languages(_cut(speech, spans)) if spans else [])
+        return [[next(found) if x else None for x in w] for w in wanted]
 
     def _check_unsure(
         self, speech: np.ndarray, block: tuple[float, float, str, float], splits: int
@@ -193,9 +265,8 @@ class WhisperTranscriber:
             if len(speech) < SAMPLE_RATE // 10:
                 continue
             peak_dbfs = peak_level(window)
-            found = self._languages(
-                speech, speech_blocks(speech_map.joined_spans_s(), BLOCK_S), options
-            )
+            spans_s = speech_map.joined_spans_s()
+            found = self._languages(speech, speech_blocks(spans_s, BLOCK_S), options, spans_s)
             blocks = _cut(speech, [(s, e) for s, e, _, _ in found])
             for run in _runs(_smooth(found)):
                 piece = blocks[run.first : run.last]
