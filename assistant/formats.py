@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from assistant.errors import OptionError
 from assistant.report import CallReport, Segment
@@ -12,6 +13,28 @@ from assistant.report import CallReport, Segment
 FORMATS = ("json", "md", "srt", "vtt", "txt")
 # What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A language is named beside the others when it holds this share of the speech or this much.
+MIN_LANGUAGE_SHARE = 0.05
+MIN_LANGUAGE_S = 5.0
+LANGUAGE_NAMES = {
+    "de": "German",
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "tr": "Turkish",
+}
+
+
+class _Spoken(Protocol):
+    """A piece of transcript (a report's ``Segment`` or a stored one)."""
+
+    start_s: float
+    end_s: float
+    language: str | None
 
 
 def _clock(seconds: float, sep: str = ".", hours: bool = True) -> str:
@@ -35,6 +58,31 @@ def _who(segment: Segment) -> str:
     if segment.speaker and segment.role:
         return f"{segment.speaker} ({segment.role})"
     return segment.speaker or segment.role or ""
+
+
+def languages_spoken(segments: Iterable[_Spoken]) -> list[tuple[str, float]]:
+    """``(language, share of the speech)`` of each language that holds real speech (at least
+    ``MIN_LANGUAGE_SHARE`` or ``MIN_LANGUAGE_S``), most spoken first; empty unless there are two
+    or more, since a call in one language says so in its ``language``."""
+    seconds: dict[str, float] = {}
+    for s in segments:
+        if s.language:
+            seconds[s.language] = seconds.get(s.language, 0.0) + max(0.0, s.end_s - s.start_s)
+    total = sum(seconds.values())
+    real = [
+        (lang, t / total)
+        for lang, t in sorted(seconds.items(), key=lambda kv: -kv[1])
+        if t >= MIN_LANGUAGE_S or t >= MIN_LANGUAGE_SHARE * total
+    ]
+    return real if len(real) > 1 else []
+
+
+def languages_text(segments: Iterable[_Spoken]) -> str:
+    """``German 80 %, English 20 %`` for a call in several languages; empty for one."""
+    return ", ".join(
+        f"{LANGUAGE_NAMES.get(lang, lang)} {round(share * 100)} %"
+        for lang, share in languages_spoken(segments)
+    )
 
 
 def csv_cell(value: object) -> object:
@@ -84,11 +132,12 @@ def to_vtt(report: CallReport) -> str:
 
 def to_md(report: CallReport) -> str:
     src = report.source
+    mixed = languages_text(report.segments)
     out = [
         f"# Call report: {src.path.rsplit('/', 1)[-1]}",
         "",
         f"- Duration: {timestamp(src.duration_s)} ({src.kind}, {src.channels} channel(s))",
-        f"- Language: {report.language or 'unknown'}",
+        f"- Languages: {mixed}" if mixed else f"- Language: {report.language or 'unknown'}",
         f"- Model: {report.provenance.engine} {report.provenance.model}",
         f"- sha256: `{src.sha256}`",
         "",

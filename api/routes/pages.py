@@ -48,7 +48,7 @@ from api.web_session import (
     set_login_csrf,
     set_session_cookie,
 )
-from assistant.formats import to_csv
+from assistant.formats import languages_text, to_csv
 from assistant.report import CallReport
 from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
@@ -553,6 +553,7 @@ def call_page(call_ref: str, request: Request, me: ViewerDep, session: SessionDe
             "call": call,
             "job": job,
             "segments": segments,
+            "languages": languages_text(segments),
             "speakers": call.speakers,
             "roles_uncertain": roles_uncertain(report, call),
             "speaker_names": {k: (v.name or k) for k, v in names.items()},
