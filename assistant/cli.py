@@ -531,8 +531,8 @@ def reps_enroll(
     ] = None,
 ) -> None:
     """Store a voice profile (an embedding, not the audio) for a rep; replaces an older one."""
+    from assistant.diarize.profiles import ProfileStore, enroll
     from assistant.media import MediaOptions
-    from assistant.profiles import ProfileStore, enroll
     from assistant.settings import get_settings
 
     if channel is not None and channel not in ("left", "right"):
@@ -551,7 +551,7 @@ def reps_enroll(
 @user_errors
 def reps_list() -> None:
     """List enrolled reps."""
-    from assistant.profiles import ProfileStore
+    from assistant.diarize.profiles import ProfileStore
     from assistant.settings import get_settings
 
     profiles = ProfileStore(get_settings().profiles_dir).list()
@@ -566,7 +566,7 @@ def reps_list() -> None:
 @user_errors
 def reps_remove(name: Annotated[str, typer.Argument(help="The rep's name")]) -> None:
     """Delete a rep's voice profile."""
-    from assistant.profiles import ProfileStore
+    from assistant.diarize.profiles import ProfileStore
     from assistant.settings import get_settings
 
     path = ProfileStore(get_settings().profiles_dir).remove(name)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from assistant import PIPELINE_VERSION, diarize, media
 from assistant.diarize import DiarizeOptions
+from assistant.diarize.profiles import ProfileStore, VoiceProfile
 from assistant.extract import ExtractOptions, Extractor, get_extractor
 from assistant.metrics import MetricsOptions, compute_metrics
-from assistant.profiles import ProfileStore, VoiceProfile
 from assistant.report import CallReport, Provenance, Segment, Source, Speaker
 from assistant.summarize import SummarizeOptions, summarize
 from assistant.trackers import DEFAULT_TRACKERS, Tracker, match_trackers

@@ -110,9 +110,9 @@ class Speaker(_Model):
     """One voice in the call. ``id`` is what segments carry in ``speaker``.
 
     ``role_source`` says how the role was decided: an enrolled voice ``profile``, the recording's
-    ``channel`` mapping, the text ``heuristic`` (see ``assistant.roles``), the names of an imported
-    ``transcript``, or a ``manual`` override; ``role_confidence`` is 0..1. ``role_uncertain``:
-    the roles are the heuristic's guess with ``role_confidence`` below
+    ``channel`` mapping, the text ``heuristic`` (see ``assistant.diarize.roles``), the names of an
+    imported ``transcript``, or a ``manual`` override; ``role_confidence`` is 0..1.
+    ``role_uncertain``: the roles are the heuristic's guess with ``role_confidence`` below
     ``ROLE_CONFIDENCE_THRESHOLD`` ("roles uncertain"): a person should check them.
     """
 

@@ -409,7 +409,7 @@ def build(conv: Conversation, seed: int = 0) -> Built:
 
 def memoize_embeddings() -> None:
     """Embed each audio once: the methods and settings below only re-cluster the same windows."""
-    from assistant import diarize
+    from assistant.diarize import voices
 
     cache: dict[tuple[str, str], object] = {}
 
@@ -417,7 +417,7 @@ def memoize_embeddings() -> None:
         return hashlib.sha1(np.ascontiguousarray(audio).tobytes()).hexdigest()
 
     def wrap(name: str):
-        original = getattr(diarize, name)
+        original = getattr(voices, name)
 
         def cached(audio, *args, **kwargs):
             k = (name, key(audio) + repr(args) + repr(sorted(kwargs.items())))
@@ -425,7 +425,7 @@ def memoize_embeddings() -> None:
                 cache[k] = original(audio, *args, **kwargs)
             return cache[k]
 
-        setattr(diarize, name, cached)
+        setattr(voices, name, cached)
 
     wrap("speech_regions")
     wrap("embed_windows")
@@ -477,8 +477,9 @@ def choose(conversations, built, options) -> tuple[dict[str, dict], list[dict]]:
 def role_accuracy_enrolled(conv, diarization, reference, options):
     """Role accuracy with the rep enrolled from speech not in the conversation; false matches of
     profiles of people not in it."""
-    from assistant import diarize, profiles, roles
-    from assistant.profiles import VoiceProfile
+    from assistant import diarize
+    from assistant.diarize import profiles, roles
+    from assistant.diarize.profiles import VoiceProfile
 
     enroll = voice_pieces(conv.rep)[1]
     if enroll is None or not conv.customers:

@@ -1,4 +1,4 @@
-"""Evaluate the text heuristic that decides who is the rep (``assistant.roles.heuristic_roles``).
+"""Evaluate the text heuristic that decides who is the rep (``diarize.roles.heuristic_roles``).
 
 Each conversation is given to the heuristic with its roles withheld; it counts as right when the
 speaker it calls the rep is the rep. Three kinds of conversation:
@@ -19,7 +19,7 @@ Columns: n (conversations), rep right (share where the chosen rep is the rep), u
 below the threshold), right if sure (rep right among the others; for AMI, asserted: the share
 where a rep is named at or above the threshold) and meeting rule (share where the rule for
 meetings fired: more than two speakers and the chosen rep says fewer seller phrases per
-utterance than assistant.roles.MIN_SELLER_RATE, so no rep is asserted). A second table bins
+utterance than assistant.diarize.roles.MIN_SELLER_RATE, so no rep is asserted). A second table bins
 the negotiations by confidence: what the confidence said against how often it was right.
 
   --fit   refit the heuristic's weights by logistic regression (numpy, L2) on the named call
@@ -49,14 +49,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment  # noqa: E402
-from assistant.roles import (  # noqa: E402
+from assistant.diarize.roles import (  # noqa: E402
     FEATURES,
     MIN_SELLER_RATE,
     heuristic_roles,
     role_features,
     seller_rate,
 )
+from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment  # noqa: E402
 
 CALLS = ROOT / "models" / "extractor" / "data"
 SHARED = ROOT.parent / "shared" / "data"

@@ -15,12 +15,12 @@ import pytest
 
 from assistant import diarize
 from assistant.diarize import DiarizeOptions, Turn, assign_speakers, merge_channels
+from assistant.diarize.roles import heuristic_roles
 from assistant.errors import OptionError
 from assistant.media import SAMPLE_RATE, load_audio
 from assistant.metrics import compute_metrics
 from assistant.pipeline import Pipeline, PipelineOptions
 from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment, Word
-from assistant.roles import heuristic_roles
 from assistant.transcribe import TranscribeOptions
 
 DATA = Path(__file__).parent / "data"

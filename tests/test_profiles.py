@@ -12,9 +12,16 @@ from typer.testing import CliRunner
 
 from assistant import diarize
 from assistant.cli import app
+from assistant.diarize.profiles import (
+    ProfileStore,
+    VoiceProfile,
+    check_name,
+    enroll,
+    match_profiles,
+    slug,
+)
 from assistant.errors import EmptyAudioError, OptionError
 from assistant.media import load_audio
-from assistant.profiles import ProfileStore, VoiceProfile, check_name, enroll, match_profiles, slug
 from tests.test_diarize import conversation
 
 runner = CliRunner()
@@ -182,7 +189,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(args: list[str], message: str)
 
 
 def test_profile_and_diarize_thresholds_agree() -> None:
-    from assistant.profiles import PROFILE_THRESHOLD
+    from assistant.diarize.profiles import PROFILE_THRESHOLD
 
     assert diarize.DiarizeOptions().profile_threshold == PROFILE_THRESHOLD
     with pytest.raises(OptionError):

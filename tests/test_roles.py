@@ -3,6 +3,7 @@ and the text heuristic only decides what nothing else says."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from assistant import diarize
 from assistant.cli import app
+from assistant.diarize.roles import heuristic_roles
 from assistant.formats import to_md
 from assistant.report import (
     ROLE_CONFIDENCE_THRESHOLD,
@@ -19,7 +21,6 @@ from assistant.report import (
     Segment,
     Source,
 )
-from assistant.roles import heuristic_roles
 
 # A customer who calls the vendor back and asks the questions: read without its roles, this call
 # sounds as if the customer were selling ("can you", "your tool") and the rep buying ("we").
@@ -168,7 +169,7 @@ def test_talk_without_sales_talk_leaves_two_speakers_uncertain() -> None:
     data = Path(__file__).parent / "data"
     for language in ("en", "de"):
         texts = [p.read_text().strip() for p in sorted(data.glob(f"fleurs-{language}-*.txt"))]
-        for first, second in zip(texts, texts[1:], strict=False):
+        for first, second in itertools.pairwise(texts):
             segments = []
             for turn in range(4):
                 words = (first if turn % 2 == 0 else second).split()

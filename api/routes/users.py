@@ -20,8 +20,8 @@ from api.schemas import (
     UsersPublic,
     VoiceAccepted,
 )
+from assistant.diarize.profiles import ProfileStore
 from assistant.media import MediaOptions
-from assistant.profiles import ProfileStore
 from assistant.store import NotFoundError, voice
 from assistant.store import users as store
 from assistant.store.calls import may_see_user

@@ -1,6 +1,6 @@
 """Voice enrollment as a job: the recording a user uploads waits in the recordings folder (which
 every worker mounts) until a worker makes their voice profile from it; then it is deleted. Only
-the voice embedding is kept (``assistant.profiles``)."""
+the voice embedding is kept (``assistant.diarize.profiles``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.profiles import ProfileStore
+from assistant.diarize.profiles import ProfileStore
 from tests.api.conftest import DATA, Service
 
 
@@ -96,7 +96,7 @@ def test_profiles_of_users_with_look_alike_names_stay_apart(service: Service) ->
 def test_a_profile_stored_under_the_name_moves_to_the_user(service: Service) -> None:
     """Profiles the service stored by name before are taken over by the user of exactly that
     name (never by a look-alike) when they enroll again or delete their voice."""
-    from assistant.profiles import VoiceProfile
+    from assistant.diarize.profiles import VoiceProfile
 
     alice = user_id(service, "alice")
     profiles = ProfileStore(service.settings.profiles_dir)

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from assistant.diarize import Diarization
+from assistant.diarize.roles import assign_roles
 from assistant.report import CallReport, Provenance, Segment, Source
-from assistant.roles import assign_roles
 from assistant.settings import Settings
 from assistant.store import Database
 from assistant.store import calls as store

@@ -1,6 +1,6 @@
 """Initial schema: users, tokens, calls, segments, speakers, items, jobs, webhooks, search.
 
-Voice profiles are files in the data directory (``assistant.profiles``), not tables.
+Voice profiles are files in the data directory (``assistant.diarize.profiles``), not tables.
 
 Revision ID: 0001
 Revises:

@@ -8,9 +8,9 @@ Decided in this order, first that applies:
    (``role_source="transcript"``, confidence 1.0), and so is a speaker called like an enrolled
    rep. When that makes someone the rep, every speaker left is a customer; otherwise the
    heuristic decides among the speakers left, and only them.
-3. **Voice profile**: a speaker whose voice matches an enrolled rep (``assistant.profiles``) is
-   that rep, named after them; everyone else is a customer, unless a second rep matches. The
-   confidence is the cosine similarity.
+3. **Voice profile**: a speaker whose voice matches an enrolled rep
+   (``assistant.diarize.profiles``) is that rep, named after them; everyone else is a customer,
+   unless a second rep matches. The confidence is the cosine similarity.
 4. **Heuristic** (nothing above applies), over what each speaker said. Each speaker gets a
    score, the weighted sum of these features, each taken relative to the mean of the other
    speakers:
@@ -81,8 +81,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from assistant.diarize import Diarization, DiarizeOptions, Turn
-from assistant.profiles import VoiceProfile, match_profiles, slug
+from assistant.diarize.profiles import VoiceProfile, match_profiles, slug
+from assistant.diarize.types import Diarization, DiarizeOptions, Turn
 from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Role, RoleSource, Segment, Speaker
 
 # What a seller says: the offering, its condition, the price they ask and what they will give.

@@ -33,21 +33,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.diarize.types import CHANNELS, EMBEDDING_MODEL, PROFILE_THRESHOLD, Channel
 from assistant.errors import EmptyAudioError, OptionError
 
 if TYPE_CHECKING:
-    from assistant.diarize import Channel
     from assistant.media import MediaOptions
 
 log = logging.getLogger(__name__)
 
 PROFILE_VERSION = 1
-# Cosine similarity of a call's speaker centroid to a profile at which they are the same voice.
-# On scripts/bench_diarize.py, reps enrolled from 4-10 s of held-out speech score 0.79-0.86 with
-# their own voice in a call, and profiles of 47 people who were not in the call at most 0.76.
-# Longer enrollment (30 s and more) raises the first. A match is also one-to-one (best first).
-PROFILE_THRESHOLD = 0.78
 MIN_ENROLL_SPEECH_S = 3.0
+# Enrollment embeds its recordings with windows twice as dense as a call's (types.HOP_S).
+ENROLL_HOP_S = 0.4
 MAX_NAME_LENGTH = 64
 USERS_FOLDER = "users"
 
@@ -71,8 +68,6 @@ class VoiceProfile:
         recordings: Sequence[str] = (),
         user_id: int | None = None,
     ) -> VoiceProfile:
-        from assistant.diarize import EMBEDDING_MODEL
-
         vector = np.asarray(embedding, dtype=np.float32)
         return cls(
             name=check_name(name),
@@ -256,13 +251,14 @@ def enroll(
     ``min_speech_s`` of speech is found in all of them together. ``user_id``: the profile of
     that user of the service (stored by id), not of a rep enrolled by name.
     """
-    from assistant import diarize, media
+    from assistant import media
+    from assistant.diarize import clustering, stereo, voices
 
     name = check_name(name)
     paths = list(recordings)
     if not paths:
         raise OptionError("give at least one recording of the rep speaking")
-    if channel is not None and channel not in diarize.CHANNELS:
+    if channel is not None and channel not in CHANNELS:
         raise OptionError(f"channel must be left or right, not {channel!r}")
     vectors: list[np.ndarray] = []
     weights: list[float] = []
@@ -271,22 +267,22 @@ def enroll(
         audio = media.load_audio(path, media_options)
         if channel is None:
             voice = np.ascontiguousarray(audio.mono, dtype=np.float32)
-            regions = diarize.speech_regions(voice)
+            regions = voices.speech_regions(voice)
         elif audio.channels == 2:
-            index = diarize.CHANNELS.index(channel)
-            voice = diarize.channel(audio.samples, index)
-            regions = diarize.own_speech_regions(audio.samples, index)
+            index = CHANNELS.index(channel)
+            voice = stereo.channel(audio.samples, index)
+            regions = stereo.own_speech_regions(audio.samples, index)
         else:
             raise OptionError(
                 f"{path.name} has one channel; a rep's channel can only be chosen in stereo "
                 "recordings with one party per channel"
             )
-        _, embeddings = diarize.embed_windows(voice, regions)
+        _, embeddings = voices.embed_windows(voice, regions, ENROLL_HOP_S)
         if len(embeddings) == 0:
             continue
         own = embeddings
         if channel is None:
-            labels = diarize.cluster(embeddings)
+            labels = clustering.cluster(embeddings)
             own = embeddings[labels == np.bincount(labels).argmax()]
         speech_s = sum(e - s for s, e in regions) * len(own) / len(embeddings)
         vectors.append(own.mean(axis=0))
