@@ -175,8 +175,8 @@ class Worker:
     def enroll(self, job_id: int, user_id: int, options: dict) -> None:
         """A voice job: the user's profile from their recording (``assistant reps enroll`` does
         the same from the command line). The recording is deleted once the job has ended."""
+        from assistant.diarize.profiles import ProfileStore, enroll
         from assistant.media import MediaOptions
-        from assistant.profiles import ProfileStore, enroll
 
         filename = str(options.get("filename") or "the recording")
         path = voice.enrollment_path(self.settings.recordings_dir, str(options.get("file")))
