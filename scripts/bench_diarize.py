@@ -660,6 +660,11 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
+def _header(line: str) -> None:
+    print(line)
+    print("-" * len(line))
+
+
 def print_tables(rows, summary, chosen, tried, default) -> None:
     print(
         "Settings chosen on the dev half (mean DER of its mono conversations, clean and degraded):"
@@ -677,8 +682,7 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
     head = f"{'half':6} {'conversation':16} {'kind':11} {'cond':9} {'dur s':>6}"
     head += f" {'spk ahc':>8} {'DER ahc':>8} {'spk spec':>8} {'DER spec':>8} {'DER N':>6}"
     head += f" {'role acc':>8} {'false':>6} {'lost':>6}"
-    print(head)
-    print("-" * len(head))
+    _header(head)
     for r in rows:
         if r["condition"] != "clean":
             continue
@@ -693,15 +697,16 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
             line += f" {_pct(r.get('role_accuracy_enrolled')):>8} {false:>6}"
         else:
             s = r["stereo"]
-            line += f" {s['speakers_found']}/{r['speakers_true']:>6} {_pct(s['der']):>8}"
-            line += " " * 25 + f" {'':>8} {'':>6} {_pct(r.get('words_lost')):>6}"
+            found = f"{s['speakers_found']}/{r['speakers_true']}"
+            line += (
+                f" {found:>8} {_pct(s['der']):>8}" + " " * 42 + f" {_pct(r.get('words_lost')):>6}"
+            )
         print(line)
     print()
     head = f"{'half':6} {'kind':11} {'condition':9} {'n':>3} {'DER ahc':>8} {'worst':>6}"
     head += f" {'DER spec':>8} {'worst':>6} {'count ahc':>9} {'count spec':>10}"
     head += f" {'DER N':>6} {'role acc':>8} {'lost':>6}"
-    print(head)
-    print("-" * len(head))
+    _header(head)
     for s in summary:
         line = f"{s['half']:6} {s['kind']:11} {s['condition']:9} {s['n']:>3}"
         if s["kind"] == "mono":
