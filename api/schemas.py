@@ -62,6 +62,11 @@ class JobPublic(_Out):
     stage: str | None
     progress: float
     error: str | None
+    error_kind: str | None = Field(
+        default=None,
+        description="What kind of failure error is (option, model, truncated_media, "
+        "unexpected...); empty for failures stored before kinds were",
+    )
     attempts: int
     max_attempts: int
     created_at: datetime

@@ -38,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SESSION_COOKIE, QueueDep, SessionDep, SettingsDep
 from api.downloads import attachment
+from api.failures import failure_text
 from api.web_session import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -135,37 +136,6 @@ def size_text(size_bytes: int) -> str:
 
 def percent(value: float | None) -> str:
     return f"{round((value or 0.0) * 100)}%"
-
-
-def failure_text(message: str | None) -> tuple[str, str]:
-    """What a rep reads when the analysis failed, and the technical detail."""
-    detail = (message or "").strip()
-    if not detail:
-        return "The analysis stopped without saying why.", ""
-    if detail.startswith("unexpected "):
-        return (
-            "The analysis stopped because of a problem on the server, not with your "
-            "recording. Try again; if it fails again, tell your admin.",
-            detail,
-        )
-    lowered = detail.lower()
-    if "truncated" in lowered or "cannot be decoded" in lowered:
-        return (
-            "The recording looks incomplete or damaged. Export it again from your meeting tool "
-            "and upload the complete file.",
-            detail,
-        )
-    if "no audio" in lowered or "too short" in lowered or "empty" in lowered:
-        return "The recording has no speech we could use. Check it plays, then upload it again.", (
-            detail
-        )
-    if "model" in lowered:
-        return (
-            "The analysis models are not available on the server. Tell your admin; "
-            "retry once they are installed.",
-            detail,
-        )
-    return detail, ""
 
 
 templates.env.filters["clock"] = clock
@@ -544,7 +514,9 @@ def call_page(call_ref: str, request: Request, me: ViewerDep, session: SessionDe
     segments = sorted(call.segments, key=lambda s: (s.start_s, s.position))
     grouped = {kind: [i for i in call.items if i.kind == kind] for kind in KIND_ORDER}
     job = call.jobs[-1] if call.jobs else None
-    failure, failure_detail = failure_text(call.error or (job.error if job else None))
+    failure, failure_detail = failure_text(
+        job.error_kind if job else None, call.error or (job.error if job else None)
+    )
     return render(
         request,
         "call.html",

@@ -70,11 +70,14 @@ MAX_BACKOFF_S = backoff_s(100)
 class BrokerError(AssistantError):
     """The broker (Redis) cannot be reached or used."""
 
+    kind = "broker"
     retryable = True
 
 
 class JobTimeLimitError(AssistantError):
     """A job ran past its soft time limit; it would again, so it is not retried."""
+
+    kind = "time_limit"
 
 
 # -- limits --------------------------------------------------------------------------------------
@@ -185,6 +188,7 @@ def fail_stopped_job(settings: Settings, job_id: int, limit_s: float | None) -> 
         if job is None or job.status != "running":
             return
         job.status, job.error, job.finished_at = "failed", message, utcnow()
+        job.error_kind = JobTimeLimitError.kind
         if call is not None:  # a voice job has no call
             call.status, call.error = "failed", message
             webhooks.enqueue(session, "call.failed", call)

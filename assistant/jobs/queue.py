@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import or_, select, update
 
-from assistant.errors import OptionError
+from assistant.errors import WORKER_LOST, OptionError
 from assistant.store.db import Database
 from assistant.store.models import Call, Job, utcnow
 
@@ -161,7 +161,7 @@ def requeue_stale_jobs(
         requeued = []
         for job in jobs:
             if job.attempts >= job.max_attempts:
-                job.status = "failed"
+                job.status, job.error_kind = "failed", WORKER_LOST
                 job.error = (
                     f"the worker stopped during this job {job.attempts} times; giving up "
                     "(see the server log)"

@@ -23,7 +23,7 @@ from types import FrameType
 from sqlalchemy import select
 
 from assistant import PIPELINE_VERSION
-from assistant.errors import AssistantError, InputError, ModelError
+from assistant.errors import UNEXPECTED, AssistantError, InputError, ModelError
 from assistant.jobs import queue, webhooks
 from assistant.report import CallReport
 from assistant.settings import Settings, get_settings
@@ -150,13 +150,15 @@ class Worker:
         except Stop:
             raise
         except InputError as exc:
-            self.fail(job_id, call_id, self.shown(str(exc), sha256, filename), retry=False)
+            message = self.shown(str(exc), sha256, filename)
+            self.fail(job_id, call_id, message, retry=False, kind=exc.kind)
         except AssistantError as exc:
-            self.fail(job_id, call_id, self.shown(str(exc), sha256, filename), exc.retryable)
+            message = self.shown(str(exc), sha256, filename)
+            self.fail(job_id, call_id, message, exc.retryable, kind=exc.kind)
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            message = f"unexpected {type(exc).__name__}: {exc}"
-            self.fail(job_id, call_id, self.shown(message, sha256, filename), retry=True)
+            message = self.shown(f"unexpected {type(exc).__name__}: {exc}", sha256, filename)
+            self.fail(job_id, call_id, message, retry=True, kind=UNEXPECTED)
         finally:
             beat.stop()
 
@@ -205,14 +207,15 @@ class Worker:
             ended = False
             raise
         except InputError as exc:
-            self.fail(job_id, None, self.shown(str(exc), "", filename, path), retry=False)
+            message = self.shown(str(exc), "", filename, path)
+            self.fail(job_id, None, message, retry=False, kind=exc.kind)
         except AssistantError as exc:
             message = self.shown(str(exc), "", filename, path)
-            ended = not self.fail(job_id, None, message, exc.retryable)
+            ended = not self.fail(job_id, None, message, exc.retryable, kind=exc.kind)
         except Exception as exc:
             log.exception("job %s failed", job_id)
             message = self.shown(f"unexpected {type(exc).__name__}: {exc}", "", filename, path)
-            ended = not self.fail(job_id, None, message, retry=True)
+            ended = not self.fail(job_id, None, message, retry=True, kind=UNEXPECTED)
         finally:
             beat.stop()
             if ended:
@@ -264,15 +267,17 @@ class Worker:
             job.finished_at = utcnow()
             webhooks.enqueue(session, "call.done", call)
 
-    def fail(self, job_id: int, call_id: int | None, message: str, retry: bool) -> bool:
-        """Record a failure (of a call's job, or of a voice job with no call); True when the
-        job goes back to the queue for another attempt."""
+    def fail(
+        self, job_id: int, call_id: int | None, message: str, retry: bool, kind: str = UNEXPECTED
+    ) -> bool:
+        """Record a failure (of a call's job, or of a voice job with no call) with its ``kind``
+        (``assistant.errors``); True when the job goes back to the queue for another attempt."""
         with self.db.session() as session:
             job = session.get(Job, job_id)
             call = session.get(Call, call_id) if call_id is not None else None
             if job is None or (call_id is not None and call is None) or job.worker != self.name:
                 return False
-            job.error = message
+            job.error, job.error_kind = message, kind
             if retry and job.attempts < job.max_attempts:
                 job.status, job.worker = "queued", None
                 job.run_after = utcnow() + timedelta(seconds=backoff_s(job.attempts))

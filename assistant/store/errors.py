@@ -14,12 +14,12 @@ from assistant.errors import InputError
 
 
 class NotFoundError(InputError):
-    pass
+    kind = "not_found"
 
 
 class ConflictError(InputError):
-    pass
+    kind = "conflict"
 
 
 class ForbiddenError(InputError):
-    pass
+    kind = "forbidden"

@@ -215,6 +215,9 @@ class Job(Base):
     stage: Mapped[str | None] = mapped_column(String(32))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
+    # What kind of failure ``error`` is (``assistant.errors``: an error class's ``kind``,
+    # ``unexpected`` or ``worker_lost``); empty for jobs that failed before kinds were stored.
+    error_kind: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker: Mapped[str | None] = mapped_column(String(100))

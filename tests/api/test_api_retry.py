@@ -113,3 +113,22 @@ def test_failure_of_a_missing_recording_names_no_server_path(service: Service) -
         assert str(service.settings.data_dir) not in text
         assert "recordings/" not in text and sha256 not in text
     assert "jfk.flac" in body["error"]
+
+
+def test_english_only_model_failure_says_so_not_missing_models(service: Service) -> None:
+    """A German call on the English-only ``tiny.en``: the job fails with an option error, and the
+    page says what the error says, never that the models are missing."""
+    r = service.upload("alice", DATA / "fleurs-de-000.ogg", language="de")
+    assert r.status_code == 202, r.text
+    call_id = int(r.json()["call"]["id"])
+    assert service.run_jobs() == 1
+    body = service.client.get(f"/api/calls/{call_id}", headers=service.h("alice")).json()
+    assert body["status"] == "failed"
+    assert body["job"]["error_kind"] == "option"
+    assert "English-only" in body["error"]
+
+    signed_in(service, "alice")
+    page = service.client.get(f"/calls/{call_id}").text
+    failure = page.split('data-testid="failure"', 1)[1].split("</section>", 1)[0]
+    assert "English-only" in failure
+    assert "not available" not in failure

@@ -203,7 +203,12 @@ def test_snippets_keep_marks_and_escape_the_rest() -> None:
 
 def test_time_stamps_and_failure_words() -> None:
     assert [clock(s) for s in (0, 7.9, 83.4, 3725)] == ["0:00", "0:07", "1:23", "1:02:05"]
-    text, detail = failure_text("unexpected RuntimeError: boom")
+    text, detail = failure_text("unexpected", "unexpected RuntimeError: boom")
     assert "not with your recording" in text and detail.endswith("boom")
-    text, _ = failure_text("call.mp4: the file is truncated: it declares 60.0 s")
+    text, _ = failure_text("truncated_media", "call.mp4: the file is truncated: it declares 60.0 s")
     assert "incomplete" in text
+    # Words come from the kind, not the message: an option error that names a model is no
+    # missing model; a failure stored before kinds were shows its message.
+    message = "model 'tiny.en' is English-only; use a multilingual model such as 'base'"
+    assert failure_text("option", message) == (message, "")
+    assert failure_text(None, "the worker stopped") == ("the worker stopped", "")
