@@ -356,3 +356,20 @@ def test_vocabulary_is_in_the_prompt_of_every_window(
     assert all("Brightline, HubSpot" in p for p in prompts)
     # The names steer spelling; they are not written where nobody said them.
     assert "Brightline" not in text_of(t) and "HubSpot" not in text_of(t)
+
+
+def test_words_survive_a_failure_of_the_word_aligner(transcriber, clip, monkeypatch) -> None:
+    """faster-whisper's aligner can fail inside itself on a window (an IndexError on an empty
+    alignment; seen on a synthetic-voice call): the words are spread over their segment instead
+    of the whole call failing with a traceback."""
+    tr = transcriber("faster-whisper", "tiny.en")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise IndexError("boolean index did not match indexed array along axis 0")
+
+    monkeypatch.setattr(tr.backend._model, "add_word_timestamps", fail)  # type: ignore[attr-defined]
+    t = run(tr, clip("jfk.flac"), "tiny.en")
+    assert normalize(text_of(t)).split() == normalize(JFK).split()
+    for segment in t.segments:
+        assert [w.text for w in segment.words] == segment.text.split()
+    assert_times_sane(t.segments)

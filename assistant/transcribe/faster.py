@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from math import ceil
+from math import ceil, exp
 from pathlib import Path
 from typing import Any
 
@@ -199,15 +199,23 @@ class FasterWhisperBackend:
         duration_s = len(audio) / SAMPLE_RATE
         pieces, resume_s = _split(tokens, tokenizer, duration_s, self._model.time_precision)
         if words and pieces:
-            self._model.add_word_timestamps(
-                [pieces],
-                tokenizer,
-                encoded,
-                [int(ceil(duration_s) * self._model.frames_per_second)],
-                PREPEND_PUNCTUATIONS,
-                APPEND_PUNCTUATIONS,
-                0.0,
-            )
+            try:
+                self._model.add_word_timestamps(
+                    [pieces],
+                    tokenizer,
+                    encoded,
+                    [int(ceil(duration_s) * self._model.frames_per_second)],
+                    PREPEND_PUNCTUATIONS,
+                    APPEND_PUNCTUATIONS,
+                    0.0,
+                )
+            except IndexError:
+                # faster-whisper's aligner can return no alignment for a window (seen on
+                # synthetic voices) and then fails on its own arrays; it fails before it changes
+                # the pieces. Their words are spread over them by length instead of failing
+                # the call.
+                for piece in pieces:
+                    piece["words"] = _even_words(piece, tokenizer, exp(avg_logprob))
         decoded = [
             Decoded(
                 start_s=p["start"],
@@ -228,6 +236,25 @@ class FasterWhisperBackend:
         if no_speech_prob > g.no_speech_prob and avg_logprob < g.min_avg_logprob:
             return False  # nothing is said here; the guards drop whatever was written
         return compression_ratio(text) > g.max_compression_ratio or avg_logprob < g.min_avg_logprob
+
+
+def _even_words(piece: dict[str, Any], tokenizer: Any, probability: float) -> list[dict]:
+    """A piece's words with times spread over the piece by their length in characters."""
+    split, _ = tokenizer.split_to_word_tokens([t for t in piece["tokens"] if t < tokenizer.eot])
+    words: list[str] = []
+    for word in split:
+        if words and word.strip() and not any(c.isalnum() for c in word):
+            words[-1] += word.strip()  # punctuation stays with its word, as Whisper's aligner does
+        elif word.strip():
+            words.append(word)
+    span = piece["end"] - piece["start"]
+    total = sum(len(w) for w in words) or 1
+    out, start = [], piece["start"]
+    for word in words:
+        end = start + span * len(word) / total
+        out.append({"word": word, "start": start, "end": end, "probability": probability})
+        start = end
+    return out
 
 
 def _scored(result: Any, tokenizer: Any) -> tuple[list[int], str, float, float]:
