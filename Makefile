@@ -23,7 +23,8 @@ serve: setup
 	$(BIN)/assistant serve --host $(HOST) --port $(PORT)
 
 sample: setup
-	$(BIN)/assistant analyze tests/data/jfk.flac --format md
+	$(BIN)/assistant analyze samples/sales_call_en.ogg --format md
+	$(BIN)/assistant analyze samples/sales_call_de.ogg --format md
 
 test: setup
 	$(BIN)/ruff check .

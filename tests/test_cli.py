@@ -255,3 +255,23 @@ def test_hostile_transcript_exits_2_with_one_line(tmp_path: Path, name: str) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {name}") and message in lines[0]
     assert len(lines[0]) < 200 and result.stdout == ""
+
+
+@pytest.mark.slow
+def test_sample_sales_call_shows_what_the_product_is_for() -> None:
+    """`make sample`'s English call: two parties on two channels, the rep on the left. The model's
+    own items: a price objection of the customer's and dated next steps on both sides."""
+    sample = Path(__file__).parents[1] / "samples" / "sales_call_en.ogg"
+    report = analyze(str(sample), "--call-date", "2026-03-02")
+    roles = {s["id"]: s for s in report["speakers"]}
+    assert {s["role"] for s in roles.values()} == {"rep", "customer"}
+    assert {s["channel"]: s["role"] for s in roles.values()} == {"left": "rep", "right": "customer"}
+    assert not any(s["role_uncertain"] for s in roles.values())
+    items = report["items"]
+    price = [i for i in items if i["kind"] == "objection" and i["category"] == "price"]
+    assert price and all(i["role"] == "customer" for i in price)
+    assert "too high" in price[0]["quote"]
+    actions = {i["role"]: i for i in items if i["kind"] == "action_item"}
+    assert actions["rep"]["due"] == "2026-03-06"  # "by Friday", from Monday 2 March
+    assert "pricing sheet" in actions["rep"]["quote"]
+    assert actions["customer"]["due"] is not None  # "next week"
