@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import upload
@@ -31,11 +31,12 @@ from api.schemas import (
 )
 from assistant.errors import OptionError
 from assistant.formats import render, to_csv
+from assistant.jobs import lifecycle
 from assistant.media import MediaOptions
 from assistant.settings import Settings
 from assistant.store import Database, insights
 from assistant.store import calls as store
-from assistant.store.models import Call, Item, User
+from assistant.store.models import Call, Item, Job, User
 from assistant.transcribe import check_language
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -221,38 +222,31 @@ def keep_upload(
     received: upload.Upload,
 ) -> tuple[UploadAccepted, int, bool]:
     """The call and job of a checked upload, and its file in the recordings folder: both or
-    neither. The recording's lock is held until the call is committed, so a deletion of another
-    call with the same file cannot remove it in between; a failed commit takes back the file it
-    moved."""
-    with store.recording_lock(settings.recordings_dir, new.sha256) as target:
-        moved = False
-        try:
-            with db.session() as session:
-                me = session.get(User, user_id)
-                assert me is not None
-                owner = _owner(session, me, rep)
-                try:
-                    call, job, created = store.create_call(
-                        session, owner, new, settings.job_max_attempts
-                    )
-                except IntegrityError:
-                    raise OptionError("The same recording is being uploaded right now") from None
-                if not target.exists():
-                    os.replace(received.path, target)
-                    moved = True
-                call.recording_deleted_at = None
-                session.flush()
-                session.refresh(call)
-                body = UploadAccepted(
-                    call=call_public(call), job=JobPublic.model_validate(job), created=created
-                )
-                job_id = job.id
-                _upload_kept(new.sha256)
-        except BaseException:
-            if moved:
-                target.unlink(missing_ok=True)
-            raise
-    return body, job_id, created
+    neither (``assistant.jobs.lifecycle.register_call``)."""
+
+    def owner(session: Session) -> User:
+        me = session.get(User, user_id)
+        assert me is not None
+        return _owner(session, me, rep)
+
+    def describe(session: Session, call: Call, job: Job, created: bool) -> UploadAccepted:
+        session.refresh(call)
+        return UploadAccepted(
+            call=call_public(call), job=JobPublic.model_validate(job), created=created
+        )
+
+    body = lifecycle.register_call(
+        db,
+        settings.recordings_dir,
+        owner,
+        new,
+        received.path,
+        describe,
+        move=True,
+        max_attempts=settings.job_max_attempts,
+        before_commit=lambda sha256: _upload_kept(sha256),
+    )
+    return body, body.job.id, body.created
 
 
 def _upload_kept(sha256: str) -> None:
@@ -410,7 +404,7 @@ def retry_call(
 ) -> JobPublic:
     """Run the analysis again: for a call that failed, or that an older version analysed."""
     call = store.get_call(session, user, call_id)
-    job = store.retry_call(session, call, settings.job_max_attempts)
+    job = lifecycle.retry_call(session, call, settings.job_max_attempts)
     session.commit()
     queue.submit(job.id)
     return JobPublic.model_validate(job)

@@ -50,6 +50,7 @@ from api.web_session import (
     set_session_cookie,
 )
 from assistant.formats import languages_text, to_csv
+from assistant.jobs import lifecycle
 from assistant.report import CallReport
 from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
@@ -563,7 +564,7 @@ def retry_call(
     if call.status in ("queued", "processing"):
         return RedirectResponse(f"/calls/{call_id}", status_code=303)  # a second click
     try:
-        job = store.retry_call(session, call, settings.job_max_attempts)
+        job = lifecycle.retry_call(session, call, settings.job_max_attempts)
     except ConflictError as exc:
         return error_page(request, me, 409, "Cannot run it again", str(exc))
     session.commit()

@@ -1,24 +1,23 @@
 """Recordings from a folder into the service: each becomes a call with a job, exactly as an upload
 does, so a batch's results are in the database and the web app like any uploaded call.
 
-``register`` copies the file into the shared recordings directory (named by its sha256), probes it,
-and creates the call and its job; the same recording registered again by the same owner returns
-the existing call (a finished one is skipped, a failed one gets a new job). ``job_states`` is what
-``assistant batch --enqueue`` polls to draw its progress bar while the workers run the jobs.
+``register`` probes the file and registers it as an upload does (``lifecycle.register_call``):
+copied into the shared recordings directory (named by its sha256), with a call and its job; the
+same recording registered again by the same owner returns the existing call (a finished one is
+skipped, a failed one gets a new job). ``job_states`` is what ``assistant batch --enqueue`` polls
+to draw its progress bar while the workers run the jobs.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from assistant import PIPELINE_VERSION
 from assistant.errors import AssistantError, InputError, OptionError
-from assistant.jobs import queue
+from assistant.jobs import lifecycle, queue
 from assistant.jobs.worker import Worker, worker_id
 from assistant.media import MediaOptions, probe, sha256_file
 from assistant.pipeline import Pipeline, StageProgress
@@ -59,18 +58,6 @@ def batch_owner(db: Database, name: str | None) -> str:
         return admin.name
 
 
-def store_recording(recordings_dir: Path, path: Path, sha256: str) -> Path:
-    """Copy ``path`` to its place in the shared recordings directory (atomic; once)."""
-    target = call_store.recording_path(recordings_dir, sha256)
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
-    return target
-
-
 def register(
     db: Database,
     settings: Settings,
@@ -79,40 +66,39 @@ def register(
     language: str | None = None,
     max_attempts: int | None = None,
 ) -> Registered:
-    """One recording as a call with a job. Raises ``MediaError`` for what is not usable media."""
+    """One recording as a call with a job (``lifecycle.register_call``). Raises ``MediaError``
+    for what is not usable media."""
     info = probe(path, MediaOptions(max_duration_s=settings.max_duration_s))
-    sha256 = sha256_file(path)
-    store_recording(settings.recordings_dir, path, sha256)
-    attempts = max_attempts or settings.job_max_attempts
-    with db.session() as session:
-        user = session.scalar(select(User).where(User.name == owner))
-        if user is None:
+    new = call_store.NewCall(
+        sha256=sha256_file(path),
+        filename=path.name,
+        size_bytes=path.stat().st_size,
+        media_format=info.format,
+        media_kind=info.kind,
+        duration_s=info.duration_s,
+        title=path.stem,
+        language=language,
+    )
+
+    def user(session: Session) -> User:
+        found = session.scalar(select(User).where(User.name == owner))
+        if found is None:
             raise OptionError(f"No user {owner!r}")
-        new = call_store.NewCall(
-            sha256=sha256,
-            filename=path.name,
-            size_bytes=path.stat().st_size,
-            media_format=info.format,
-            media_kind=info.kind,
-            duration_s=info.duration_s,
-            title=path.stem,
-            language=language,
-        )
-        call, job, created = call_store.create_call(session, user, new, attempts)
-        call.recording_deleted_at = None
-        if not created and job.status == "failed":
-            # A re-run tries a failed recording again, with a fresh job.
-            job = Job(
-                call_id=call.id,
-                max_attempts=attempts,
-                pipeline_version=PIPELINE_VERSION,
-                options=dict(job.options or {}),
-            )
-            session.add(job)
-            call.status, call.error = "queued", None
-            created = True
-        session.flush()
+        return found
+
+    def describe(session: Session, call: Call, job: Job, created: bool) -> Registered:
         return Registered(path, call.id, job.id, job.status, created, call.duration_s)
+
+    return lifecycle.register_call(
+        db,
+        settings.recordings_dir,
+        user,
+        new,
+        path,
+        describe,
+        move=False,
+        max_attempts=max_attempts or settings.job_max_attempts,
+    )
 
 
 @dataclass(frozen=True)

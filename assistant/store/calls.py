@@ -24,7 +24,7 @@ from assistant.errors import OptionError
 from assistant.report import CallReport
 from assistant.report import Item as ReportItem
 from assistant.store import search
-from assistant.store.errors import ConflictError, NotFoundError
+from assistant.store.errors import NotFoundError
 from assistant.store.models import (
     Call,
     Item,
@@ -168,30 +168,6 @@ def create_call(
     session.add(job)
     session.flush()
     return call, job, True
-
-
-def retry_call(session: Session, call: Call, max_attempts: int = 3) -> Job:
-    """A new job for a call that failed, or that an older pipeline version analysed."""
-    if call.status in ("queued", "processing"):
-        raise ConflictError(f"Call {call.id} is {call.status}; wait until its job ends")
-    if call.status == "done" and call.pipeline_version == PIPELINE_VERSION:
-        raise ConflictError(f"Call {call.id} is already analysed by this version")
-    if call.recording_deleted_at is not None:
-        raise ConflictError(
-            f"The recording of call {call.id} was deleted by the retention policy; "
-            "upload it again to analyse it"
-        )
-    last = latest_job(session, call)
-    job = Job(
-        call_id=call.id,
-        max_attempts=max_attempts,
-        pipeline_version=PIPELINE_VERSION,
-        options=dict(last.options) if last else {},
-    )
-    session.add(job)
-    call.status, call.error = "queued", None
-    session.flush()
-    return job
 
 
 @dataclass(frozen=True)

@@ -132,3 +132,20 @@ def test_english_only_model_failure_says_so_not_missing_models(service: Service)
     failure = page.split('data-testid="failure"', 1)[1].split("</section>", 1)[0]
     assert "English-only" in failure
     assert "not available" not in failure
+
+
+def test_uploading_a_failed_call_again_runs_it_again(service: Service) -> None:
+    """The same rule as a batch run again: a call whose job failed gets a new job; a call that
+    is done (or still queued) returns its job as it is."""
+    call_id = failed_call(service)
+    again = service.upload("alice", DATA / "jfk.flac")
+    assert again.status_code == 202, again.text
+    body = again.json()
+    assert body["created"] is True and body["call"]["id"] == call_id
+    assert body["call"]["status"] == "queued" and body["call"]["error"] is None
+    jobs = jobs_of(service, call_id)
+    assert len(jobs) == 2 and jobs[-1].status == "queued" and body["job"]["id"] == jobs[-1].id
+
+    queued = service.upload("alice", DATA / "jfk.flac")
+    assert queued.status_code == 200 and queued.json()["created"] is False
+    assert len(jobs_of(service, call_id)) == 2
