@@ -185,7 +185,7 @@ def test_rep_accepts_one_item_and_edits_another(alice_call: Uploaded, server: Se
     form.get_by_role("button", name="Save").click()
     need.locator('[data-field="text"]', has_text="and HubSpot").wait_for()
     assert form.is_hidden()
-    screenshot(page, "call")
+    screenshot(page, "call-review")
 
     stored_action = api(server, "alice", "GET", f"/api/items/{item_id}").json()
     assert stored_action["review"] == "accepted"
