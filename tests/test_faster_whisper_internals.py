@@ -32,8 +32,9 @@ def test_word_timestamps_are_added_with_the_positional_arguments_we_pass() -> No
         "last_speech_timestamp",
     ]
     assert {"tokenizer", "previous_tokens", "hotwords"} <= set(parameters(WhisperModel.get_prompt))
-    for name in ("find_alignment", "frames_per_second", "time_precision", "max_length"):
-        assert hasattr(WhisperModel, name) or name in WhisperModel.__init__.__code__.co_names, name
+    # faster.py catches its aligner's IndexError on an empty alignment, relying on it failing
+    # before it changes the segments.
+    assert "find_alignment" in WhisperModel.add_word_timestamps.__code__.co_names
 
 
 def test_tokenizer_and_decoding_helpers_are_where_we_import_them() -> None:
@@ -57,11 +58,7 @@ def test_tokenizer_and_decoding_helpers_are_where_we_import_them() -> None:
 def test_vad_options_and_function_we_call() -> None:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    names = (
-        {f.name for f in fields(VadOptions)}
-        if hasattr(VadOptions, "__dataclass_fields__")
-        else set(parameters(VadOptions))
-    )
+    names = {f.name for f in fields(VadOptions)}
     assert {"min_silence_duration_ms", "speech_pad_ms", "min_speech_duration_ms"} <= names
     assert parameters(get_speech_timestamps)[:2] == ["audio", "vad_options"]
 
