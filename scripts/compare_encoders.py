@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.extract.dataset import LABELS, Call, read_calls  # noqa: E402
-from assistant.extract.features import Turn, model_inputs  # noqa: E402
+from assistant.extract.features import Utterance, model_inputs  # noqa: E402
 from assistant.extract.metrics import score  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "extractor"
@@ -340,7 +340,7 @@ def scored_inputs(calls: list[Call]) -> tuple[list[Pairs], list[str], list[str],
     """Per call the model inputs of its scored rows; and per row its label, split and group."""
     pairs_by_call, labels, splits, groups = [], [], [], []
     for call in calls:
-        pairs = model_inputs([Turn(r.text, r.speaker, r.role) for r in call.rows])
+        pairs = model_inputs([Utterance(r.text, r.speaker, r.role) for r in call.rows])
         keep = [i for i, r in enumerate(call.rows) if not r.context_only]
         pairs_by_call.append([pairs[i] for i in keep])
         labels += [call.rows[i].label for i in keep]
@@ -354,7 +354,7 @@ def hour_of_talk(calls: list[Call], n: int) -> Pairs:
     written = sorted(
         (c for c in calls if c.source != "ami"), key=lambda c: (c.split != "test", c.call_id)
     )
-    turns = [Turn(r.text, r.speaker, r.role) for c in written for r in c.rows]
+    turns = [Utterance(r.text, r.speaker, r.role) for c in written for r in c.rows]
     while len(turns) < n:
         turns += turns
     return model_inputs(turns[:n])

@@ -42,7 +42,7 @@ from assistant.extract.dataset import (  # noqa: E402
     read_calls,
 )
 from assistant.extract.details import Party, find_due, resolve_owner  # noqa: E402
-from assistant.extract.features import Turn, model_inputs  # noqa: E402
+from assistant.extract.features import Utterance, model_inputs  # noqa: E402
 from assistant.extract.metrics import Report, format_report, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
@@ -88,7 +88,8 @@ def classify(
     for call in calls:
         call_roles = roles(call)
         turns = [
-            Turn(r.text, r.speaker, role) for r, role in zip(call.rows, call_roles, strict=True)
+            Utterance(r.text, r.speaker, role)
+            for r, role in zip(call.rows, call_roles, strict=True)
         ]
         preds = classifier.predict(model_inputs(turns))
         for i, row in enumerate(call.rows):

@@ -245,14 +245,14 @@ def classify(
     classifier: Classifier, calls: list[Call], texts: dict[str, list[list[str]]]
 ) -> dict[str, list[list[tuple[str, float]]]]:
     """Per path, per call, per scored row: (predicted label, its probability)."""
-    from assistant.extract.features import Turn, model_inputs
+    from assistant.extract.features import Utterance, model_inputs
 
     out: dict[str, list[list[tuple[str, float]]]] = {}
     for path, per_call in texts.items():
         out[path] = []
         for call, call_texts in zip(calls, per_call, strict=True):
             turns = [
-                Turn(text, row.speaker, row.role)
+                Utterance(text, row.speaker, row.role)
                 for text, row in zip(call_texts, call.rows, strict=True)
             ]
             preds = classifier.predict(model_inputs(turns))

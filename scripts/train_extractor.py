@@ -40,7 +40,7 @@ from assistant.extract.dataset import (  # noqa: E402
     read_ami_meetings,
     read_calls,
 )
-from assistant.extract.features import INPUT_FORMAT, Turn, model_input  # noqa: E402
+from assistant.extract.features import INPUT_FORMAT, Utterance, model_input  # noqa: E402
 from assistant.extract.metrics import format_report, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
@@ -123,7 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list[Turn]:
+def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list[Utterance]:
     """The call's utterances as the model sees them; in training, some calls lose their roles
     (diarization without role assignment), a few their speakers too, and some their punctuation
     (transcripts without it)."""
@@ -141,7 +141,7 @@ def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list
             words.insert(rng.randrange(len(words) + 1), rng.choice(("um", "uh", "you know")))
             text = " ".join(words)
         out.append(
-            Turn(
+            Utterance(
                 text=text,
                 speaker=None if drop_speakers else row.speaker,
                 role=None if drop_roles else row.role,

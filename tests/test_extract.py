@@ -15,7 +15,7 @@ from assistant.errors import ModelError, OptionError
 from assistant.extract import CATEGORIES, ExtractOptions, extract_items, merge_duplicates
 from assistant.extract.classifier import Classifier, check_artifact, get_classifier
 from assistant.extract.details import Party, clean_statement, find_due, resolve_owner
-from assistant.extract.features import Turn, model_input
+from assistant.extract.features import Utterance, model_input
 from assistant.report import Item, Segment
 
 FRIDAY = date(2026, 3, 6)
@@ -232,7 +232,7 @@ UNSEEN = [
 
 
 def _labels(classifier: Classifier, call: list[tuple[str, str, str]], roles: bool) -> list[str]:
-    turns = [Turn(text, speaker, role if roles else None) for speaker, role, text in call]
+    turns = [Utterance(text, speaker, role if roles else None) for speaker, role, text in call]
     preds = classifier.predict([model_input(turns, i) for i in range(len(turns))])
     return list(preds.chosen)
 
@@ -260,7 +260,7 @@ def test_model_works_without_roles(classifier: Classifier) -> None:
 
 
 def test_probabilities_are_distributions(classifier: Classifier) -> None:
-    turns = [Turn(text, speaker, role) for speaker, role, text in CALL_DE]
+    turns = [Utterance(text, speaker, role) for speaker, role, text in CALL_DE]
     preds = classifier.predict([model_input(turns, i) for i in range(len(turns))], batch_size=3)
     assert preds.label_probs.shape == (len(turns), 4)
     assert abs(float(preds.label_probs.sum(1).mean()) - 1.0) < 1e-4

@@ -31,7 +31,7 @@ from assistant.extract.details import (
     find_due,
     resolve_owner,
 )
-from assistant.extract.features import Turn, model_inputs
+from assistant.extract.features import Utterance, model_inputs
 from assistant.report import Item, Segment
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ def extract_items(
     options = options or ExtractOptions()
     if not segments:
         return []
-    turns = [Turn(s.text, s.speaker, s.role) for s in segments]
+    turns = [Utterance(s.text, s.speaker, s.role) for s in segments]
     preds = classifier.predict(model_inputs(turns), options.batch_size)
     known = {s.speaker for s in segments if s.speaker and is_name(s.speaker)}
     candidates = _candidates(segments, preds, options)

@@ -19,7 +19,7 @@ _SELF_WORDS = 60
 
 
 @dataclass(frozen=True)
-class Turn:
+class Utterance:
     """What the input builder needs from an utterance (a ``Segment`` or a training row)."""
 
     text: str
@@ -27,7 +27,7 @@ class Turn:
     role: str | None = None
 
 
-def speaker_tag(turn: Turn, anchor: Turn | None = None) -> str:
+def speaker_tag(turn: Utterance, anchor: Utterance | None = None) -> str:
     """``rep:`` or ``customer:`` when the role is known; otherwise whether the same person as the
     anchor utterance spoke (``same speaker:`` / ``other speaker:``), or just ``speaker:``."""
     if turn.role in ("rep", "customer"):
@@ -47,7 +47,7 @@ def _tail(text: str, words: int) -> str:
     return ("... " if len(parts) > words else "") + " ".join(parts[-words:])
 
 
-def model_input(turns: Sequence[Turn], index: int) -> tuple[str, str]:
+def model_input(turns: Sequence[Utterance], index: int) -> tuple[str, str]:
     """The (utterance, context) text pair for ``turns[index]``."""
     turn = turns[index]
     first = f"{speaker_tag(turn)} {_head(turn.text, _SELF_WORDS)}"
@@ -61,5 +61,5 @@ def model_input(turns: Sequence[Turn], index: int) -> tuple[str, str]:
     return first, " ".join(context) or "no context"
 
 
-def model_inputs(turns: Sequence[Turn]) -> list[tuple[str, str]]:
+def model_inputs(turns: Sequence[Utterance]) -> list[tuple[str, str]]:
     return [model_input(turns, i) for i in range(len(turns))]
