@@ -1,5 +1,6 @@
 """Receiving a recording: multipart parsed as it streams in, written to disk in chunks with its
-sha256 computed on the way, cut off at the size limit, then checked as media.
+sha256 computed on the way, cut off at the size limit, then checked as media
+(``assistant.media.check``, as a batch's files are).
 
 Nothing is trusted from the client: not the filename (kept for display only, and refused if it
 holds a path), not the content type, not the extension. Whatever fails leaves no file behind.
@@ -19,15 +20,12 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import EmptyAudioError, TruncatedMediaError
-from assistant.media import MediaInfo, MediaOptions, probe
+from assistant.media import MediaInfo, MediaOptions, check
 
 FILE_FIELD = "file"
 TEXT_FIELDS = ("title", "customer", "call_date", "language", "rep")
 MAX_FIELD_BYTES = 1000
 MAX_PARTS = 16
-# Decoding this much at the start and at the declared end shows the audio is really there.
-CHECK_WINDOW_S = 2.0
 
 
 class UploadError(Exception):
@@ -248,68 +246,6 @@ async def receive(request: Request, tmp_dir: Path, max_bytes: int) -> Upload:
     )
 
 
-def _decodes(path: Path, start_s: float, window_s: float) -> float:
-    """Seconds of audio decoded at or after ``start_s`` (seeking there first), up to
-    ``window_s``. Frames before ``start_s`` do not count: a seek past the real end of a
-    truncated file may land anywhere earlier."""
-    import av
-
-    with av.open(str(path), metadata_errors="ignore") as container:
-        stream = container.streams.audio[0]
-        if start_s > 0:
-            container.seek(int(start_s * 1_000_000), any_frame=False, backward=True)
-        got = 0.0
-        try:
-            for frame in container.decode(stream):
-                seconds = frame.samples / (frame.sample_rate or 16_000)
-                if frame.time is not None and frame.time + seconds < start_s:
-                    continue
-                got += seconds
-                if got >= window_s:
-                    break
-        except (av.FFmpegError, EOFError):
-            pass
-        return got
-
-
-def check_media(path: Path, filename: str, options: MediaOptions) -> MediaInfo:
-    """Cheap checks that catch what a full decode would: probe the header, then decode a little
-    at the start and just before the declared end (a truncated file has nothing there)."""
-    import av
-
-    if path.stat().st_size == 0:
-        raise EmptyAudioError(f"{filename}: the file is empty")
-    shown = path.with_name(filename)
-    try:
-        info = probe(path, options)
-    except Exception as exc:
-        # Messages name the temporary file; say the uploaded name instead.
-        exc.args = tuple(str(a).replace(path.name, shown.name) for a in exc.args)
-        raise
-    declared = info.duration_s
-    if declared is not None and declared < options.min_duration_s:
-        raise EmptyAudioError(
-            f"{filename}: the audio is too short ({declared:.2f} s; at least "
-            f"{options.min_duration_s:g} s is needed)"
-        )
-    try:
-        head = _decodes(path, 0.0, CHECK_WINDOW_S)
-        tail = (
-            _decodes(path, max(declared - CHECK_WINDOW_S - 1.0, 0.0), 0.5)
-            if declared and declared > CHECK_WINDOW_S * 2
-            else head
-        )
-    except av.FFmpegError as exc:
-        raise TruncatedMediaError(f"{filename}: the audio cannot be decoded ({exc})") from exc
-    if head < min(options.min_duration_s, declared or options.min_duration_s):
-        raise EmptyAudioError(f"{filename}: no audio could be decoded from the start of the file")
-    if tail <= 0:
-        raise TruncatedMediaError(
-            f"{filename}: the file is truncated: it declares {declared:.1f} s but its audio "
-            "stops before that; upload the complete recording"
-        )
-    return info
-
-
 async def check_media_async(path: Path, filename: str, options: MediaOptions) -> MediaInfo:
-    return await run_in_threadpool(check_media, path, filename, options)
+    """``assistant.media.check`` off the event loop, naming the file as it was uploaded."""
+    return await run_in_threadpool(check, path, options, filename)

@@ -39,6 +39,10 @@ class MediaOptions:
     max_channels: int = 2
 
 
+# Decoding this much at the start and at the declared end shows the audio is really there.
+CHECK_WINDOW_S = 2.0
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     path: Path
@@ -89,22 +93,23 @@ def _looks_like_mp4(path: Path) -> bool:
         return fh.read(12)[4:8] == b"ftyp"
 
 
-def _open(path: Path):
+def _open(path: Path, name: str | None = None):
     import av
 
     if not path.is_file():
-        raise NotMediaError(f"{path}: no such file")
+        raise NotMediaError(f"{name or path}: no such file")
     try:
         return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
         if _looks_like_mp4(path):
             # An MP4/MOV whose index (moov atom) never got written: an interrupted export.
             raise TruncatedMediaError(
-                f"{path.name}: the file is truncated (its index is missing); upload the complete "
-                "recording"
+                f"{name or path.name}: the file is truncated (its index is missing); upload the "
+                "complete recording"
             ) from exc
         raise NotMediaError(
-            f"{path.name}: not an audio or video file that can be decoded ({type(exc).__name__})"
+            f"{name or path.name}: not an audio or video file that can be decoded "
+            f"({type(exc).__name__})"
         ) from exc
 
 
@@ -126,21 +131,23 @@ def _declared_duration(container, stream) -> float | None:
     return None
 
 
-def probe(path: Path, options: MediaOptions | None = None) -> MediaInfo:
-    """Read the container's header: format, audio stream, declared duration. Decodes nothing."""
+def probe(path: Path, options: MediaOptions | None = None, name: str | None = None) -> MediaInfo:
+    """Read the container's header: format, audio stream, declared duration. Decodes nothing.
+    Messages name the recording ``name`` (default: the file's name)."""
     options = options or MediaOptions()
-    with _open(path) as container:
-        info = _probe_container(path, container)
-    _check_duration(info, options)
+    with _open(path, name) as container:
+        info = _probe_container(path, container, name)
+    _check_duration(info, options, name)
     return info
 
 
-def _probe_container(path: Path, container) -> MediaInfo:
+def _probe_container(path: Path, container, name: str | None = None) -> MediaInfo:
+    name = name or path.name
     if not container.streams.audio:
         if not container.streams.video:
             # FFmpeg reads text files as subtitle "containers"; that is still not a recording.
-            raise NotMediaError(f"{path.name}: not an audio or video file")
-        raise NoAudioStreamError(f"{path.name}: the video has no audio track")
+            raise NotMediaError(f"{name}: not an audio or video file")
+        raise NoAudioStreamError(f"{name}: the video has no audio track")
     stream = container.streams.audio[0]
     return MediaInfo(
         path=path,
@@ -153,12 +160,75 @@ def _probe_container(path: Path, container) -> MediaInfo:
     )
 
 
-def _check_duration(info: MediaInfo, options: MediaOptions) -> None:
+def _check_duration(info: MediaInfo, options: MediaOptions, name: str | None = None) -> None:
     if info.duration_s is not None and info.duration_s > options.max_duration_s:
         raise TooLongError(
-            f"{info.path.name}: the recording is {info.duration_s / 60:.0f} min long; the limit is "
-            f"{options.max_duration_s / 60:.0f} min (ASSISTANT_MAX_DURATION_S)"
+            f"{name or info.path.name}: the recording is {info.duration_s / 60:.0f} min long; "
+            f"the limit is {options.max_duration_s / 60:.0f} min (ASSISTANT_MAX_DURATION_S)"
         )
+
+
+def _decodes(path: Path, start_s: float, window_s: float) -> float:
+    """Seconds of audio decoded at or after ``start_s`` (seeking there first), up to
+    ``window_s``. Frames before ``start_s`` do not count: a seek past the real end of a
+    truncated file may land anywhere earlier."""
+    import av
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        if start_s > 0:
+            container.seek(int(start_s * 1_000_000), any_frame=False, backward=True)
+        got = 0.0
+        try:
+            for frame in container.decode(stream):
+                seconds = frame.samples / (frame.sample_rate or 16_000)
+                if frame.time is not None and frame.time + seconds < start_s:
+                    continue
+                got += seconds
+                if got >= window_s:
+                    break
+        except (av.FFmpegError, EOFError):
+            pass
+        return got
+
+
+def check(path: Path, options: MediaOptions | None = None, name: str | None = None) -> MediaInfo:
+    """Whether a recording can be used, before it is accepted (an upload, a batch's file):
+    cheap checks that catch what a full decode would. Probe the header, then decode a little at
+    the start and just before the declared end (a truncated file has nothing there).
+
+    Raises a ``MediaError`` subclass naming the recording ``name`` (default: the file's name;
+    an upload's temporary file goes by the name it was sent with)."""
+    import av
+
+    options = options or MediaOptions()
+    name = name or path.name
+    if path.is_file() and path.stat().st_size == 0:
+        raise EmptyAudioError(f"{name}: the file is empty")
+    info = probe(path, options, name)
+    declared = info.duration_s
+    if declared is not None and declared < options.min_duration_s:
+        raise EmptyAudioError(
+            f"{name}: the audio is too short ({declared:.2f} s; at least "
+            f"{options.min_duration_s:g} s is needed)"
+        )
+    try:
+        head = _decodes(path, 0.0, CHECK_WINDOW_S)
+        tail = (
+            _decodes(path, max(declared - CHECK_WINDOW_S - 1.0, 0.0), 0.5)
+            if declared and declared > CHECK_WINDOW_S * 2
+            else head
+        )
+    except av.FFmpegError as exc:
+        raise TruncatedMediaError(f"{name}: the audio cannot be decoded ({exc})") from exc
+    if head < min(options.min_duration_s, declared or options.min_duration_s):
+        raise EmptyAudioError(f"{name}: no audio could be decoded from the start of the file")
+    if tail <= 0:
+        raise TruncatedMediaError(
+            f"{name}: the file is truncated: it declares {declared:.1f} s but its audio "
+            "stops before that; upload the complete recording"
+        )
+    return info
 
 
 def _frames(container, stream, layout: str) -> Iterator[np.ndarray]:

@@ -1,11 +1,12 @@
 """Recordings from a folder into the service: each becomes a call with a job, exactly as an upload
 does, so a batch's results are in the database and the web app like any uploaded call.
 
-``register`` probes the file and registers it as an upload does (``lifecycle.register_call``):
-copied into the shared recordings directory (named by its sha256), with a call and its job; the
-same recording registered again by the same owner returns the existing call (a finished one is
-skipped, a failed one gets a new job). ``job_states`` is what ``assistant batch --enqueue`` polls
-to draw its progress bar while the workers run the jobs.
+``register`` checks the file as media (``media.check``) and registers it
+(``lifecycle.register_call``), both exactly as an upload does: copied into the shared recordings
+directory (named by its sha256), with a call and its job; the same recording registered again by
+the same owner returns the existing call (a finished one is skipped, a failed one gets a new job).
+``job_states`` is what ``assistant batch --enqueue`` polls to draw its progress bar while the
+workers run the jobs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from assistant.errors import AssistantError, InputError, OptionError
 from assistant.jobs import lifecycle, queue
 from assistant.jobs.worker import Worker, worker_id
-from assistant.media import MediaOptions, probe, sha256_file
+from assistant.media import MediaOptions, check, sha256_file
 from assistant.pipeline import Pipeline, StageProgress
 from assistant.report import CallReport
 from assistant.settings import Settings
@@ -68,7 +69,7 @@ def register(
 ) -> Registered:
     """One recording as a call with a job (``lifecycle.register_call``). Raises ``MediaError``
     for what is not usable media."""
-    info = probe(path, MediaOptions(max_duration_s=settings.max_duration_s))
+    info = check(path, MediaOptions(max_duration_s=settings.max_duration_s))
     new = call_store.NewCall(
         sha256=sha256_file(path),
         filename=path.name,

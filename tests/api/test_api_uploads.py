@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from assistant.errors import MediaError
+from assistant.jobs.intake import register
 from assistant.media import load_audio
 from assistant.store.models import Call, Job
 from tests.api.conftest import DATA, Service, start_service
@@ -127,6 +129,21 @@ def test_broken_file_is_refused_and_leaves_nothing(
     assert bad.detail in detail.lower() or bad.detail in detail
     assert path.name in detail  # the message names the uploaded file...
     assert ".upload-" not in detail  # ...never the temporary one
+    assert_nothing_left(small_service)
+
+
+@pytest.mark.parametrize(("key", "bad"), FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_batch_refuses_what_upload_refuses_with_the_same_message(
+    small_service: Service, corpus: dict[str, Path], key: str, bad: Bad
+) -> None:
+    """A batch's file is checked as an upload is (``assistant.media.check``): the same files
+    are refused, with the same words, before a call or a copy of the file exists."""
+    path = corpus[key]
+    r = small_service.upload("alice", path)
+    assert r.status_code == bad.status, (bad.name, r.status_code, r.text)
+    with pytest.raises(MediaError) as refused:
+        register(small_service.db, small_service.settings, "alice", path)
+    assert str(refused.value) == r.json()["detail"]
     assert_nothing_left(small_service)
 
 
