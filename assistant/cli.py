@@ -116,8 +116,8 @@ def check_speakers(rep_channel: str | None, speakers: int | None) -> dict[str, A
 
 
 def make_pipeline(**overrides: Any) -> Pipeline:
-    from assistant.pipeline import Pipeline
-    from assistant.settings import get_settings, pipeline_options
+    from assistant.pipeline import Pipeline, pipeline_options
+    from assistant.settings import get_settings
 
     return Pipeline(pipeline_options(get_settings(), **overrides))
 

@@ -23,9 +23,16 @@ from assistant.diarize.profiles import ProfileStore, VoiceProfile
 from assistant.extract import ExtractOptions, Extractor, get_extractor
 from assistant.metrics import MetricsOptions, compute_metrics
 from assistant.report import CallReport, Provenance, Segment, Source, Speaker
+from assistant.settings import Settings
 from assistant.summarize import SummarizeOptions, summarize
-from assistant.trackers import DEFAULT_TRACKERS, Tracker, match_trackers
-from assistant.transcribe import TranscribeOptions, Transcriber, Transcript, get_transcriber
+from assistant.trackers import DEFAULT_TRACKERS, Tracker, load_trackers, match_trackers
+from assistant.transcribe import (
+    TranscribeOptions,
+    Transcriber,
+    Transcript,
+    check_language,
+    get_transcriber,
+)
 from assistant.transcripts import is_transcript, read_transcript
 
 # Called with (stage, fraction of that stage done).
@@ -207,3 +214,47 @@ class Pipeline:
             options=self.options.transcribe.as_dict() if engine != "transcript" else {},
             created_at=datetime.now(UTC),
         )
+
+
+def pipeline_options(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    engine: str | None = None,
+    language: str | None = None,
+    vocabulary: str | None = None,
+    translate: bool | None = None,
+    call_date: date | None = None,
+    trackers_file: Path | None = None,
+    rep_channel: str | None = None,
+    speakers: int | None = None,
+) -> PipelineOptions:
+    """Turn settings, with the CLI's or API's overrides where given, into ``PipelineOptions``."""
+    words = vocabulary if vocabulary is not None else settings.vocabulary
+    tracker_file = trackers_file or settings.trackers_file
+    return PipelineOptions(
+        cache_dir=settings.cache_dir,
+        engine=engine or settings.engine,
+        media=media.MediaOptions(max_duration_s=settings.max_duration_s),
+        transcribe=TranscribeOptions(
+            model=model or settings.model,
+            language=check_language(language or settings.language),
+            compute_type=settings.compute_type,
+            beam_size=settings.beam_size,
+            vad=settings.vad,
+            vocabulary=tuple(w.strip() for w in words.split(",") if w.strip()),
+            cpu_threads=settings.cpu_threads,
+            translate=settings.translate if translate is None else translate,
+        ),
+        call_date=call_date,
+        extract=ExtractOptions(
+            model_dir=settings.extractor_dir,
+            min_confidence=settings.extract_min_confidence,
+        ),
+        trackers=load_trackers(tracker_file) if tracker_file else DEFAULT_TRACKERS,
+        diarize=DiarizeOptions(
+            rep_channel=rep_channel or settings.rep_channel,  # type: ignore[arg-type]
+            speakers=speakers if speakers is not None else settings.speakers,
+        ),
+        profiles_dir=settings.profiles_dir,
+    )

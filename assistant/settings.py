@@ -7,16 +7,12 @@ Every setting can be given as an environment variable with the ``ASSISTANT_`` pr
 from __future__ import annotations
 
 import os
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from assistant.pipeline import PipelineOptions
 
 
 def default_data_dir() -> Path:
@@ -95,54 +91,3 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-
-
-def pipeline_options(
-    settings: Settings,
-    *,
-    model: str | None = None,
-    engine: str | None = None,
-    language: str | None = None,
-    vocabulary: str | None = None,
-    translate: bool | None = None,
-    call_date: date | None = None,
-    trackers_file: Path | None = None,
-    rep_channel: str | None = None,
-    speakers: int | None = None,
-) -> PipelineOptions:
-    """Turn settings, with the CLI's or API's overrides where given, into ``PipelineOptions``."""
-    from assistant.diarize import DiarizeOptions
-    from assistant.extract import ExtractOptions
-    from assistant.media import MediaOptions
-    from assistant.pipeline import PipelineOptions
-    from assistant.trackers import DEFAULT_TRACKERS, load_trackers
-    from assistant.transcribe import TranscribeOptions, check_language
-
-    words = vocabulary if vocabulary is not None else settings.vocabulary
-    tracker_file = trackers_file or settings.trackers_file
-    return PipelineOptions(
-        cache_dir=settings.cache_dir,
-        engine=engine or settings.engine,
-        media=MediaOptions(max_duration_s=settings.max_duration_s),
-        transcribe=TranscribeOptions(
-            model=model or settings.model,
-            language=check_language(language or settings.language),
-            compute_type=settings.compute_type,
-            beam_size=settings.beam_size,
-            vad=settings.vad,
-            vocabulary=tuple(w.strip() for w in words.split(",") if w.strip()),
-            cpu_threads=settings.cpu_threads,
-            translate=settings.translate if translate is None else translate,
-        ),
-        call_date=call_date,
-        extract=ExtractOptions(
-            model_dir=settings.extractor_dir,
-            min_confidence=settings.extract_min_confidence,
-        ),
-        trackers=load_trackers(tracker_file) if tracker_file else DEFAULT_TRACKERS,
-        diarize=DiarizeOptions(
-            rep_channel=rep_channel or settings.rep_channel,  # type: ignore[arg-type]
-            speakers=speakers if speakers is not None else settings.speakers,
-        ),
-        profiles_dir=settings.profiles_dir,
-    )
