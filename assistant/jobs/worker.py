@@ -237,8 +237,7 @@ class Worker:
             return CallReport.model_validate(other.report) if other else None
 
     def analyse(self, job_id: int, sha256: str, options: dict, progress) -> CallReport:
-        from assistant.pipeline import Pipeline
-        from assistant.settings import pipeline_options
+        from assistant.pipeline import Pipeline, pipeline_options
 
         path = call_store.recording_path(self.settings.recordings_dir, sha256)
         call_date = date.fromisoformat(options["call_date"]) if options.get("call_date") else None
