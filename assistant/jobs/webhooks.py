@@ -29,7 +29,6 @@ log = logging.getLogger("assistant.webhooks")
 
 SIGNATURE_HEADER = "X-Assistant-Signature"
 MAX_ATTEMPTS = 8
-EVENTS = ("call.done", "call.failed")
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:

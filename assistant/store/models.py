@@ -29,7 +29,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("rep", "manager", "admin")
 CALL_STATUSES = ("queued", "processing", "done", "failed")
 JOB_STATUSES = ("queued", "running", "done", "failed")
-REVIEW_STATES = ("unreviewed", "accepted", "rejected")
 
 
 def utcnow() -> datetime:

@@ -109,10 +109,6 @@ def redeem_login_link(session: Session, token: str) -> str | None:
     return issue_token(session, row.user, kind="session", ttl=SESSION_TTL)
 
 
-def count_users(session: Session) -> int:
-    return session.scalar(select(func.count(User.id))) or 0
-
-
 def get_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
