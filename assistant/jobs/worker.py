@@ -25,6 +25,7 @@ from sqlalchemy import select
 from assistant import PIPELINE_VERSION
 from assistant.errors import UNEXPECTED, AssistantError, InputError, ModelError
 from assistant.jobs import queue, webhooks
+from assistant.pipeline import STAGES
 from assistant.report import CallReport
 from assistant.settings import Settings, get_settings
 from assistant.store import calls as call_store
@@ -34,7 +35,6 @@ from assistant.store.models import Call, Job, User, utcnow
 
 log = logging.getLogger("assistant.worker")
 
-STAGES = ("media", "transcribe", "diarize", "extract", "summarize")
 PROGRESS_EVERY_S = 0.5
 RETENTION_EVERY_S = 3600.0
 BACKFILL_EVERY_S = 60.0
