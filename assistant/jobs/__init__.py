@@ -12,6 +12,25 @@ status``).
 
 from __future__ import annotations
 
-from assistant.jobs.queue import EmbeddedQueue, JobQueue, get_queue
+from typing import TYPE_CHECKING
+
+from assistant.errors import OptionError
+from assistant.jobs.queue import QUEUES, EmbeddedQueue, JobQueue
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 __all__ = ["EmbeddedQueue", "JobQueue", "get_queue"]
+
+
+def get_queue(name: str = "embedded", settings: Settings | None = None) -> JobQueue:
+    """The queue named ``name``: ``embedded`` (the database) or ``celery`` (a Redis broker,
+    ``settings.broker_url``; Celery is imported only then)."""
+    if name == "embedded":
+        return EmbeddedQueue()
+    if name == "celery":
+        from assistant.jobs.celery_queue import CeleryQueue
+        from assistant.settings import get_settings
+
+        return CeleryQueue(settings or get_settings())
+    raise OptionError(f"Unknown queue {name!r}; expected one of: {', '.join(QUEUES)}")

@@ -14,16 +14,13 @@ transaction that replaces earlier ones, so a job that runs twice leaves one set 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 
-from assistant.errors import WORKER_LOST, OptionError
+from assistant.errors import WORKER_LOST
 from assistant.store.db import Database
 from assistant.store.models import Call, Job, utcnow
-
-if TYPE_CHECKING:
-    from assistant.settings import Settings
 
 QUEUES = ("embedded", "celery")
 
@@ -43,19 +40,6 @@ class EmbeddedQueue:
 
     def submit(self, job_id: int) -> None:
         return None
-
-
-def get_queue(name: str = "embedded", settings: Settings | None = None) -> JobQueue:
-    """The queue named ``name``: ``embedded`` (the database) or ``celery`` (a Redis broker,
-    ``settings.broker_url``; Celery is imported only then)."""
-    if name == "embedded":
-        return EmbeddedQueue()
-    if name == "celery":
-        from assistant.jobs.celery_queue import CeleryQueue
-        from assistant.settings import get_settings
-
-        return CeleryQueue(settings or get_settings())
-    raise OptionError(f"Unknown queue {name!r}; expected one of: {', '.join(QUEUES)}")
 
 
 def _running(worker: str, now: datetime) -> dict[str, object]:
