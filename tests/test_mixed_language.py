@@ -14,6 +14,7 @@ import pytest
 from assistant.media import SAMPLE_RATE, load_audio
 from assistant.transcribe import TranscribeOptions, Transcript, get_transcriber
 from assistant.transcribe.guards import normalize
+from assistant.transcribe.vad import speech_spans
 
 GAP_S = 0.5
 # English turns of 3-4 s (LibriSpeech), with their reference text.
@@ -30,7 +31,15 @@ def _at_call_level(audio: np.ndarray, dbfs: float = -25.0) -> np.ndarray:
     return (audio * (10 ** (dbfs / 20) / rms)).astype(np.float32)
 
 
-def _call(data: Path, names: list[str]) -> tuple[np.ndarray, list[tuple[float, float]]]:
+def _trimmed(audio: np.ndarray, keep_s: float = 0.2) -> np.ndarray:
+    """``audio`` without the silence before and after its speech (FLEURS clips hold seconds of
+    it), so the pauses between turns are as short as in a brisk call."""
+    spans = speech_spans(audio)
+    keep = int(keep_s * SAMPLE_RATE)
+    return audio[max(0, spans[0][0] - keep) : spans[-1][1] + keep]
+
+
+def _call(data: Path, names: list[str], trim: bool) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """The clips one after another with short pauses, and where each one lies (seconds)."""
     gap = np.zeros(int(GAP_S * SAMPLE_RATE), dtype=np.float32)
     parts: list[np.ndarray] = []
@@ -38,6 +47,8 @@ def _call(data: Path, names: list[str]) -> tuple[np.ndarray, list[tuple[float, f
     start = 0
     for name in names:
         clip = _at_call_level(load_audio(data / name).mono)
+        if trim:
+            clip = _trimmed(clip)
         places.append((start / SAMPLE_RATE, (start + len(clip)) / SAMPLE_RATE))
         parts += [clip, gap]
         start += len(clip) + len(gap)
@@ -54,12 +65,16 @@ def _within(t: Transcript, place: tuple[float, float]) -> list:
     ]
 
 
+@pytest.mark.parametrize("pauses", ["long", "short"])
 @pytest.mark.parametrize("english", list(ENGLISH_TURNS))
 def test_short_english_turn_between_german_turns_stays_english(
-    data: Path, assistant_data_dir: Path, english: str
+    data: Path, assistant_data_dir: Path, english: str, pauses: str
 ) -> None:
+    """Long pauses: the clips keep their own silences (2-4 s), so the VAD cuts between the
+    turns. Short pauses: about a second between turns, so all three share one stretch of
+    speech."""
     names = ["fleurs-de-000.ogg", english, "fleurs-de-001.ogg"]
-    audio, places = _call(data, names)
+    audio, places = _call(data, names, trim=pauses == "short")
     tr = get_transcriber("faster-whisper", "base", "int8", 0, assistant_data_dir / "cache")
     t = tr.transcribe(audio, TranscribeOptions(model="base"))
 

@@ -3,7 +3,7 @@
 For each window of a long recording (cut in pauses, so memory stays bounded)::
 
     VAD -> speech only -> blocks of <= 24 s -> language per block (and per turn in it)
-        -> decode runs of one language
+        -> decode runs of one language -> unsure segments: their own language checked
         -> (translate) -> times back to the recording -> hallucination guards
 
 An engine (``Backend``) only detects the language of blocks of speech and decodes runs of
@@ -13,7 +13,7 @@ consecutive blocks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -50,6 +50,13 @@ LANGUAGE_SPLITS = 2
 # block's, short as it may be, only when the model is this sure of it.
 MIN_TURN_S = 1.5
 SURE_TURN_PROBABILITY = 0.9
+# Turns with shorter pauses between them share a VAD span, so a turn in another language is
+# decoded in the language of its block: its words then come out unsure (0.66 on average for a
+# 3.5 s English answer decoded as German, 0.83 to 0.94 for the German around it). A segment of
+# at least MIN_TURN_S whose words are less sure than this on average has its own language
+# checked, and is decoded again in another language the model is sure of.
+UNSURE_WORDS_PROBABILITY = 0.75
+RECHECK_PAD_S = 0.3
 
 
 class Backend(Protocol):
@@ -144,6 +151,15 @@ def _by_turn(
     parts[0] = (s, *parts[0][1:])
     parts[-1] = (parts[-1][0], e, *parts[-1][2:])
     return parts
+
+
+def _shift(d: Decoded, offset_s: float) -> Decoded:
+    return replace(
+        d,
+        start_s=d.start_s + offset_s,
+        end_s=d.end_s + offset_s,
+        words=[(s + offset_s, e + offset_s, w, p) for s, e, w, p in d.words],
+    )
 
 
 def _cut(speech: np.ndarray, spans_s: list[tuple[float, float]]) -> list[np.ndarray]:
@@ -275,14 +291,19 @@ class WhisperTranscriber:
                 if options.translate and run.language != "en" and decoded:
                     translated = self.backend.decode(piece, run.language, "translate", options)
                     translations = _attach_translations(decoded, translated)
+                decoded, languages, translations = self._recheck(
+                    speech, run, decoded, translations, options
+                )
                 kept = drop_loops([d.text for d in decoded], self.guards.max_repeats)
-                for d, translation, keep in zip(decoded, translations, kept, strict=True):
+                for d, (language, probability), translation, keep in zip(
+                    decoded, languages, translations, kept, strict=True
+                ):
                     if not keep:
                         dropped.append("loop")
                         continue
                     segment = self._restore(d, run, speech_map, offset_s, len(segments))
                     segment = segment.model_copy(
-                        update={"language": run.language, "translation": translation}
+                        update={"language": language, "translation": translation}
                     )
                     local0, local1 = segment.start_s - offset_s, segment.end_s - offset_s
                     reason = drop_reason(
@@ -296,10 +317,9 @@ class WhisperTranscriber:
                         dropped.append(reason)
                         continue
                     segments.append(segment)
-                    weights.setdefault(run.language, [0.0, 0.0])
-                    w = weights[run.language]
+                    w = weights.setdefault(language, [0.0, 0.0])
                     w[0] += segment.end_s - segment.start_s
-                    w[1] += (segment.end_s - segment.start_s) * run.probability
+                    w[1] += (segment.end_s - segment.start_s) * probability
                 if progress:
                     end_s = offset_s + speech_map.original_s(run.end_s, is_end=True)
                     progress(min(1.0, end_s / total_s))
@@ -323,6 +343,64 @@ class WhisperTranscriber:
             languages={k: round(v, 2) for k, v in speech_s.items()},
             dropped=count_reasons(dropped),
         )
+
+    def _recheck(
+        self,
+        speech: np.ndarray,
+        run: _Run,
+        decoded: list[Decoded],
+        translations: list[str | None],
+        options: TranscribeOptions,
+    ) -> tuple[list[Decoded], list[tuple[str, float]], list[str | None]]:
+        """``decoded`` (a run's segments) with the language of each; a segment whose words are
+        unsure (``UNSURE_WORDS_PROBABILITY``) and whose audio the model is sure is in another
+        language is replaced by that audio decoded in that language."""
+        languages = [(run.language, run.probability)] * len(decoded)
+        if options.language is not None or not options.language_check:
+            return decoded, languages, translations
+        if not self.backend.multilingual:
+            return decoded, languages, translations
+        pieces: dict[int, tuple[float, float]] = {}
+        for i, d in enumerate(decoded):
+            if d.end_s - d.start_s < MIN_TURN_S or not d.words:
+                continue
+            if sum(w[3] for w in d.words) / len(d.words) >= UNSURE_WORDS_PROBABILITY:
+                continue
+            lo = max(d.start_s - RECHECK_PAD_S, decoded[i - 1].end_s if i else 0.0)
+            hi = d.end_s + RECHECK_PAD_S
+            if i + 1 < len(decoded):
+                hi = min(hi, decoded[i + 1].start_s)
+            pieces[i] = (lo, min(hi, run.end_s - run.start_s))
+        if not pieces:
+            return decoded, languages, translations
+        audio = _cut(speech, [(run.start_s + a, run.start_s + b) for a, b in pieces.values()])
+        found = dict(zip(pieces, self.backend.detect_languages(audio), strict=True))
+        out: tuple[list[Decoded], list[tuple[str, float]], list[str | None]] = ([], [], [])
+        for i, d in enumerate(decoded):
+            lang, p = found.get(i, (run.language, 0.0))
+            if lang == run.language or p < SURE_TURN_PROBABILITY:
+                out[0].append(d)
+                out[1].append(languages[i])
+                out[2].append(translations[i])
+                continue
+            piece = audio[list(pieces).index(i)]
+            again = [
+                _shift(x, pieces[i][0])
+                for x in self.backend.decode([piece], lang, "transcribe", options)
+            ]
+            translated: list[str | None] = [None] * len(again)
+            if options.translate and lang != "en" and again:
+                translated = _attach_translations(
+                    again,
+                    [
+                        _shift(x, pieces[i][0])
+                        for x in self.backend.decode([piece], lang, "translate", options)
+                    ],
+                )
+            out[0].extend(again)
+            out[1].extend([(lang, p)] * len(again))
+            out[2].extend(translated)
+        return out
 
     @staticmethod
     def _restore(
