@@ -27,9 +27,9 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.media import SAMPLE_RATE
-from assistant.transcribe import TranscribeOptions
 from assistant.transcribe.guards import Decoded, GuardOptions, compression_ratio
-from assistant.transcribe.models import is_english_only, resolve_ct2_model
+from assistant.transcribe.types import TranscribeOptions
+from assistant.transcribe.weights import is_english_only, resolve_ct2_model
 
 # Model workers: copies of the model that decode blocks side by side. Each may use all of the
 # cores it is given, so a lone block (a short call) still encodes at full speed; on 2 cores two

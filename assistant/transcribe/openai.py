@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import ModelError
-from assistant.transcribe import TranscribeOptions
 from assistant.transcribe.guards import Decoded
-from assistant.transcribe.models import is_english_only, resolve_openai_checkpoint
+from assistant.transcribe.types import TranscribeOptions
+from assistant.transcribe.weights import is_english_only, resolve_openai_checkpoint
 
 
 def _alignment_dump(heads: list[list[int]], n_layer: int, n_head: int) -> bytes:

@@ -21,7 +21,6 @@ import numpy as np
 from assistant.errors import OptionError
 from assistant.media import SAMPLE_RATE
 from assistant.report import Segment, Word
-from assistant.transcribe import Progress, TranscribeOptions, Transcript
 from assistant.transcribe.guards import (
     Decoded,
     GuardOptions,
@@ -31,6 +30,7 @@ from assistant.transcribe.guards import (
     drop_reason,
     peak_level,
 )
+from assistant.transcribe.types import Progress, TranscribeOptions, Transcript
 from assistant.transcribe.vad import SpeechMap, pause_near_middle, speech_blocks, speech_spans
 from assistant.transcribe.windows import windows
 
