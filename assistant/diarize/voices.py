@@ -13,20 +13,25 @@ import numpy as np
 from assistant.diarize.types import HOP_S, WINDOW_S
 from assistant.errors import ModelError
 from assistant.media import SAMPLE_RATE
+from assistant.transcribe.vad import VadOptions, speech_spans
 
 if TYPE_CHECKING:
     from resemblyzer import VoiceEncoder
 
 
-def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
-    """Speech as (start_s, end_s), found by the Silero VAD that ships with faster-whisper."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+# Speaker turns want every pause of 0.3 s and little padding; transcription wants the opposite.
+TURN_VAD = VadOptions(
+    min_speech_duration_ms=200,
+    min_silence_duration_ms=300,
+    speech_pad_ms=60,
+    max_speech_s=float("inf"),
+)
 
-    if len(audio) == 0:
-        return []
-    vad = VadOptions(min_silence_duration_ms=300, speech_pad_ms=60, min_speech_duration_ms=200)
-    stamps = get_speech_timestamps(np.ascontiguousarray(audio, dtype=np.float32), vad)
-    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
+    """Speech as (start_s, end_s): the transcription stage's VAD (Silero) with ``TURN_VAD``."""
+    spans = speech_spans(np.ascontiguousarray(audio, dtype=np.float32), TURN_VAD)
+    return [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in spans]
 
 
 @lru_cache(maxsize=1)
