@@ -12,7 +12,7 @@ from assistant.jobs.supervisor import Supervisor
 from assistant.redact import redact_token_query
 from assistant.settings import Settings
 from assistant.store import Database
-from assistant.store.users import create_login_link_token, ensure_admin, get_user
+from assistant.store.users import login_link
 
 log = logging.getLogger("assistant.serve")
 
@@ -47,17 +47,6 @@ def base_url(settings: Settings, host: str, port: int) -> str:
         return settings.public_url.rstrip("/")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{shown}:{port}"
-
-
-def login_link(db: Database, url: str, name: str | None = None) -> str | None:
-    """On a fresh database: create ``admin`` and return its one-time login link. With ``name``:
-    a new link for that user."""
-    with db.session() as session:
-        if name is None:
-            token = ensure_admin(session)
-        else:
-            token = create_login_link_token(session, get_user(session, name))
-    return f"{url}/api/auth/login?token={token}" if token else None
 
 
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:

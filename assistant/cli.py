@@ -497,9 +497,9 @@ def users_login_link(
     ),
 ) -> None:
     """Print a one-time login link for a user."""
-    from api.server import login_link
     from assistant.settings import get_settings
     from assistant.store import Database
+    from assistant.store.users import login_link
 
     settings = get_settings()
     db = Database(settings.resolved_database_url)

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import OptionError
+from assistant.store.db import Database
 from assistant.store.errors import ConflictError, NotFoundError
 from assistant.store.models import ROLES, Token, User, utcnow
 
@@ -122,3 +123,14 @@ def ensure_admin(session: Session, name: str = "admin") -> str | None:
         return None
     admin = create_user(session, name, "admin")
     return create_login_link_token(session, admin)
+
+
+def login_link(db: Database, url: str, name: str | None = None) -> str | None:
+    """On a fresh database: create ``admin`` and return its one-time login link. With ``name``:
+    a new link for that user."""
+    with db.session() as session:
+        if name is None:
+            token = ensure_admin(session)
+        else:
+            token = create_login_link_token(session, get_user(session, name))
+    return f"{url}/api/auth/login?token={token}" if token else None
