@@ -8,7 +8,6 @@ none, ``category`` the kind of objection.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,8 @@ def base_model_path() -> Path:
 
 
 def offline() -> None:
-    """Never reach for the network: every weight is on disk."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """Quiet loading: no progress bars, no advice (``local_files_only`` keeps it off the
+    network: every weight is on disk)."""
     from transformers.utils import logging
 
     logging.disable_progress_bar()
@@ -46,14 +44,14 @@ def load_tokenizer() -> Any:
     from transformers import AutoTokenizer
 
     offline()
-    return AutoTokenizer.from_pretrained(str(base_model_path()))
+    return AutoTokenizer.from_pretrained(str(base_model_path()), local_files_only=True)
 
 
 def load_base_encoder() -> Any:
     from transformers import AutoModel
 
     offline()
-    return AutoModel.from_pretrained(str(base_model_path()))
+    return AutoModel.from_pretrained(str(base_model_path()), local_files_only=True)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

