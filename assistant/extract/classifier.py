@@ -32,7 +32,7 @@ class Predictions:
     categories: tuple[str, ...]
     label_probs: np.ndarray  # (n, len(labels)), softmax with the fitted temperature
     category_probs: np.ndarray  # (n, len(categories))
-    embeddings: np.ndarray  # (n, hidden), L2-normalized
+    embeddings: np.ndarray  # (n, hidden / 2): the utterance half of the pooled vector, L2-normed
     chosen: tuple[str, ...]  # (n,) the label given, after per-label thresholds
     confidence: np.ndarray  # (n,) calibrated probability that ``chosen`` is right
 

@@ -3,7 +3,9 @@
 Runs as its own process (``python -m assistant.jobs.worker``), started and restarted by
 ``assistant serve``, so transcription never competes with the web process for the GIL. While a job
 runs, a thread heartbeats every ``job_heartbeat_s``; progress is written per stage. Errors in the
-input fail the job at once; anything else is retried with backoff up to ``job_max_attempts``.
+input, and the project's errors that are not ``retryable`` (a missing model, a bad option), fail
+the job at once; retryable errors and unexpected exceptions are retried with backoff up to
+``job_max_attempts``.
 """
 
 from __future__ import annotations
