@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.extract.dataset import LABELS, Call, read_calls  # noqa: E402
 from assistant.extract.features import Utterance, model_inputs  # noqa: E402
-from assistant.extract.metrics import score  # noqa: E402
+from assistant.extract.scoring import score  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "extractor"
 GROUPS = ("all", "en", "de", "ami")

@@ -43,7 +43,7 @@ from assistant.extract.dataset import (  # noqa: E402
 )
 from assistant.extract.details import Party, find_due, resolve_owner  # noqa: E402
 from assistant.extract.features import Utterance, model_inputs  # noqa: E402
-from assistant.extract.metrics import Report, format_report, score  # noqa: E402
+from assistant.extract.scoring import Report, format_report, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
 SHARED = ROOT.parent / "shared" / "data"

@@ -62,7 +62,7 @@ from bench_transcribe import word_error_rate  # noqa: E402  (a script beside thi
 
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.dataset import LABELS, SPLITS, Call, read_calls  # noqa: E402
-from assistant.extract.metrics import Report, score  # noqa: E402
+from assistant.extract.scoring import Report, score  # noqa: E402
 
 if TYPE_CHECKING:
     from assistant.extract.classifier import Classifier

@@ -41,7 +41,7 @@ from assistant.extract.dataset import (  # noqa: E402
     read_calls,
 )
 from assistant.extract.features import INPUT_FORMAT, Utterance, model_input  # noqa: E402
-from assistant.extract.metrics import format_report, score  # noqa: E402
+from assistant.extract.scoring import format_report, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
 OUT = ROOT / "models" / "extractor"
