@@ -13,7 +13,7 @@ from api.web_session import CSRF_HEADER, SAFE_METHODS, csrf_ok
 from assistant.jobs import JobQueue
 from assistant.settings import Settings
 from assistant.store import Database, ForbiddenError
-from assistant.store.models import User
+from assistant.store.tables import User
 from assistant.store.users import authenticate
 
 SESSION_COOKIE = "assistant_session"

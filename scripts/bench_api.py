@@ -113,7 +113,7 @@ def seed_calls(url: str, n: int) -> str:
     """A user with ``n`` finished calls (rows as the worker stores them); returns the token."""
     from assistant.store import Database
     from assistant.store.calls import NewCall, create_call
-    from assistant.store.models import Segment
+    from assistant.store.tables import Segment
     from assistant.store.users import create_user, issue_token
 
     db = Database(url)
@@ -232,7 +232,7 @@ def seed_needs(url: str, n: int, per_call: int = 20) -> str:
     from assistant.store import Database
     from assistant.store.calls import NewCall, create_call
     from assistant.store.insights import embeddings_of
-    from assistant.store.models import Item
+    from assistant.store.tables import Item
     from assistant.store.users import create_user, issue_token
 
     db = Database(url)

@@ -152,7 +152,7 @@ def used_processes(db, job_ids: list[int]) -> int:
     """How many worker processes ran the batch's jobs (a worker id is host:pid:index)."""
     from sqlalchemy import select
 
-    from assistant.store.models import Job
+    from assistant.store.tables import Job
 
     with db.session() as session:
         workers = session.scalars(select(Job.worker).where(Job.id.in_(job_ids))).all()

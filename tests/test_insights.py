@@ -25,7 +25,7 @@ from assistant.store.insights import (
     pending,
     to_bytes,
 )
-from assistant.store.models import Call, Item, User
+from assistant.store.tables import Call, Item, User
 
 
 def upgrade(db: Database, revision: str) -> None:

@@ -15,7 +15,7 @@ from assistant.jobs import queue
 from assistant.jobs.worker import Worker, backoff_s
 from assistant.store import Database
 from assistant.store.calls import NewCall, create_call
-from assistant.store.models import Call, Job, utcnow
+from assistant.store.tables import Call, Job, utcnow
 from assistant.store.users import create_user
 from tests.api.conftest import make_database_url, make_settings
 

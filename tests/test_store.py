@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 from assistant.errors import OptionError
 from assistant.store import Database
 from assistant.store.calls import NewCall, add_item, create_call, recording_path, visible
-from assistant.store.models import Base, Call, User
 from assistant.store.search import fts5_query, search, ts_query
+from assistant.store.tables import Base, Call, User
 from assistant.store.users import create_user
 
 

@@ -11,7 +11,7 @@ from api.deps import SESSION_COOKIE, AdminUser, SessionDep, SettingsDep
 from api.schemas import Id, LoginLink, Message
 from api.web_session import set_session_cookie
 from assistant.store import users as store
-from assistant.store.models import User
+from assistant.store.tables import User
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

@@ -36,7 +36,7 @@ from assistant.media import MediaOptions
 from assistant.settings import Settings
 from assistant.store import Database, insights
 from assistant.store import calls as store
-from assistant.store.models import Call, Item, Job, User
+from assistant.store.tables import Call, Item, Job, User
 from assistant.transcribe import check_language
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])

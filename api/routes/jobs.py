@@ -9,7 +9,7 @@ from api.deps import CurrentUser, SessionDep
 from api.schemas import Id, JobPublic, Message
 from assistant.store import NotFoundError
 from assistant.store.calls import may_see_user, visible
-from assistant.store.models import Call, Job, User
+from assistant.store.tables import Call, Job, User
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 

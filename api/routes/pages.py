@@ -56,7 +56,7 @@ from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
 from assistant.store import search as store_search
 from assistant.store import users as user_store
-from assistant.store.models import Call, Item, Token, User
+from assistant.store.tables import Call, Item, Token, User
 from assistant.store.users import hash_token
 
 router = APIRouter(include_in_schema=False)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api.deps import AdminUser, SessionDep
 from api.schemas import Id, Message, WebhookCreate, WebhookCreated, WebhookPublic
 from assistant.store import NotFoundError
-from assistant.store.models import Webhook
+from assistant.store.tables import Webhook
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 

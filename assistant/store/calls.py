@@ -25,7 +25,7 @@ from assistant.report import CallReport
 from assistant.report import Item as ReportItem
 from assistant.store import search
 from assistant.store.errors import NotFoundError
-from assistant.store.models import (
+from assistant.store.tables import (
     Call,
     Item,
     ItemEdit,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from assistant.errors import ModelError
 from assistant.store.calls import visible
-from assistant.store.models import Call, Item, User
+from assistant.store.tables import Call, Item, User
 
 if TYPE_CHECKING:
     import numpy as np

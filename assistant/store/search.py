@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from assistant.store.models import Call, Item, Segment, Speaker
+from assistant.store.tables import Call, Item, Segment, Speaker
 
 _FTS = table("search_fts", column("text"), column("call_id"), column("kind"), column("ref_id"))
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from assistant.errors import OptionError
 from assistant.store.db import Database
 from assistant.store.errors import ConflictError, NotFoundError
-from assistant.store.models import ROLES, Token, User, utcnow
+from assistant.store.tables import ROLES, Token, User, utcnow
 
 NAME = re.compile(r"^[\w.@-]{1,100}$")
 LOGIN_LINK_TTL = timedelta(hours=24)

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from assistant.errors import OptionError
-from assistant.store.models import Job, User
+from assistant.store.tables import Job, User
 
 VOICE_DIR = "voice"
 _NAME = re.compile(r"^[0-9a-f]{32}$")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from assistant.store.models import Token
+from assistant.store.tables import Token
 from assistant.store.users import hash_token
 from tests.api.conftest import Service
 

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from sqlalchemy import func, select, text
 
-from assistant.store.models import Call, Item, Job, Segment, Speaker
+from assistant.store.tables import Call, Item, Job, Segment, Speaker
 from tests.api.conftest import DATA, Service
 
 JFK_WORDS = ("ask not what your country can do for you", "what you can do for your country")

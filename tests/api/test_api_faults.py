@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from assistant.store import Database
-from assistant.store.models import Item, Job, Segment
+from assistant.store.tables import Item, Job, Segment
 from assistant.store.users import create_user, issue_token
 from tests.api.conftest import DATA, make_database_url
 

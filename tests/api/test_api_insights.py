@@ -11,7 +11,7 @@ from assistant.report import CallReport
 from assistant.report import Item as ReportItem
 from assistant.store import insights
 from assistant.store.calls import save_report
-from assistant.store.models import Call, Item
+from assistant.store.tables import Call, Item
 from tests.api.conftest import DATA, Service
 
 NEEDS = [

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.routes import calls as routes
 from assistant.store import calls as store
-from assistant.store.models import Call, User
+from assistant.store.tables import Call, User
 from tests.api.conftest import DATA, Service
 
 CLIP = DATA / "jfk.flac"

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from assistant.store import calls as store
-from assistant.store.models import Call, Job
+from assistant.store.tables import Call, Job
 from tests.api.conftest import DATA, Service
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from assistant.report import CallReport
 from assistant.store.calls import NewCall, create_call, save_report
-from assistant.store.models import Call, User
+from assistant.store.tables import Call, User
 from tests.api.conftest import DATA, Service
 
 

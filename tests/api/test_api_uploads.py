@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from assistant.errors import MediaError
 from assistant.jobs.intake import register
 from assistant.media import load_audio
-from assistant.store.models import Call, Job
+from assistant.store.tables import Call, Job
 from tests.api.conftest import DATA, Service, start_service
 from tests.helpers import write_video, write_wav
 

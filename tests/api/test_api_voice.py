@@ -126,7 +126,7 @@ def test_enrollment_that_fails_says_why_and_keeps_nothing(service: Service, tmp_
 def test_enrollment_job_of_a_deleted_user_goes_with_them(service: Service) -> None:
     from sqlalchemy import delete, func, select
 
-    from assistant.store.models import Job, Token, User
+    from assistant.store.tables import Job, Token, User
 
     bob = user_id(service, "bob")
     r = put_voice(service, "bob", bob, DATA / "jfk.flac")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from assistant.jobs import webhooks
 from assistant.store.calls import expire_recordings
-from assistant.store.models import WebhookDelivery, utcnow
+from assistant.store.tables import WebhookDelivery, utcnow
 from tests.api.conftest import DATA, Service
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from assistant.settings import Settings
 from assistant.store import Database
-from assistant.store.models import Job
+from assistant.store.tables import Job
 from tests.api.conftest import PG_ENV, make_database_url
 from tests.helpers import write_wav
 

@@ -18,7 +18,7 @@ from assistant.jobs.celery_queue import TASK_NAME, CeleryQueue, broker_contents,
 from assistant.jobs.intake import register
 from assistant.store import Database
 from assistant.store import calls as call_store
-from assistant.store.models import Call, Item, Job, Segment
+from assistant.store.tables import Call, Item, Job, Segment
 from tests.scale.conftest import BIN, DATA, Cluster, variant, wait_for
 
 pytestmark = pytest.mark.slow
@@ -298,7 +298,7 @@ def test_the_api_with_the_celery_queue_hands_uploads_to_the_workers(
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from assistant.store.models import User
+    from assistant.store.tables import User
     from assistant.store.users import issue_token
 
     with cluster.db.session() as session:

@@ -25,7 +25,7 @@ from assistant.jobs.intake import register
 from assistant.settings import Settings
 from assistant.store import Database
 from assistant.store import calls as call_store
-from assistant.store.models import Call, Job, utcnow
+from assistant.store.tables import Call, Job, utcnow
 from assistant.store.users import create_user
 from tests.scale.conftest import DATA, free_port
 

@@ -20,7 +20,7 @@ from api.routes.pages import PAGE_SIZE
 from assistant.settings import Settings
 from assistant.store import Database
 from assistant.store import calls as store
-from assistant.store.models import Call, User
+from assistant.store.tables import Call, User
 from assistant.store.users import create_user, issue_token
 
 CUSTOMERS = ("Acme", "Globex", "Initech")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from assistant.store.models import Base
+from assistant.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - migrations only run through Database.migrate
