@@ -47,7 +47,7 @@ from assistant.jobs.worker import Worker, backoff_s, worker_id
 from assistant.redact import redact_url
 from assistant.report import CallReport
 from assistant.store.db import Database
-from assistant.store.models import Call, Job, utcnow
+from assistant.store.tables import Call, Job, utcnow
 
 if TYPE_CHECKING:
     from celery import Celery, Task

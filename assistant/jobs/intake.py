@@ -26,7 +26,7 @@ from assistant.report import CallReport
 from assistant.settings import Settings
 from assistant.store import calls as call_store
 from assistant.store.db import Database
-from assistant.store.models import Call, Job, User
+from assistant.store.tables import Call, Job, User
 from assistant.store.users import ensure_admin
 
 TERMINAL = ("done", "failed")

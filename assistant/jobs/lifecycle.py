@@ -33,7 +33,7 @@ from assistant.errors import OptionError
 from assistant.store import calls as call_store
 from assistant.store.db import Database
 from assistant.store.errors import ConflictError
-from assistant.store.models import Call, Job, User
+from assistant.store.tables import Call, Job, User
 
 T = TypeVar("T")
 

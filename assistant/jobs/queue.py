@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 
 from assistant.errors import WORKER_LOST
 from assistant.store.db import Database
-from assistant.store.models import Call, Job, utcnow
+from assistant.store.tables import Call, Job, utcnow
 
 QUEUES = ("embedded", "celery")
 

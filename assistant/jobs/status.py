@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from assistant.redact import redact_url
 from assistant.store.db import Database
-from assistant.store.models import JOB_STATUSES, Job, utcnow
+from assistant.store.tables import JOB_STATUSES, Job, utcnow
 
 if TYPE_CHECKING:
     from assistant.settings import Settings

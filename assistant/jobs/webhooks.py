@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assistant.store.db import Database
-from assistant.store.models import Call, Item, Webhook, WebhookDelivery, utcnow
+from assistant.store.tables import Call, Item, Webhook, WebhookDelivery, utcnow
 
 log = logging.getLogger("assistant.webhooks")
 

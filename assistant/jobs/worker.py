@@ -33,7 +33,7 @@ from assistant.settings import Settings, get_settings
 from assistant.store import calls as call_store
 from assistant.store import insights, voice
 from assistant.store.db import Database
-from assistant.store.models import Call, Job, User, utcnow
+from assistant.store.tables import Call, Job, User, utcnow
 
 log = logging.getLogger("assistant.worker")
 
