@@ -56,7 +56,7 @@ from assistant.store import ConflictError, NotFoundError, insights
 from assistant.store import calls as store
 from assistant.store import search as store_search
 from assistant.store import users as user_store
-from assistant.store.tables import Call, Item, Token, User
+from assistant.store.tables import CALL_STATUSES, Call, Item, Token, User
 from assistant.store.users import hash_token
 
 router = APIRouter(include_in_schema=False)
@@ -65,7 +65,6 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 
 PAGE_SIZE = 20
-STATUSES = ("queued", "processing", "done", "failed")
 KIND_NAMES = {
     "customer_need": "Customer needs",
     "objection": "Objections",
@@ -376,8 +375,8 @@ def calls_page(
     errors: list[str] = []
     start = _parse_date(date_from, "From", errors)
     end = _parse_date(date_to, "To", errors)
-    if status and status not in STATUSES:
-        errors.append(f"Status must be one of {', '.join(STATUSES)}")
+    if status and status not in CALL_STATUSES:
+        errors.append(f"Status must be one of {', '.join(CALL_STATUSES)}")
         status = ""
     if sort not in SORTS:
         sort = "date"
@@ -437,7 +436,7 @@ def calls_page(
             "sort_link": sort_link,
             "page_link": lambda n: link(page=n),
             "reps": _visible_reps(session, me),
-            "statuses": STATUSES,
+            "statuses": CALL_STATUSES,
         },
     )
 
