@@ -1,15 +1,25 @@
-"""Builders for derived test media: containers, silence, broken files. Made at run time from the
-real clips in tests/data, never committed."""
+"""Builders for derived test media (containers, silence, broken files, made at run time from the
+real clips in tests/data, never committed), and the app with stored reports for page tests."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from assistant.media import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from assistant.report import CallReport
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
@@ -56,3 +66,50 @@ def write_video(
                 out.mux(sound.encode(frame))
             out.mux(sound.encode())
     return path
+
+
+@contextmanager
+def app_with_reports(
+    tmp_path: Path, reports: dict[str, CallReport]
+) -> Iterator[tuple[TestClient, str, dict[str, int]]]:
+    """The real app on a fresh SQLite database where rep alice owns one call per report (stored
+    as it is: no models run), signed in through the login form: (client, alice's token,
+    {name: call id})."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from assistant.settings import Settings
+    from assistant.store import Database
+    from assistant.store import calls as store
+    from assistant.store.users import create_user, issue_token
+
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'a.db'}")
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    ids = {}
+    with db.session() as session:
+        alice = create_user(session, "alice", "rep", "east")
+        token = issue_token(session, alice)
+        for name, report in reports.items():
+            suffix = Path(report.source.path).suffix
+            new = store.NewCall(
+                sha256=hashlib.sha256(name.encode()).hexdigest(),
+                filename=f"{name}{suffix}",
+                size_bytes=100,
+                media_format=suffix.lstrip("."),
+                media_kind=report.source.kind,
+                duration_s=report.source.duration_s,
+                title=name,
+            )
+            created, _, _ = store.create_call(session, alice, new)
+            store.save_report(session, created, report)
+            ids[name] = created.id
+    try:
+        with TestClient(create_app(settings, db=db)) as client:
+            form = client.get("/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+            assert csrf
+            client.post("/login", data={"token": token, "csrf_token": csrf.group(1)})
+            yield client, token, ids
+    finally:
+        db.dispose()

@@ -3,8 +3,6 @@ the real app and a real database (a stored report, no models)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,14 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from assistant.diarize import Diarization
 from assistant.diarize.roles import assign_roles
 from assistant.report import CallReport, Provenance, Segment, Source
-from assistant.settings import Settings
-from assistant.store import Database
-from assistant.store import calls as store
-from assistant.store.users import create_user, issue_token
+from tests.helpers import app_with_reports
 
 # Four people planning a product: nobody sells, so nobody is surely the rep.
 MEETING = [
@@ -55,35 +49,8 @@ def report(lines: list[tuple[str, str]]) -> CallReport:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[tuple[TestClient, str, dict[str, int]]]:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'a.db'}")
-    db = Database(settings.resolved_database_url)
-    db.migrate()
-    ids = {}
-    with db.session() as session:
-        alice = create_user(session, "alice", "rep", "east")
-        token = issue_token(session, alice)
-        for name, lines in (("meeting", MEETING), ("sale", SALE)):
-            new = store.NewCall(
-                sha256=hashlib.sha256(name.encode()).hexdigest(),
-                filename=f"{name}.jsonl",
-                size_bytes=100,
-                media_format="jsonl",
-                media_kind="transcript",
-                duration_s=12.0,
-                title=name,
-            )
-            call, _, _ = store.create_call(session, alice, new)
-            store.save_report(session, call, report(lines))
-            ids[name] = call.id
-    try:
-        with TestClient(create_app(settings, db=db)) as client:
-            form = client.get("/login").text
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
-            assert csrf
-            client.post("/login", data={"token": token, "csrf_token": csrf.group(1)})
-            yield client, token, ids
-    finally:
-        db.dispose()
+    with app_with_reports(tmp_path, {"meeting": report(MEETING), "sale": report(SALE)}) as app:
+        yield app
 
 
 def test_call_page_says_roles_uncertain_until_a_person_sets_them(app) -> None:
