@@ -49,6 +49,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from tables import aligned  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 LANGS = ("en", "de")
 SETS = ("clips", "joined")
@@ -261,10 +265,7 @@ def table(rows: list[dict]) -> str:
                 f"{r['seconds_plain'] / r['audio_s']:.3f}",
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return aligned(lines)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from tables import aligned  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 JFK = (
     "And so my fellow Americans, ask not what your country can do for you, "
@@ -210,10 +214,7 @@ def table(results: list[dict]) -> str:
                     f"{row.get('load_average_1m', float('nan')):.1f}",
                 )
             )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return aligned(lines)
 
 
 def comparisons(results: list[dict]) -> list[dict]:
