@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import sys
 import tempfile
@@ -51,7 +49,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tables import aligned  # noqa: E402
+from tables import aligned, machine  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LANGS = ("en", "de")
@@ -220,12 +218,7 @@ def main() -> None:
             f"({worst['lang']} {worst['set']} {worst['condition']})"
         )
     report = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "args": {k: str(v) for k, v in vars(args).items()},
         "rows": rows,
         "worst_diff_points": worst["diff_points"] if worst else None,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tables import aligned  # noqa: E402
+from tables import aligned, machine  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 JFK = (
@@ -311,12 +310,7 @@ def main() -> None:
             f"({c['wer_gap_points']:+.1f} points)"
         )
     report = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-        },
+        "machine": machine(),
         "args": {k: str(v) for k, v in vars(args).items() if k != "child"},
         "results": results,
         "comparisons": compared,
