@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -207,19 +208,65 @@ def _filtered(user: User, f: CallFilter, dialect: str) -> Select[Call]:
     return query
 
 
+# What a list of calls can be sorted by; "created" is when the call was uploaded.
+CALL_SORTS = ("created", "date", "title", "customer", "rep", "status", "duration")
+
+
 def list_calls(
-    session: Session, user: User, f: CallFilter, offset: int = 0, limit: int = 50
+    session: Session,
+    user: User,
+    f: CallFilter,
+    offset: int = 0,
+    limit: int = 50,
+    sort: str = "created",
+    descending: bool = True,
 ) -> tuple[list[Call], int]:
+    """One page of the calls ``user`` may see that match ``f``, and how many match in all."""
     dialect = session.get_bind().dialect.name
     query = _filtered(user, f, dialect)
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.options(selectinload(Call.owner), selectinload(Call.jobs))
-        .order_by(Call.created_at.desc(), Call.id.desc())
+        _sorted(query, sort, descending)
+        .options(selectinload(Call.owner), selectinload(Call.jobs))
         .offset(offset)
         .limit(limit)
     )
     return list(rows), count
+
+
+def _sorted(query: Select[Call], sort: str, descending: bool) -> Select[Call]:
+    if sort == "created":
+        return query.order_by(Call.created_at.desc(), Call.id.desc())
+    day = func.coalesce(Call.call_date, func.date(Call.created_at))
+    columns = {
+        "date": day,
+        "title": func.lower(Call.title),
+        "customer": func.lower(Call.customer),
+        "rep": User.name,
+        "status": Call.status,
+        "duration": Call.duration_s,
+    }
+    column = columns[sort]
+    if sort == "rep":
+        query = query.join(User, User.id == Call.owner_id)
+    order = column.desc() if descending else column.asc()
+    tie = Call.id.desc() if descending else Call.id.asc()
+    return query.order_by(order, Call.created_at.desc(), tie)
+
+
+def item_counts(session: Session, ids: list[int]) -> dict[int, Counter[str]]:
+    """{call id: {item kind: items not rejected}} for the calls ``ids``."""
+    counts: dict[int, Counter[str]] = {i: Counter() for i in ids}
+    if not ids:
+        return counts
+    rows = session.execute(
+        select(Item.call_id, Item.kind, func.count(Item.id))
+        .where(Item.call_id.in_(ids), Item.review != "rejected")
+        .group_by(Item.call_id, Item.kind)
+    )
+    for call_id, kind, n in rows:
+        counts[call_id][kind] = n
+    return counts
 
 
 def _speaker_talk(report: CallReport) -> dict[str, tuple[float, str | None]]:
