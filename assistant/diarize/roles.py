@@ -335,14 +335,22 @@ def _opener(segments: Sequence[Segment], speakers: Sequence[str]) -> str | None:
     )
 
 
-def role_features(segments: Sequence[Segment], speakers: Sequence[str]) -> dict[str, list[float]]:
-    """{speaker: FEATURES of what they said, each minus the mean of the other speakers}."""
+def _raw_by_speaker(segments: Sequence[Segment], speakers: Sequence[str]) -> dict[str, list[float]]:
+    """{speaker: FEATURES of what they said}, not yet relative to the others."""
     opener = _opener(segments, speakers)
     said = {sp: [s.text for s in segments if s.speaker == sp] for sp in speakers}
     questions = sum(
         _is_question(s) for texts in said.values() for t in texts for s in _sentences(t)
     )
-    raw = {sp: _raw_features(said[sp], sp == opener, questions) for sp in speakers}
+    return {sp: _raw_features(said[sp], sp == opener, questions) for sp in speakers}
+
+
+def role_features(segments: Sequence[Segment], speakers: Sequence[str]) -> dict[str, list[float]]:
+    """{speaker: FEATURES of what they said, each minus the mean of the other speakers}."""
+    return _relative(_raw_by_speaker(segments, speakers), speakers)
+
+
+def _relative(raw: dict[str, list[float]], speakers: Sequence[str]) -> dict[str, list[float]]:
     relative = {}
     for sp in speakers:
         others = [raw[o] for o in speakers if o != sp] or [[0.0] * len(FEATURES)]
@@ -360,19 +368,16 @@ def seller_rate(segments: Sequence[Segment], speaker: str) -> float:
 
 def heuristic_scores(segments: Sequence[Segment], speakers: Sequence[str]) -> dict[str, float]:
     """{speaker: score}: the weighted FEATURES; the highest is the rep."""
-    features = role_features(segments, speakers)
-    return {s: sum(w * x for w, x in zip(_WEIGHTS, features[s], strict=True)) for s in speakers}
+    return _scores(role_features(segments, speakers))
 
 
-def _sales_talk(segments: Sequence[Segment], speakers: Sequence[str]) -> bool:
-    """Whether anyone says a seller or a buyer phrase or asks about the other person (a
-    discovery question): the evidence of who sells."""
-    return any(
-        _seller_hits(sentence) or _hits(_BUYER_RE, sentence) or _about_the_other(sentence)
-        for segment in segments
-        if segment.speaker in speakers
-        for sentence in _sentences(segment.text)
-    )
+def _scores(features: dict[str, list[float]]) -> dict[str, float]:
+    return {s: sum(w * x for w, x in zip(_WEIGHTS, f, strict=True)) for s, f in features.items()}
+
+
+# The FEATURES that are evidence of who sells: seller phrases, buyer phrases, questions about
+# the other person (discovery). Without any of them, only style cues are left.
+_SALES_TALK = (1, 2, 3)
 
 
 def _confidence(margin: float) -> float:
@@ -387,16 +392,17 @@ def heuristic_roles(
         return {}
     if len(speakers) == 1:
         return {speakers[0]: ("rep", 0.5)}
-    score = heuristic_scores(segments, speakers)
+    raw = _raw_by_speaker(segments, speakers)
+    score = _scores(_relative(raw, speakers))
     opener = _opener(segments, speakers)
     order = list(speakers)
     ranked = sorted(order, key=lambda s: (-score[s], s != opener, order.index(s)))
     confidence = _confidence(score[ranked[0]] - score[ranked[1]])
-    if not _sales_talk(segments, speakers):
+    if not any(raw[sp][i] for sp in speakers for i in _SALES_TALK):
         # Nobody says anything that sells or buys (small talk, a read text): the style cues
         # alone named a rep with confidence 0.9 and more on such talk, either way round.
         confidence = min(confidence, UNSURE_CONFIDENCE)
-    if len(speakers) > 2 and seller_rate(segments, ranked[0]) < MIN_SELLER_RATE:
+    if len(speakers) > 2 and raw[ranked[0]][1] < MIN_SELLER_RATE:  # seller phrases per utt.
         # Three or more people and nobody selling: a meeting. The ranking is a guess at best.
         confidence = min(confidence, UNSURE_CONFIDENCE)
     return {s: ("rep" if s == ranked[0] else "customer", confidence) for s in speakers}
