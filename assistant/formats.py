@@ -1,4 +1,5 @@
-"""Render a ``CallReport`` as JSON, Markdown, SubRip, WebVTT or plain text; rows as CSV."""
+"""Render a ``CallReport`` as JSON, Markdown, SubRip, WebVTT, plain text or a follow-up email
+draft; rows as CSV."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from assistant.email_draft import draft_email
 from assistant.errors import OptionError
 from assistant.report import CallReport, Segment
 
-FORMATS = ("json", "md", "srt", "vtt", "txt")
+FORMATS = ("json", "md", "srt", "vtt", "txt", "email")
 # What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # A language is named beside the others when it holds this share of the speech or this much.
@@ -170,12 +172,18 @@ def to_md(report: CallReport) -> str:
     return "\n".join(out) + "\n"
 
 
+def to_email(report: CallReport) -> str:
+    """The follow-up email to the customer (``assistant.email_draft``), subject line first."""
+    return draft_email(report).text
+
+
 RENDERERS: dict[str, Callable[[CallReport], str]] = {
     "json": to_json,
     "md": to_md,
     "srt": to_srt,
     "vtt": to_vtt,
     "txt": to_txt,
+    "email": to_email,
 }
 
 
