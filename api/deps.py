@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,7 +14,7 @@ from api.web_session import CSRF_HEADER, SAFE_METHODS, csrf_ok
 from assistant.jobs import JobQueue
 from assistant.settings import Settings
 from assistant.store import Database, ForbiddenError
-from assistant.store.tables import User
+from assistant.store.tables import User, utcnow
 from assistant.store.users import authenticate
 
 SESSION_COOKIE = "assistant_session"
@@ -42,7 +43,14 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
         yield session
 
 
+def get_today(request: Request) -> date:
+    """Today (UTC) for due dates; tests set ``app.state.today`` to a fixed day."""
+    fixed = getattr(request.app.state, "today", None)
+    return fixed if isinstance(fixed, date) else utcnow().date()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+TodayDep = Annotated[date, Depends(get_today)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -16,7 +16,19 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import NotAuthenticatedError
 from api.docs import add_docs
-from api.routes import auth, calls, insights, items, jobs, pages, search, users, webhooks
+from api.routes import (
+    auth,
+    calls,
+    customers,
+    followups,
+    insights,
+    items,
+    jobs,
+    pages,
+    search,
+    users,
+    webhooks,
+)
 from api.upload import UploadError, remove_stale_uploads
 from assistant import __version__
 from assistant.errors import (
@@ -98,8 +110,20 @@ def create_app(
             headers={"WWW-Authenticate": "Bearer"},
         )
 
-    for module in (calls, jobs, items, insights, search, users, webhooks, auth):
+    for module in (
+        calls,
+        jobs,
+        items,
+        insights,
+        search,
+        users,
+        webhooks,
+        auth,
+        customers,
+        followups,
+    ):
         app.include_router(module.router)
+    app.include_router(customers.calls_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
     return app

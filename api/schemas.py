@@ -273,3 +273,125 @@ class LoginLink(_Out):
 
 class Message(_Out):
     detail: str
+
+
+class CustomerPublic(_Out):
+    id: int
+    name: str
+    calls: int = Field(description="Calls with this customer that you may see")
+    first_call: date | None
+    last_call: date | None
+
+
+class CustomersPublic(_Out):
+    data: list[CustomerPublic]
+    count: int
+
+
+class CustomerUpdate(_In):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class CustomerMerge(_In):
+    sources: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        min_length=1, max_length=100, description="Customers whose calls move into this one"
+    )
+
+
+class CallCustomerUpdate(_In):
+    customer: str = Field(max_length=200, description="Empty: the call has no customer")
+
+
+class TimelineCallPublic(_Out):
+    id: int
+    title: str
+    day: date
+    rep: str
+    status: str
+    duration_s: float | None
+    items: dict[str, int]
+
+
+class ThemeMomentPublic(_Out):
+    item_id: int
+    call_id: int
+    call_title: str
+    day: date
+    start_s: float
+    quote: str
+    url: str = Field(description="The moment in its call's page")
+
+
+class CustomerThemePublic(_Out):
+    kind: ItemKind
+    label: str
+    calls: int
+    first_raised: date
+    last_raised: date
+    new: bool = Field(description="First raised in the latest call")
+    moments: list[ThemeMomentPublic]
+
+
+class FollowUpPublic(_Out):
+    id: int
+    text: str
+    owner: str | None
+    due: date | None
+    bucket: Literal["overdue", "this_week", "later", "no_date", "done"]
+    call_id: int
+    call_title: str
+    customer: str
+    customer_id: int | None
+    rep: str
+    start_s: float
+    done_at: datetime | None
+    url: str = Field(description="The moment in its call's page")
+
+
+class WarningMomentPublic(_Out):
+    call_id: int
+    start_s: float
+    quote: str
+    url: str
+
+
+class WarningPublic(_Out):
+    kind: str
+    subject: str = Field(description="What the warning is about; dismiss it by kind and subject")
+    message: str
+    moments: list[WarningMomentPublic]
+    dismissed_reason: str | None = None
+    dismissed_by: str | None = None
+
+
+class WarningDismiss(_In):
+    kind: str = Field(min_length=1, max_length=32)
+    subject: str = Field(default="", max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CustomerDetail(CustomerPublic):
+    timeline: list[TimelineCallPublic]
+    themes: list[CustomerThemePublic]
+    pending: int = Field(description="Needs and objections not in a theme yet")
+    open_items: list[FollowUpPublic]
+    new_since_last_call: list[CustomerThemePublic]
+    new_items: list[FollowUpPublic] = Field(description="Open action items of the latest call")
+    warnings: list[WarningPublic]
+    dismissed_warnings: list[WarningPublic]
+
+
+class FollowUpGroup(_Out):
+    rep: str
+    counts: dict[str, int]
+
+
+class FollowUpsPublic(_Out):
+    today: date
+    counts: dict[str, int] = Field(description="Open items per bucket")
+    per_rep: list[FollowUpGroup]
+    data: list[FollowUpPublic]
+
+
+class CalendarFeed(_Out):
+    url: str = Field(description="The feed's address; it carries its own read-only token")

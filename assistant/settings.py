@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     job_poll_s: float = Field(default=0.5, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     public_url: str = ""  # how users reach the server, for login links; empty: http://HOST:PORT
+    # Warnings on a customer's page (assistant.warnings): pricing never discussed after this many
+    # calls, the customer talking less than this share, an objection answered within this many
+    # turns, one person on the customer side after this many calls.
+    warn_pricing_after_calls: int = Field(default=2, ge=1, le=100)
+    warn_min_customer_talk: float = Field(default=0.30, ge=0.0, le=1.0)
+    warn_answer_turns: int = Field(default=2, ge=1, le=20)
+    warn_single_contact_after_calls: int = Field(default=2, ge=1, le=100)
     # Scale-out (docs/deployment.md): ``celery`` sends jobs to ``assistant worker`` processes
     # through a Redis broker; every worker mounts the same data directory.
     queue: str = "embedded"  # embedded | celery

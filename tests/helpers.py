@@ -8,6 +8,7 @@ import re
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from assistant.report import CallReport
+    from assistant.report import Item as ReportItem
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
@@ -113,3 +115,62 @@ def app_with_reports(
             yield client, token, ids
     finally:
         db.dispose()
+
+
+Line = tuple[str, str | None, str]  # speaker label, role (None: not known), text
+WRITTEN_AT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def written_call(
+    lines: list[Line],
+    day: date | None = None,
+    items: list[ReportItem] | None = None,
+    names: dict[str, str] | None = None,
+) -> CallReport:
+    """A call report from lines written out (no models run): each line lasts half a second per
+    word with half a second between lines, so talk time follows the words; metrics and tracker
+    hits come from the real stages, as the pipeline makes them."""
+    from assistant.metrics import compute_metrics
+    from assistant.report import CallReport, Provenance, Segment, Source, Speaker
+    from assistant.trackers import DEFAULT_TRACKERS, match_trackers
+
+    segments, start = [], 0.0
+    for i, (who, role, text) in enumerate(lines):
+        end = start + 0.5 * len(text.split())
+        segments.append(Segment(id=i, start_s=start, end_s=end, text=text, speaker=who, role=role))
+        start = end + 0.5
+    roles = {who: role for who, role, _ in lines}
+    names = names or {}
+    return CallReport(
+        source=Source(path="call.wav", sha256="0" * 64, kind="audio", duration_s=start),
+        call_date=day,
+        provenance=Provenance(
+            engine="faster-whisper", model="base", pipeline_version="test", created_at=WRITTEN_AT
+        ),
+        segments=segments,
+        items=items or [],
+        speakers=[Speaker(id=who, name=names.get(who), role=role) for who, role in roles.items()],
+        metrics=compute_metrics(segments, start),
+        trackers=match_trackers(segments, DEFAULT_TRACKERS),
+    )
+
+
+def line_item(lines: list[Line], i: int, kind: str, **fields: object) -> ReportItem:
+    """An item on line ``i`` of a ``written_call``, said by that line's speaker."""
+    from assistant.report import Item
+
+    at = sum(0.5 * len(text.split()) + 0.5 for _, _, text in lines[:i])
+    who, role, text = lines[i]
+    return Item(
+        id=i,
+        kind=kind,  # type: ignore[arg-type]
+        text=text,
+        quote=text,
+        start_s=at,
+        end_s=at + 0.5 * len(text.split()),
+        speaker=who,
+        role=role,  # type: ignore[arg-type]
+        confidence=0.9,
+        segment_ids=[i],
+        **fields,  # type: ignore[arg-type]
+    )

@@ -6,12 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import insert, inspect, select
 
 from assistant.store import Database
-from assistant.store.db import MIGRATIONS
 from assistant.store.insights import (
     MAX_THEMES,
     Moment,
@@ -28,16 +25,8 @@ from assistant.store.insights import (
 from assistant.store.tables import Call, Item, User
 
 
-def upgrade(db: Database, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-
 def test_migration_adds_embeddings_and_keeps_items(db: Database) -> None:
-    upgrade(db, "0001")
+    db.migrate("0001")
     assert "embedding" not in {c["name"] for c in inspect(db.engine).get_columns("items")}
     now = datetime(2026, 3, 2, 10, 0)
     texts = ["We need single sign-on", "Is there an API?", "Send the offer"]

@@ -14,7 +14,8 @@ from sqlalchemy.exc import OperationalError
 
 from assistant.errors import OptionError
 from assistant.store import Database
-from assistant.store.calls import NewCall, add_item, create_call, recording_path, visible
+from assistant.store.access import visible
+from assistant.store.calls import NewCall, add_item, create_call, recording_path
 from assistant.store.search import fts5_query, search, ts_query
 from assistant.store.tables import Base, Call, User
 from assistant.store.users import create_user
@@ -29,7 +30,19 @@ def test_migrations_create_every_table_and_match_the_models(db: Database) -> Non
         context = MigrationContext.configure(connection)
         diff = compare_metadata(context, Base.metadata)
     # only the search structures are outside the models
-    assert [d for d in diff if "fts" not in str(d)] == []
+    diff = [d for d in diff if "fts" not in str(d)]
+    if db.dialect == "sqlite":
+        diff = [d for d in diff if not _inline_reference(d)]
+    assert diff == []
+
+
+def _inline_reference(d: object) -> bool:
+    """SQLite does not reflect ON DELETE of a reference added with ADD COLUMN (migration 0005),
+    so autogenerate sees such a key as removed and added again; test_accounts checks what it
+    does."""
+    if not isinstance(d, tuple) or d[0] not in ("add_fk", "remove_fk"):
+        return False
+    return [c.name for c in d[1].columns] in (["account_id"], ["done_by_id"])
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:

@@ -4,13 +4,11 @@ does, so only the items are laid out by hand."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
-from assistant.metrics import compute_metrics
-from assistant.report import CallReport, Item, Provenance, Segment, Source, Speaker
-from assistant.trackers import DEFAULT_TRACKERS, match_trackers
+from assistant.report import CallReport
 from assistant.warnings import (
     INFORMATIONAL_KINDS,
     KINDS,
@@ -20,61 +18,9 @@ from assistant.warnings import (
     account_warnings,
     call_warnings,
 )
-
-Line = tuple[str, str | None, str]  # speaker label, role (None: not known), text
-
-
-def call(
-    lines: list[Line],
-    day: date | None = None,
-    items: list[Item] | None = None,
-    names: dict[str, str] | None = None,
-) -> CallReport:
-    """A call whose lines follow each other with half a second between them; each line lasts
-    half a second per word, so the talk time follows the words."""
-    segments, start = [], 0.0
-    for i, (who, role, text) in enumerate(lines):
-        end = start + 0.5 * len(text.split())
-        segments.append(Segment(id=i, start_s=start, end_s=end, text=text, speaker=who, role=role))
-        start = end + 0.5
-    roles = {who: role for who, role, _ in lines}
-    names = names or {}
-    return CallReport(
-        source=Source(path="call.wav", sha256="0" * 64, kind="audio", duration_s=start),
-        call_date=day,
-        provenance=Provenance(
-            engine="faster-whisper", model="base", pipeline_version="test", created_at=NOW
-        ),
-        segments=segments,
-        items=items or [],
-        speakers=[Speaker(id=who, name=names.get(who), role=role) for who, role in roles.items()],
-        metrics=compute_metrics(segments, start),
-        trackers=match_trackers(segments, DEFAULT_TRACKERS),
-    )
-
-
-NOW = datetime(2026, 11, 20, tzinfo=UTC)
-
-
-def item(lines: list[Line], i: int, kind: str, **fields: object) -> Item:
-    """An item on line ``i``, said by that line's speaker."""
-    at = 0.0
-    for _, _, text in lines[:i]:
-        at += 0.5 * len(text.split()) + 0.5
-    who, role, text = lines[i]
-    return Item(
-        id=i,
-        kind=kind,
-        text=text,
-        quote=text,
-        start_s=at,
-        end_s=at + 0.5 * len(text.split()),
-        speaker=who,
-        role=role,
-        confidence=0.9,
-        segment_ids=[i],
-        **fields,
-    )
+from tests.helpers import Line
+from tests.helpers import line_item as item
+from tests.helpers import written_call as call
 
 
 def kinds(warnings: list[DealWarning]) -> list[str]:

@@ -34,7 +34,7 @@ from assistant.formats import render, to_csv
 from assistant.jobs import lifecycle
 from assistant.media import MediaOptions
 from assistant.settings import Settings
-from assistant.store import Database, insights
+from assistant.store import Database, access, insights
 from assistant.store import calls as store
 from assistant.store.tables import Call, Item, Job, User
 from assistant.transcribe import check_language
@@ -147,7 +147,7 @@ def _owner(session: SessionDep, user: User, rep: str) -> User:
     if not rep or rep == user.name:
         return user
     owner = session.scalar(select(User).where(User.name == rep))
-    if owner is None or not store.may_see_user(user, owner):
+    if owner is None or not access.may_see_user(user, owner):
         raise OptionError(f"rep {rep!r}: no such user in your team")
     return owner
 

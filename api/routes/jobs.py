@@ -8,7 +8,7 @@ from sqlalchemy import select
 from api.deps import CurrentUser, SessionDep
 from api.schemas import Id, JobPublic, Message
 from assistant.store import NotFoundError
-from assistant.store.calls import may_see_user, visible
+from assistant.store.access import may_see_user, visible
 from assistant.store.tables import Call, Job, User
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])

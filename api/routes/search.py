@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, SessionDep
 from api.schemas import SearchHit, SearchResults
 from assistant.store import search as store_search
-from assistant.store.calls import visible
+from assistant.store.access import visible
 
 router = APIRouter(prefix="/api/search", tags=["search"])
 

@@ -24,7 +24,7 @@ from assistant.diarize.profiles import ProfileStore
 from assistant.media import MediaOptions
 from assistant.store import NotFoundError, voice
 from assistant.store import users as store
-from assistant.store.calls import may_see_user
+from assistant.store.access import may_see_user
 from assistant.store.tables import User
 
 router = APIRouter(prefix="/api/users", tags=["users"])

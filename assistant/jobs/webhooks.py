@@ -1,4 +1,5 @@
-"""Webhooks: when a job ends, every active webhook gets a signed POST with the call's summary.
+"""Webhooks: when a job ends, every active webhook gets a signed POST with the call's summary;
+when an action item becomes overdue (``item.overdue``), the same with the item.
 
 Deliveries are rows, made in the same transaction that ends the job, and sent by the workers with
 exponential backoff, so a receiver that is down for a while still gets every event.
@@ -17,11 +18,12 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from assistant.store import followups
 from assistant.store.db import Database
 from assistant.store.tables import Call, Item, Webhook, WebhookDelivery, utcnow
 
@@ -75,14 +77,38 @@ def payload(session: Session, event: str, call: Call) -> dict[str, object]:
     }
 
 
-def enqueue(session: Session, event: str, call: Call) -> int:
+def enqueue(
+    session: Session, event: str, call: Call, extra: dict[str, object] | None = None
+) -> int:
     hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
     if not hooks:
         return 0
-    body = json.dumps(payload(session, event, call), sort_keys=True)
+    body = json.dumps({**payload(session, event, call), **(extra or {})}, sort_keys=True)
     for hook in hooks:
         session.add(WebhookDelivery(webhook_id=hook.id, call_id=call.id, event=event, payload=body))
     return len(hooks)
+
+
+def enqueue_overdue(session: Session, today: date) -> int:
+    """An ``item.overdue`` event for each open action item that became overdue (once per due
+    date; sent or not, with no webhook registered it is not sent later). Returns how many."""
+    items = followups.newly_overdue(session, today)
+    for item in items:
+        call = session.get_one(Call, item.call_id)
+        enqueue(session, "item.overdue", call, {"item": overdue_item(item)})
+        item.overdue_sent_at = utcnow()
+    session.flush()
+    return len(items)
+
+
+def overdue_item(item: Item) -> dict[str, object]:
+    return {
+        "id": item.id,
+        "text": item.text,
+        "owner": item.owner,
+        "due": item.due.isoformat() if item.due else None,
+        "start_s": item.start_s,
+    }
 
 
 def _post(url: str, secret: str, body: bytes, timeout_s: float) -> int:

@@ -40,6 +40,7 @@ log = logging.getLogger("assistant.worker")
 PROGRESS_EVERY_S = 0.5
 RETENTION_EVERY_S = 3600.0
 BACKFILL_EVERY_S = 60.0
+OVERDUE_EVERY_S = 600.0
 WORKER_NICENESS = 10
 
 
@@ -63,6 +64,7 @@ class Worker:
         self.stopping = threading.Event()
         self._last_retention = float("-inf")  # the first pass runs at start
         self._last_backfill = float("-inf")
+        self._last_overdue = float("-inf")
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -88,6 +90,10 @@ class Worker:
                 )
             if n:
                 log.info("retention: deleted the recordings of %d call(s)", n)
+        if now - self._last_overdue > OVERDUE_EVERY_S:
+            self._last_overdue = now
+            with self.db.session() as session:
+                webhooks.enqueue_overdue(session, utcnow().date())
         if now - self._last_backfill > BACKFILL_EVERY_S:
             self._last_backfill = now
             if self.backfill_embeddings() == insights.BACKFILL_BATCH:

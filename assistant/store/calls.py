@@ -1,8 +1,7 @@
-"""Calls and what belongs to them: who may see them, results, review, deletion, retention.
+"""Calls and what belongs to them: results, review, deletion, retention.
 
-Visibility is one rule used everywhere: a rep sees their own calls, a manager the calls of their
-team (and their own), an admin every call. Anything outside it is "not found", so ids cannot be
-probed. Whoever may see a call may also review it.
+Who may see a call is ``assistant.store.access.visible``; anything outside it is "not found", so
+ids cannot be probed. Whoever may see a call may also review it.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, delete, event, func, or_, select, true
+from sqlalchemy import Engine, Select, delete, event, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from assistant import PIPELINE_VERSION
@@ -25,6 +24,8 @@ from assistant.errors import OptionError
 from assistant.report import CallReport
 from assistant.report import Item as ReportItem
 from assistant.store import search
+from assistant.store.access import visible
+from assistant.store.accounts import account_for
 from assistant.store.errors import NotFoundError
 from assistant.store.tables import (
     Call,
@@ -78,22 +79,6 @@ def _waiting_for_recording(sha256: str) -> None:
     """Called when another thread or process holds the recording's lock, before waiting."""
 
 
-def visible(user: User) -> ColumnElement[bool]:
-    """The condition on ``Call`` that selects what ``user`` may see."""
-    if user.role == "admin":
-        return true()
-    if user.role == "manager" and user.team:
-        team = select(User.id).where(User.team == user.team).scalar_subquery()
-        return or_(Call.owner_id == user.id, Call.owner_id.in_(team))
-    return Call.owner_id == user.id
-
-
-def may_see_user(viewer: User, other: User) -> bool:
-    if viewer.role == "admin" or viewer.id == other.id:
-        return True
-    return viewer.role == "manager" and viewer.team is not None and viewer.team == other.team
-
-
 def get_call(session: Session, user: User, call_id: int) -> Call:
     call = session.scalar(select(Call).where(Call.id == call_id, visible(user)))
     if call is None:
@@ -144,10 +129,12 @@ def create_call(
         session.add(job)
         session.flush()
         return existing, job, False
+    account = account_for(session, owner, new.customer)
     call = Call(
         owner_id=owner.id,
         title=new.title or new.filename,
-        customer=new.customer,
+        customer=account.name if account else "",
+        account_id=account.id if account else None,
         call_date=new.call_date,
         language_hint=new.language,
         filename=new.filename,
@@ -452,6 +439,8 @@ def review_item(
         return item
     if any(name in EDITABLE for name in diff):
         item.edited = True
+    if "due" in diff:
+        item.overdue_sent_at = None  # a new due date may become overdue again
     if "text" in diff or "kind" in diff:
         item.embedding = None  # made again for the new text (assistant.store.insights)
     item.reviewed_by_id = user.id

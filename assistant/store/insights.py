@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from assistant.errors import ModelError
-from assistant.store.calls import visible
+from assistant.store.access import visible
 from assistant.store.tables import Call, Item, User
 
 if TYPE_CHECKING:
@@ -184,6 +184,7 @@ def moments(
     date_from: date | None = None,
     date_to: date | None = None,
     rep: str | None = None,
+    account_id: int | None = None,
 ) -> list[Moment]:
     day = func.coalesce(Call.call_date, func.date(Call.created_at))
     query = (
@@ -210,6 +211,8 @@ def moments(
         query = query.where(day <= date_to)
     if rep:
         query = query.where(User.name == rep)
+    if account_id is not None:
+        query = query.where(Call.account_id == account_id)
     rows = session.execute(query).all()
     # The calls once each (a few hundred rows), not once per item.
     calls: dict[int, tuple[MomentCall, str]] = {}

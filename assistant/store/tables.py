@@ -54,7 +54,8 @@ class User(Base):
 
 
 class Token(Base):
-    """A bearer token (``api``, ``session``) or a one-time ``login`` link, stored as its sha256."""
+    """A bearer token (``api``, ``session``), a one-time ``login`` link or a read-only
+    ``calendar`` feed token, stored as its sha256."""
 
     __tablename__ = "tokens"
 
@@ -69,6 +70,22 @@ class Token(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
+class Account(Base):
+    """A customer: the calls with one company whatever spelling their uploads used (``key`` is
+    the name with case and spacing folded, ``assistant.store.accounts.fold``). An account belongs
+    to the team of the reps whose calls it holds (``""`` for users without a team), so two teams
+    never share, rename or merge one."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("team", "key", name="uq_accounts_team_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team: Mapped[str] = mapped_column(String(100), default="")
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Call(Base):
     __tablename__ = "calls"
     __table_args__ = (UniqueConstraint("owner_id", "sha256", name="uq_calls_owner_sha256"),)
@@ -76,7 +93,11 @@ class Call(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     title: Mapped[str] = mapped_column(String(200), default="")
+    # The account's name as shown (kept equal to ``account.name``); empty: no customer given.
     customer: Mapped[str] = mapped_column(String(200), default="", index=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
     call_date: Mapped[date | None] = mapped_column(Date, index=True)
     language_hint: Mapped[str | None] = mapped_column(String(8))
     filename: Mapped[str] = mapped_column(String(255), default="")
@@ -96,6 +117,7 @@ class Call(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     owner: Mapped[User] = relationship()
+    account: Mapped[Account | None] = relationship()
     segments: Mapped[list[Segment]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="Segment.start_s"
     )
@@ -165,12 +187,18 @@ class Item(Base):
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # An action item done (who and when; the item's history keeps each done and reopen), and
+    # when the webhook event for it becoming overdue was sent (once per due date).
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    overdue_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The text's sentence embedding for insights (float32, unit length; assistant.store.insights),
     # stored when the item is written and cleared when its text or kind changes. Loaded only
     # where insights ask for it.
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
-    reviewed_by: Mapped[User | None] = relationship()
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+    done_by: Mapped[User | None] = relationship(foreign_keys=[done_by_id])
     edits: Mapped[list[ItemEdit]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="ItemEdit.id"
     )
@@ -187,6 +215,29 @@ class ItemEdit(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(16))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    user: Mapped[User | None] = relationship()
+
+
+class WarningDismissal(Base):
+    """A warning on an account that a person dismissed, with their reason. ``subject`` names
+    what the warning was about (``assistant.warnings``), so the same kind of warning about
+    something new shows again."""
+
+    __tablename__ = "warning_dismissals"
+    __table_args__ = (
+        UniqueConstraint("account_id", "kind", "subject", name="uq_dismissals_warning"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     user: Mapped[User | None] = relationship()
 

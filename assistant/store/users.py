@@ -1,8 +1,9 @@
-"""Accounts and bearer tokens.
+"""Users and their tokens.
 
 Tokens are 32 random bytes, shown once and stored only as their sha256; a lookup finds the row by
 hash and compares in constant time. A one-time login link is a token of kind ``login`` that is
-spent on first use and exchanged for a ``session`` token.
+spent on first use and exchanged for a ``session`` token. A ``calendar`` token opens only its
+user's read-only calendar feed of follow-ups.
 """
 
 from __future__ import annotations
@@ -89,6 +90,30 @@ def revoke_tokens(session: Session, user: User) -> int:
     """Delete every token of ``user``: API tokens, browser sessions and login links."""
     result = session.execute(delete(Token).where(Token.user_id == user.id))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def new_calendar_token(session: Session, user: User) -> str:
+    """A new read-only token for ``user``'s calendar feed; the one before stops working."""
+    revoke_calendar(session, user)
+    return issue_token(session, user, kind="calendar")
+
+
+def revoke_calendar(session: Session, user: User) -> int:
+    result = session.execute(
+        delete(Token).where(Token.user_id == user.id, Token.kind == "calendar")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def calendar_user(session: Session, token: str) -> User | None:
+    """The user whose calendar feed ``token`` opens, or None. It opens nothing else."""
+    if not token or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    row = session.scalar(select(Token).where(Token.token_hash == digest, Token.kind == "calendar"))
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return row.user
 
 
 def create_login_link_token(session: Session, user: User) -> str:

@@ -14,7 +14,7 @@ from api.routes.pages.common import (
     page_number,
     render,
 )
-from assistant.store import calls as store
+from assistant.store import access
 from assistant.store import search as store_search
 
 router = APIRouter(include_in_schema=False)
@@ -29,7 +29,7 @@ def search_page(
     hits: list[store_search.Hit] = []
     if query:
         hits = store_search.search(
-            session, store.visible(me.user), query, PAGE_SIZE + 1, (number - 1) * PAGE_SIZE
+            session, access.visible(me.user), query, PAGE_SIZE + 1, (number - 1) * PAGE_SIZE
         )
     more = len(hits) > PAGE_SIZE
     return render(
