@@ -32,7 +32,12 @@ ModelOpt = Annotated[
 ]
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="Transcription engine")]
 LanguageOpt = Annotated[str | None, typer.Option("--language", "-l", help="auto, en or de")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="json, md, srt, vtt or txt")]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", "-f", help="json, md, srt, vtt, txt or email (a follow-up email draft)"
+    ),
+]
 VocabularyOpt = Annotated[
     str | None, typer.Option("--vocabulary", help='Names to expect: "Salesforce, HubSpot"')
 ]

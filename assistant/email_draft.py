@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from assistant.report import CallReport, Item, Role
+from assistant.report import CallReport, Item, Role, spoken_language
 
 WEEKDAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -163,13 +163,7 @@ def draft_email(
 
 
 def _language(report: CallReport) -> str:
-    language = report.language
-    if not language:
-        spoken: dict[str, float] = {}
-        for seg in report.segments:
-            if seg.language:
-                spoken[seg.language] = spoken.get(seg.language, 0.0) + seg.end_s - seg.start_s
-        language = max(spoken, key=spoken.__getitem__) if spoken else None
+    language = report.language or spoken_language(report.segments)
     return "de" if language and language.lower().startswith("de") else "en"
 
 

@@ -22,7 +22,7 @@ from assistant.diarize import DiarizeOptions
 from assistant.diarize.profiles import ProfileStore, VoiceProfile
 from assistant.extract import ExtractOptions, Extractor, get_extractor
 from assistant.metrics import MetricsOptions, compute_metrics
-from assistant.report import CallReport, Provenance, Segment, Source, Speaker
+from assistant.report import CallReport, Provenance, Segment, Source, Speaker, spoken_language
 from assistant.settings import Settings
 from assistant.summarize import SummarizeOptions, summarize
 from assistant.trackers import DEFAULT_TRACKERS, Tracker, load_trackers, match_trackers
@@ -162,8 +162,10 @@ class Pipeline:
         progress("diarize", 0.0)
         found = diarize.diarize_transcript(segments, self.options.diarize, self.profiles())
         progress("diarize", 1.0)
+        # the language the user named, else the one the transcript's own segments say
+        language = self.options.transcribe.language or spoken_language(found.segments)
         return self._later_stages(
-            source, provenance, found.segments, None, progress, found.speakers
+            source, provenance, found.segments, language, progress, found.speakers
         )
 
     def _later_stages(

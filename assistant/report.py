@@ -182,3 +182,13 @@ class CallReport(_Model):
     @property
     def text(self) -> str:
         return " ".join(s.text for s in self.segments)
+
+
+def spoken_language(segments: list[Segment]) -> str | None:
+    """The language most of the talk time is in, by the segments' own languages; None when no
+    segment has one."""
+    spoken: dict[str, float] = {}
+    for seg in segments:
+        if seg.language:
+            spoken[seg.language] = spoken.get(seg.language, 0.0) + seg.end_s - seg.start_s
+    return max(spoken, key=spoken.__getitem__) if spoken else None

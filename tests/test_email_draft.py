@@ -302,6 +302,32 @@ def test_cli_prints_the_draft_of_a_transcript(tmp_path: Path) -> None:
     assert not result.stdout.startswith("{")
 
 
+def test_cli_drafts_a_german_transcript_in_german(tmp_path: Path) -> None:
+    """A transcript carries no detected language: ``-l de`` names it, and the report and the
+    draft follow it."""
+    rows = [
+        ("Anna", "rep", "Danke, dass Sie sich heute Zeit nehmen, Herr Keller."),
+        ("Markus", "customer", "Gern. Wir brauchen eine Schnittstelle zu unserem ERP."),
+        ("Anna", "rep", "Ich schicke Ihnen bis Freitag das Angebot."),
+    ]
+    path = tmp_path / "anruf.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"text": t, "start_s": i * 4.0, "end_s": i * 4.0 + 3.0, "speaker": s, "role": r}
+            )
+            + "\n"
+            for i, (s, r, t) in enumerate(rows)
+        )
+    )
+    args = ["analyze", str(path), "--call-date", "2026-03-02", "-l", "de"]
+    result = CliRunner().invoke(app, [*args, "--format", "email"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Subject: Nachbereitung unseres Gesprächs vom 2. März 2026")
+    report = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert json.loads(report.stdout)["language"] == "de"
+
+
 def test_render_email_is_the_draft_text() -> None:
     report = call(ENGLISH)
     assert render(report, "email") == draft_email(report).text

@@ -29,6 +29,7 @@ from api.schemas import (
     SpeakersUpdate,
     UploadAccepted,
 )
+from assistant.email_draft import draft_email
 from assistant.errors import OptionError
 from assistant.formats import render, to_csv
 from assistant.jobs import lifecycle
@@ -379,6 +380,25 @@ def export_call(
         media_type=EXPORT_TYPES[format],
         headers={"Content-Disposition": attachment(stem, format, f"call-{call.id}")},
     )
+
+
+@router.get(
+    "/{call_id}/email",
+    responses={**NOT_FOUND, 409: {"model": Message, "description": "Not analysed yet"}},
+    response_class=PlainTextResponse,
+)
+def email_draft(call_id: Id, user: CurrentUser, session: SessionDep) -> Response:
+    """A follow-up email to the customer, drafted from the reviewed call in its language: the
+    needs as understood and the agreed next steps with owners and dates (plain text, the
+    subject on the first line)."""
+    call = store.get_call(session, user, call_id)
+    report = store.current_report(call)
+    if report is None:
+        return JSONResponse(
+            {"detail": f"Call {call_id} is {call.status}; draft an email once it is done"},
+            status_code=409,
+        )
+    return PlainTextResponse(draft_email(report).text)
 
 
 @router.delete("/{call_id}", status_code=204, responses=NOT_FOUND)

@@ -321,3 +321,19 @@ def test_overdue_webhook_event_once_per_due_date(service: Service, acme: dict[st
     )
     with service.db.session() as session:
         assert webhooks.enqueue_overdue(session, TODAY) == 1
+
+
+def test_email_draft_of_a_call(service: Service, acme: dict[str, int]) -> None:
+    url = f"/api/calls/{acme['first']}/email"
+    r = service.client.get(url, headers=service.h("alice"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert r.text.startswith("Subject: Follow-up on our call of 1 October 2026\n")
+    assert "- We need the planner to integrate with Salesforce, that is a must." in r.text
+    with service.db.session() as session:
+        need = session.scalar(
+            select(Item).where(Item.call_id == acme["first"], Item.kind == "customer_need")
+        )
+        assert need is not None
+        need.review = "rejected"
+    assert "Salesforce" not in service.client.get(url, headers=service.h("alice")).text
+    assert service.client.get(url, headers=service.h("carol")).status_code == 404
