@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from assistant.report import CallReport
     from assistant.report import Item as ReportItem
+    from assistant.store import Database
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
@@ -174,3 +175,76 @@ def line_item(lines: list[Line], i: int, kind: str, **fields: object) -> ReportI
         segment_ids=[i],
         **fields,  # type: ignore[arg-type]
     )
+
+
+# A sample account for customer and follow-up tests. East: alice's first call with "Acme GmbH",
+# bob's second with "ACME  gmbh" (the same customer, spelled otherwise), alice's third with
+# "Acme" (another account until merged); west: carol's call with "Acme GmbH".
+ACME_FIRST: list[Line] = [
+    ("S1", "rep", "Thanks for making the time today, I would like to hear how you plan routes."),
+    ("S2", "customer", "We need the planner to integrate with Salesforce, that is a must."),
+    ("S1", "rep", "Understood, our connector syncs accounts and orders both ways every night."),
+    ("S2", "customer", "Honestly the price you mentioned is more than we had budgeted."),
+    ("S1", "rep", "I will send you the pricing sheet with the volume discount by Monday."),
+]
+ACME_SECOND: list[Line] = [
+    ("S1", "rep", "Good to see you again, last time we talked about the Salesforce sync."),
+    ("S2", "customer", "We still need the planner to integrate with Salesforce before we sign."),
+    ("S3", "customer", "And we need single sign-on with Azure for all drivers."),
+    ("S1", "rep", "Single sign-on is included, I can show you the setup in the trial."),
+    ("S2", "customer", "I will ask our IT lead to book the trial kickoff this week."),
+    ("S1", "rep", "And I will draft the rollout plan for your two depots."),
+]
+
+
+def _lines_report(lines: list[Line], day: date, items: list[tuple[int, str, dict]]) -> CallReport:
+    return written_call(lines, day, [line_item(lines, i, kind, **f) for i, kind, f in items])
+
+
+def store_call(db: Database, rep: str, customer: str, report: CallReport) -> int:
+    """A finished call of ``rep`` with ``customer``, its report stored as it is (no models)."""
+    from sqlalchemy import select
+
+    from assistant.store import calls as store
+    from assistant.store.tables import User
+
+    with db.session() as session:
+        owner = session.scalar(select(User).where(User.name == rep))
+        assert owner is not None
+        digest = hashlib.sha256(f"{rep}{customer}{report.call_date}".encode()).hexdigest()
+        new = store.NewCall(
+            digest, "call.m4a", 1000, "mp4", "audio", 60.0, "Call", customer, report.call_date
+        )
+        call, _, _ = store.create_call(session, owner, new)
+        store.save_report(session, call, report)
+        return call.id
+
+
+def seed_acme(db: Database) -> dict[str, int]:
+    """The sample account's calls (users alice, bob and carol must exist): {name: call id}."""
+    first = _lines_report(
+        ACME_FIRST,
+        date(2026, 10, 1),
+        [
+            (1, "customer_need", {}),
+            (3, "objection", {"category": "price"}),
+            (4, "action_item", {"owner": "rep", "due": date(2026, 10, 5)}),
+        ],
+    )
+    second = _lines_report(
+        ACME_SECOND,
+        date(2026, 11, 2),
+        [
+            (1, "customer_need", {}),
+            (2, "customer_need", {}),
+            (4, "action_item", {"owner": "customer", "due": date(2026, 11, 26)}),
+            (5, "action_item", {"owner": "rep"}),
+        ],
+    )
+    third = _lines_report(ACME_FIRST[:3], date(2026, 11, 20), [])
+    return {
+        "first": store_call(db, "alice", "Acme GmbH", first),
+        "second": store_call(db, "bob", "ACME  gmbh", second),
+        "third": store_call(db, "alice", "Acme", third),
+        "west": store_call(db, "carol", "Acme GmbH", first),
+    }

@@ -5,87 +5,25 @@ done with history, the calendar feed and the overdue webhook event."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from assistant.jobs import webhooks
-from assistant.report import CallReport
 from assistant.store import calls as store
-from assistant.store.tables import Account, Item, User, WebhookDelivery
+from assistant.store.tables import Account, Item, WebhookDelivery
 from tests.api.conftest import Service
-from tests.helpers import Line, line_item, written_call
+from tests.helpers import seed_acme
 
 TODAY = date(2026, 11, 23)  # a Monday
-
-FIRST: list[Line] = [
-    ("S1", "rep", "Thanks for making the time today, I would like to hear how you plan routes."),
-    ("S2", "customer", "We need the planner to integrate with Salesforce, that is a must."),
-    ("S1", "rep", "Understood, our connector syncs accounts and orders both ways every night."),
-    ("S2", "customer", "Honestly the price you mentioned is more than we had budgeted."),
-    ("S1", "rep", "I will send you the pricing sheet with the volume discount by Monday."),
-]
-SECOND: list[Line] = [
-    ("S1", "rep", "Good to see you again, last time we talked about the Salesforce sync."),
-    ("S2", "customer", "We still need the planner to integrate with Salesforce before we sign."),
-    ("S3", "customer", "And we need single sign-on with Azure for all drivers."),
-    ("S1", "rep", "Single sign-on is included, I can show you the setup in the trial."),
-    ("S2", "customer", "I will ask our IT lead to book the trial kickoff this week."),
-    ("S1", "rep", "And I will draft the rollout plan for your two depots."),
-]
-
-
-def _report(lines: list[Line], day: date, items: list[tuple[int, str, dict]]) -> CallReport:
-    made = [line_item(lines, i, kind, **fields) for i, kind, fields in items]
-    return written_call(lines, day, made)
-
-
-def store_call(service: Service, rep: str, customer: str, report: CallReport) -> int:
-    with service.db.session() as session:
-        owner = session.scalar(select(User).where(User.name == rep))
-        assert owner is not None
-        digest = hashlib.sha256(f"{rep}{customer}{report.call_date}".encode()).hexdigest()
-        new = store.NewCall(
-            digest, "call.m4a", 1000, "mp4", "audio", 60.0, "Call", customer, report.call_date
-        )
-        call, _, _ = store.create_call(session, owner, new)
-        store.save_report(session, call, report)
-        return call.id
 
 
 @pytest.fixture()
 def acme(service: Service) -> dict[str, int]:
-    """East: alice's first call with "Acme GmbH", bob's second with "ACME  gmbh", alice's third
-    with "Acme" (another account until merged). West: carol's call with "Acme GmbH"."""
+    """The Acme account of tests.helpers.seed_acme, with today fixed."""
     service.client.app.state.today = TODAY  # type: ignore[attr-defined]
-    first = _report(
-        FIRST,
-        date(2026, 10, 1),
-        [
-            (1, "customer_need", {}),
-            (3, "objection", {"category": "price"}),
-            (4, "action_item", {"owner": "rep", "due": date(2026, 10, 5)}),
-        ],
-    )
-    second = _report(
-        SECOND,
-        date(2026, 11, 2),
-        [
-            (1, "customer_need", {}),
-            (2, "customer_need", {}),
-            (4, "action_item", {"owner": "customer", "due": date(2026, 11, 26)}),
-            (5, "action_item", {"owner": "rep"}),
-        ],
-    )
-    third = _report(FIRST[:3], date(2026, 11, 20), [])
-    return {
-        "first": store_call(service, "alice", "Acme GmbH", first),
-        "second": store_call(service, "bob", "ACME  gmbh", second),
-        "third": store_call(service, "alice", "Acme", third),
-        "west": store_call(service, "carol", "Acme GmbH", first),
-    }
+    return seed_acme(service.db)
 
 
 def customer_id(service: Service, call_id: int, user: str = "mia") -> int:

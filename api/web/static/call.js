@@ -220,4 +220,33 @@
     };
     poll();
   }
+
+  // -- the follow-up email draft: loaded when opened, editable, copied as text ----------------
+  const email = document.getElementById("email");
+  if (email) {
+    const box = document.getElementById("email-text");
+    const load = async () => {
+      const response = await fetch(`/api/calls/${root.dataset.callId}/email`, {
+        credentials: "same-origin",
+      });
+      if (!response.ok) {
+        toast(`The draft could not be made (${response.status}); try again.`, true);
+        return;
+      }
+      box.value = await response.text();
+    };
+    email.addEventListener("toggle", () => {
+      if (email.open && !box.value) load();
+    });
+    document.getElementById("email-reload").addEventListener("click", load);
+    document.getElementById("email-copy").addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(box.value);
+      } catch (err) {
+        box.select();
+        document.execCommand("copy");
+      }
+      toast("The email is copied.");
+    });
+  }
 })();
