@@ -246,8 +246,11 @@ def _tracker(report: CallReport, name: str) -> dict[str, object] | None:
     return next((t for t in report.trackers if t.get("name") == name), None)
 
 
-def _hits(call_id: int, report: CallReport, name: str) -> list[tuple[Moment, str]]:
-    """The tracker's moments in this call, with the term said."""
+def _hits(
+    call_id: int, report: CallReport, name: str, customer_side: bool = False
+) -> list[tuple[Moment, str]]:
+    """The tracker's moments in this call, with the term said; only those not said by the rep
+    if ``customer_side``."""
     tracker = _tracker(report, name)
     raw = tracker.get("moments") if tracker else None
     hits = []
@@ -255,6 +258,8 @@ def _hits(call_id: int, report: CallReport, name: str) -> list[tuple[Moment, str
         if not isinstance(hit, dict):
             continue
         start, text, term = hit.get("start_s"), hit.get("text"), hit.get("term")
+        if customer_side and hit.get("role") == "rep":
+            continue
         if isinstance(start, int | float) and isinstance(text, str):
             hits.append((Moment(call_id, float(start), text), str(term or "")))
     return hits
@@ -272,7 +277,9 @@ def _competitors_named(calls: Sequence[Call]) -> DealWarning | None:
     terms: dict[str, str] = {}
     moments: list[Moment] = []
     for call_id, report in calls:
-        hits = _hits(call_id, report, "competitors")
+        # A rep naming what their product works with ("connects to SAP") is no competitor in
+        # the deal; the customer naming one is.
+        hits = _hits(call_id, report, "competitors", customer_side=True)
         terms.update((term.casefold(), term) for _, term in hits if term)
         objections = [
             _item_moment(call_id, i)

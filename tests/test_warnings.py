@@ -159,9 +159,14 @@ def test_competitors_named_by_the_tracker_with_each_moment() -> None:
     found = find(account_warnings([(1, good_call()), (2, call(lines))]), "competitor_named")
     assert found is not None
     assert found.message == "Competitors named: HubSpot, Pipedrive."
-    # One moment per line, however many names it holds.
-    assert [(m.call_id, m.quote) for m in found.moments] == [(2, lines[2][2]), (2, lines[3][2])]
+    # One moment per line, however many names it holds; the rep's own mention is no warning.
+    assert [(m.call_id, m.quote) for m in found.moments] == [(2, lines[2][2])]
     assert found.moments[0].start_s == pytest.approx(call(lines).segments[2].start_s)
+
+
+def test_a_rep_naming_what_the_product_works_with_is_no_competitor() -> None:
+    lines = [*GOOD[:2], ("A", "rep", "Our platform connects to SAP and Microsoft Dynamics.")]
+    assert "competitor_named" not in kinds(call_warnings(1, call(lines)))
 
 
 def test_a_competitor_objection_without_a_name_warns_too() -> None:

@@ -140,6 +140,7 @@ class Worker:
             call = session.get(Call, job.call_id) if job.call_id is not None else None
             if call is not None:
                 sha256, filename, call_id = call.sha256, call.filename, call.id
+                same_as = (call.call_date, call.language_hint)
         if voice_of is not None:
             self.enroll(job_id, voice_of, options)
             return
@@ -148,7 +149,7 @@ class Worker:
         beat = _Heartbeat(self.db, job_id, self.name, self.settings.job_heartbeat_s)
         beat.start()
         try:
-            report = self.reuse(sha256, call_id) or self.analyse(
+            report = self.reuse(sha256, call_id, *same_as) or self.analyse(
                 job_id, sha256, options, beat.progress
             )
             report = report.model_copy(
@@ -229,9 +230,12 @@ class Worker:
             if ended:
                 path.unlink(missing_ok=True)
 
-    def reuse(self, sha256: str, call_id: int) -> CallReport | None:
-        """The same recording already analysed by this pipeline version (for another upload):
-        its report, instead of running the models again."""
+    def reuse(
+        self, sha256: str, call_id: int, call_date: date | None, language: str | None
+    ) -> CallReport | None:
+        """The same recording already analysed by this pipeline version with the same options
+        (for another upload): its report, instead of running the models again. A different call
+        date or language makes a different report (due dates are read from the call date)."""
         with self.db.session() as session:
             other = session.scalar(
                 select(Call).where(
@@ -240,6 +244,10 @@ class Worker:
                     Call.status == "done",
                     Call.pipeline_version == PIPELINE_VERSION,
                     Call.report.is_not(None),
+                    Call.call_date.is_(None) if call_date is None else Call.call_date == call_date,
+                    Call.language_hint.is_(None)
+                    if language is None
+                    else Call.language_hint == language,
                 )
             )
             return CallReport.model_validate(other.report) if other else None

@@ -75,6 +75,17 @@ def test_same_recording_from_another_rep_reuses_the_results(service: Service) ->
     assert len([p for p in service.files() if "recordings" in p.parts]) == 1
 
 
+def test_the_same_recording_with_another_call_date_is_analysed_again(service: Service) -> None:
+    """Due dates are read from the call date, so a report made for another date is not
+    reused."""
+    first = service.upload("alice", DATA / "another_door.wav", call_date="2026-03-02").json()
+    second = service.upload("carol", DATA / "another_door.wav", call_date="2026-04-10").json()
+    service.run_jobs()
+    a = service.client.get(f"/api/calls/{first['call']['id']}", headers=service.h("alice")).json()
+    c = service.client.get(f"/api/calls/{second['call']['id']}", headers=service.h("carol")).json()
+    assert (a["report"]["call_date"], c["report"]["call_date"]) == ("2026-03-02", "2026-04-10")
+
+
 def test_list_filters_and_pagination(service: Service) -> None:
     service.upload("alice", DATA / "jfk.flac", customer="Acme GmbH", call_date="2026-03-02")
     service.upload("alice", DATA / "another_door.wav", customer="Globex", call_date="2026-04-10")
