@@ -14,7 +14,7 @@ from assistant import PIPELINE_VERSION
 from assistant.errors import AssistantError
 from assistant.formats import render
 from assistant.media import MEDIA_EXTENSIONS, sha256_file
-from assistant.pipeline import Pipeline
+from assistant.report import CallReport
 
 INDEX_NAME = "index.json"
 # Under the usual limit of 255 bytes, with room for the temporary name a report is written to.
@@ -111,7 +111,7 @@ def output_name(root: Path, path: Path, fmt: str) -> str:
 
 
 def run_batch(
-    pipeline: Pipeline,
+    analyse: Callable[[Path], CallReport],
     root: Path,
     files: list[Path],
     outdir: Path,
@@ -128,7 +128,7 @@ def run_batch(
             if existing := index.done(sha256, fmt):
                 result = BatchResult(path, "skipped", output=existing)
             else:
-                report = pipeline.run(path)
+                report = analyse(path)
                 output = outdir / output_name(root, path, fmt)
                 _write_atomic(output, render(report, fmt))
                 index.record(sha256, fmt, path, output)

@@ -230,13 +230,13 @@ def batch(
         **speaker_options,
     )
     # The results also go to the service's database, as calls of --rep, through the job code.
-    from assistant.jobs.intake import StoringPipeline, batch_owner
+    from assistant.jobs.intake import StoredBatch, batch_owner
     from assistant.settings import get_settings
     from assistant.store import Database
 
     db = Database(get_settings().resolved_database_url)
     db.migrate()
-    pipeline = StoringPipeline(pipeline, db, get_settings(), batch_owner(db, rep))
+    stored = StoredBatch(pipeline, db, get_settings(), batch_owner(db, rep))
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
@@ -249,7 +249,7 @@ def batch(
         def advance(result: BatchResult) -> None:
             bar.update(task, advance=1, description=f"{result.status}: {result.path.name}")
 
-        results = run_batch(pipeline, folder, files, outdir, fmt, advance)
+        results = run_batch(stored.run, folder, files, outdir, fmt, advance)
     table = Table(title=f"Batch: {folder} -> {outdir}")
     for column in ("file", "duration", "status", "seconds", "detail"):
         table.add_column(column, overflow="fold")

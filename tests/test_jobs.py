@@ -152,3 +152,17 @@ def test_a_job_taken_over_keeps_one_set_of_results(db: Database, tmp_path: Path)
     with db.session() as session:
         job = session.get(Job, job_id)
         assert job is not None and job.status == "running" and job.worker == "new"
+
+
+def test_housekeeping_chores_keep_their_pace_across_passes() -> None:
+    """The Celery sweeper keeps one schedule from sweep to sweep, so hourly retention runs
+    hourly, not every sweep."""
+    from assistant.jobs.worker import Schedule
+
+    schedule = Schedule()
+    assert schedule.due("retention", 3600, now=0.0)
+    assert not schedule.due("retention", 3600, now=15.0)
+    assert not schedule.due("retention", 3600, now=3600.0)
+    assert schedule.due("retention", 3600, now=3600.5)
+    schedule.again("retention")
+    assert schedule.due("retention", 3600, now=3601.0)

@@ -4,6 +4,7 @@
 
     API / batch --submit(job id)--> Redis list --> assistant worker (prefork, N processes)
                                                      run_job(job id): claim_job -> Worker.process
+                                                     (with a time-limited ``analyse``)
                                                      (the code the embedded queue runs)
 
 A message carries the job id and nothing else: the recording sits in the shared data directory
@@ -37,13 +38,23 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from assistant.errors import AssistantError, OptionError
 from assistant.jobs import queue, webhooks
-from assistant.jobs.worker import Worker, backoff_s, worker_id
+from assistant.jobs.worker import (
+    Analyse,
+    Schedule,
+    Worker,
+    analyse_with_pipeline,
+    backoff_s,
+    housekeeping,
+    worker_id,
+)
+from assistant.pipeline import StageProgress
 from assistant.redact import redact_url
 from assistant.report import CallReport
 from assistant.store.db import Database
@@ -195,23 +206,23 @@ def fail_stopped_job(settings: Settings, job_id: int, limit_s: float | None) -> 
     log.error("job %s: %s", job_id, message)
 
 
-class CeleryWorker(Worker):
-    """The embedded queue's ``Worker``, run for one delivered job; a soft time limit becomes a
-    job failure that says what to change."""
+def time_limited(analyse: Analyse, soft_limit_s: float | None) -> Analyse:
+    """``analyse`` in a Celery task: its soft time limit becomes a job failure that says what to
+    change."""
 
-    soft_limit_s: float | None = None
-
-    def analyse(self, job_id: int, sha256: str, options: dict, progress) -> CallReport:
+    def run(path: Path, options: dict[str, Any], progress: StageProgress) -> CallReport:
         from celery.exceptions import SoftTimeLimitExceeded
 
         try:
-            return super().analyse(job_id, sha256, options, progress)
+            return analyse(path, options, progress)
         except SoftTimeLimitExceeded as exc:
-            limit = f" of {self.soft_limit_s:.0f} s" if self.soft_limit_s else ""
+            limit = f" of {soft_limit_s:.0f} s" if soft_limit_s else ""
             raise JobTimeLimitError(
                 f"the analysis ran past its time limit{limit}; raise ASSISTANT_JOB_TIME_BASE_S "
                 "or ASSISTANT_JOB_TIME_PER_AUDIO_S, or use a faster model"
             ) from exc
+
+    return run
 
 
 def execute(task: Task, settings: Settings, job_id: int) -> str:
@@ -220,9 +231,9 @@ def execute(task: Task, settings: Settings, job_id: int) -> str:
     Raises Celery's ``Retry`` when the job failed with a retryable error and has attempts left:
     the same job id is sent again after the backoff the job row records."""
     db = process_database(settings.resolved_database_url)
-    worker = CeleryWorker(db, settings, worker_id("celery"))
     limits = getattr(task.request, "timelimit", None) or (None, None)
-    worker.soft_limit_s = limits[1]
+    analyse = time_limited(analyse_with_pipeline(settings), limits[1])
+    worker = Worker(db, settings, worker_id("celery"), analyse)
     # A job "running" with a stale heartbeat is left to the sweeper, which requeues and resends it.
     state = queue.claim_job(db, job_id, worker.name)
     if state != "claimed":
@@ -418,7 +429,13 @@ def _without_message(
     return lost
 
 
-def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) -> dict[str, int]:
+def sweep(
+    settings: Settings,
+    db: Database,
+    sender: CeleryQueue,
+    client: Any,
+    schedule: Schedule | None = None,
+) -> dict[str, int]:
     """One round: stale jobs back to the queue and sent again; jobs queued ``resend_after_s``
     past their time whose message is nowhere (not waiting in Redis, not held by a live worker)
     sent again; webhooks and retention as the embedded workers do them. A duplicate this may
@@ -436,7 +453,7 @@ def sweep(settings: Settings, db: Database, sender: CeleryQueue, client: Any) ->
     for job_id in lost:
         log.warning("job %s: queued with no message in the broker; sending it again", job_id)
         sender.send(job_id)
-    Worker(db, settings, worker_id("sweeper")).housekeeping()
+    housekeeping(db, settings, schedule or Schedule())
     return {"requeued": len(requeued), "resent": len(lost)}
 
 
@@ -449,6 +466,7 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
         self._db: Database | None = None
+        self._schedule = Schedule()  # the chores' pace holds from one sweep to the next
 
     def start(self) -> None:
         self._thread.start()
@@ -474,7 +492,7 @@ class Sweeper:
                 if not lock.acquire():
                     continue
                 try:
-                    sweep(self.settings, self._db, sender, client)
+                    sweep(self.settings, self._db, sender, client, self._schedule)
                 finally:
                     # Expired meanwhile: another sweeper may hold it now.
                     with contextlib.suppress(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -132,19 +133,27 @@ def job_states(db: Database, job_ids: list[int]) -> dict[int, JobState]:
     return states
 
 
-class StoringPipeline(Pipeline):
+class StoredBatch:
     """The local ``assistant batch``: each recording is registered as a call and its job runs
-    right here, through the same ``Worker`` code the queues run, with the batch's own pipeline
-    (its models loaded once). So a local batch leaves the same results in the database as
-    ``--enqueue`` does, and returns the report for the batch's report files."""
+    right here, through the same ``Worker`` the queues run, with the batch's own pipeline (its
+    models loaded once). So a local batch leaves the same results in the database as
+    ``--enqueue`` does; ``run`` returns the report for the batch's report files."""
 
-    def __init__(self, inner: Pipeline, db: Database, settings: Settings, owner: str) -> None:
-        super().__init__(inner.options)
-        self.inner = inner
+    def __init__(self, pipeline: Pipeline, db: Database, settings: Settings, owner: str) -> None:
+        self.pipeline = pipeline
         self.db = db
         self.settings = settings
         self.owner = owner
-        self.worker = _LocalWorker(db, settings, worker_id("batch"), inner)
+        self.worker = Worker(db, settings, worker_id("batch"), self._analyse)
+        self.progress: StageProgress | None = None
+
+    def _analyse(self, path: Path, options: dict[str, Any], progress: StageProgress) -> CallReport:
+        def both(stage: str, fraction: float) -> None:
+            progress(stage, fraction)
+            if self.progress is not None:
+                self.progress(stage, fraction)
+
+        return self.pipeline.run(path, both)
 
     def run(self, path: Path, progress: StageProgress | None = None) -> CallReport:
         entry = register(
@@ -152,11 +161,11 @@ class StoringPipeline(Pipeline):
             self.settings,
             self.owner,
             path,
-            self.inner.options.transcribe.language,
+            self.pipeline.options.transcribe.language,
             max_attempts=1,
         )
         if queue.claim_job(self.db, entry.job_id, self.worker.name) == "claimed":
-            self.worker.progress = progress
+            self.progress = progress
             self.worker.process(entry.job_id)
         with self.db.session() as session:
             job = session.get(Job, entry.job_id)
@@ -174,20 +183,3 @@ class StoringPipeline(Pipeline):
         return report.model_copy(
             update={"source": report.source.model_copy(update={"path": str(path)})}
         )
-
-
-class _LocalWorker(Worker):
-    def __init__(self, db: Database, settings: Settings, name: str, pipeline: Pipeline) -> None:
-        super().__init__(db, settings, name)
-        self.pipeline = pipeline
-        self.progress: StageProgress | None = None
-
-    def analyse(self, job_id: int, sha256: str, options: dict, progress) -> CallReport:
-        path = call_store.recording_path(self.settings.recordings_dir, sha256)
-
-        def both(stage: str, fraction: float) -> None:
-            progress(stage, fraction)
-            if self.progress is not None:
-                self.progress(stage, fraction)
-
-        return self.pipeline.run(path, both)

@@ -18,16 +18,18 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sqlalchemy import select
 
 from assistant import PIPELINE_VERSION
 from assistant.errors import UNEXPECTED, AssistantError, InputError, ModelError
 from assistant.jobs import queue, webhooks
-from assistant.pipeline import STAGES
+from assistant.pipeline import STAGES, Pipeline, StageProgress, pipeline_options
 from assistant.report import CallReport
 from assistant.settings import Settings, get_settings
 from assistant.store import calls as call_store
@@ -56,15 +58,93 @@ class Stop(Exception):
     """Raised in the worker's main thread when it is told to stop."""
 
 
+# How a call's recording becomes a report: (the recording, the job's options, progress).
+Analyse = Callable[[Path, dict[str, Any], StageProgress], CallReport]
+
+
+def analyse_with_pipeline(settings: Settings) -> Analyse:
+    """The default: the pipeline with the settings and the job's language and call date."""
+
+    def analyse(path: Path, options: dict[str, Any], progress: StageProgress) -> CallReport:
+        day = options.get("call_date")
+        call_date = date.fromisoformat(day) if day else None
+        language = options.get("language")
+        return Pipeline(pipeline_options(settings, language=language, call_date=call_date)).run(
+            path, progress
+        )
+
+    return analyse
+
+
+class Schedule:
+    """When each periodic chore last ran (monotonic seconds): a chore is due once its interval
+    has passed since then; the first time, it is due at once."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def due(self, chore: str, every_s: float, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now - self.last.get(chore, float("-inf")) <= every_s:
+            return False
+        self.last[chore] = now
+        return True
+
+    def again(self, chore: str) -> None:
+        """Run ``chore`` at the next pass (it has more to do)."""
+        self.last.pop(chore, None)
+
+
+def housekeeping(db: Database, settings: Settings, schedule: Schedule) -> None:
+    """What every worker (and the Celery sweeper) does between jobs, each chore at its pace:
+    send due webhooks; retention; the overdue events of action items; missing embeddings."""
+    webhooks.deliver_due(db, settings.webhook_timeout_s)
+    if settings.retention_days and schedule.due("retention", RETENTION_EVERY_S):
+        with db.session() as session:
+            n = call_store.expire_recordings(
+                session, settings.recordings_dir, settings.retention_days
+            )
+        if n:
+            log.info("retention: deleted the recordings of %d call(s)", n)
+    if schedule.due("overdue", OVERDUE_EVERY_S):
+        with db.session() as session:
+            webhooks.enqueue_overdue(session, utcnow().date())
+    backfill = schedule.due("backfill", BACKFILL_EVERY_S)
+    if backfill and backfill_embeddings(db) == insights.BACKFILL_BATCH:
+        schedule.again("backfill")  # more to do: the next pass goes on
+
+
+def backfill_embeddings(db: Database) -> int:
+    """Embed one batch of items that have no stored embedding yet (from before embeddings were
+    stored, or written without the encoder); returns how many. Best effort: insights requests
+    embed a few missing ones themselves."""
+    try:
+        with db.session() as session:
+            n = insights.embed_missing(session)
+    except ModelError:
+        return 0
+    except Exception:
+        log.warning("insights: storing item embeddings failed", exc_info=True)
+        return 0
+    if n:
+        log.info("insights: stored the embeddings of %d item(s)", n)
+    return n
+
+
 class Worker:
-    def __init__(self, db: Database, settings: Settings, name: str) -> None:
+    """Claims and runs jobs. Every queue runs jobs through here: the embedded queue's worker
+    processes, a Celery task (``analyse`` with its time limit) and the local batch
+    (``analyse`` with the batch's loaded pipeline)."""
+
+    def __init__(
+        self, db: Database, settings: Settings, name: str, analyse: Analyse | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.name = name
+        self.analyse = analyse or analyse_with_pipeline(settings)
         self.stopping = threading.Event()
-        self._last_retention = float("-inf")  # the first pass runs at start
-        self._last_backfill = float("-inf")
-        self._last_overdue = float("-inf")
+        self.schedule = Schedule()
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -75,45 +155,9 @@ class Worker:
                 log.warning("worker %s: the server is gone; stopping", self.name)
                 return
             worked = self.run_once()
-            self.housekeeping()
+            housekeeping(self.db, self.settings, self.schedule)
             if not worked:
                 self.stopping.wait(self.settings.job_poll_s)
-
-    def housekeeping(self) -> None:
-        webhooks.deliver_due(self.db, self.settings.webhook_timeout_s)
-        now = time.monotonic()
-        if self.settings.retention_days and now - self._last_retention > RETENTION_EVERY_S:
-            self._last_retention = now
-            with self.db.session() as session:
-                n = call_store.expire_recordings(
-                    session, self.settings.recordings_dir, self.settings.retention_days
-                )
-            if n:
-                log.info("retention: deleted the recordings of %d call(s)", n)
-        if now - self._last_overdue > OVERDUE_EVERY_S:
-            self._last_overdue = now
-            with self.db.session() as session:
-                webhooks.enqueue_overdue(session, utcnow().date())
-        if now - self._last_backfill > BACKFILL_EVERY_S:
-            self._last_backfill = now
-            if self.backfill_embeddings() == insights.BACKFILL_BATCH:
-                self._last_backfill = float("-inf")  # more to do: the next pass goes on
-
-    def backfill_embeddings(self) -> int:
-        """Embed one batch of items that have no stored embedding yet (from before embeddings
-        were stored, or written without the encoder); returns how many. Best effort: insights
-        requests embed a few missing ones themselves."""
-        try:
-            with self.db.session() as session:
-                n = insights.embed_missing(session)
-        except ModelError:
-            return 0
-        except Exception:
-            log.warning("insights: storing item embeddings failed", exc_info=True)
-            return 0
-        if n:
-            log.info("insights: stored the embeddings of %d item(s)", n)
-        return n
 
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue had nothing runnable."""
@@ -149,8 +193,9 @@ class Worker:
         beat = _Heartbeat(self.db, job_id, self.name, self.settings.job_heartbeat_s)
         beat.start()
         try:
+            path = call_store.recording_path(self.settings.recordings_dir, sha256)
             report = self.reuse(sha256, call_id, *same_as) or self.analyse(
-                job_id, sha256, options, beat.progress
+                path, options, beat.progress
             )
             report = report.model_copy(
                 update={"source": report.source.model_copy(update={"path": filename})}
@@ -251,16 +296,6 @@ class Worker:
                 )
             )
             return CallReport.model_validate(other.report) if other else None
-
-    def analyse(self, job_id: int, sha256: str, options: dict, progress) -> CallReport:
-        from assistant.pipeline import Pipeline, pipeline_options
-
-        path = call_store.recording_path(self.settings.recordings_dir, sha256)
-        call_date = date.fromisoformat(options["call_date"]) if options.get("call_date") else None
-        pipeline = Pipeline(
-            pipeline_options(self.settings, language=options.get("language"), call_date=call_date)
-        )
-        return pipeline.run(path, progress)
 
     def finish(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from assistant.jobs.worker import item_embeddings
+from assistant.jobs.worker import backfill_embeddings, item_embeddings
 from assistant.report import CallReport
 from assistant.report import Item as ReportItem
 from assistant.store import insights
@@ -118,7 +118,7 @@ def test_missing_embeddings_are_filled_a_few_per_request_and_by_the_worker(
     assert needs(service)["pending"] == 2  # the one embedded before was stored
 
     assert service.worker is not None
-    assert service.worker.backfill_embeddings() == 2
+    assert backfill_embeddings(service.db) == 2
     no_encoder(monkeypatch)
     body = needs(service)
     assert body["pending"] == 0 and [t["count"] for t in body["themes"]] == [3, 1]
