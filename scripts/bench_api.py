@@ -477,9 +477,11 @@ def customer_report(i: int, items_per_call: int, today: date, day: date) -> Call
             text, category = objections[(n * 11) % len(objections)]
             items.append((len(lines), "objection", text, category))
             lines.append((who, "customer", text))
-            # every third objection stays unanswered
-            answer = "Hm, okay." if n % 3 == 0 else REP_ANSWERS[n % len(REP_ANSWERS)]
-            lines.append(("SPEAKER_00", "rep", answer))
+            if n % 5 == 0:  # one in five gets no answer: the customer moves on
+                lines.append(("SPEAKER_00", "rep", "Hm, okay."))
+                lines.append((who, "customer", "Anyway, let us go on."))
+            else:
+                lines.append(("SPEAKER_00", "rep", REP_ANSWERS[n % len(REP_ANSWERS)]))
         else:
             items.append((len(lines), "action_item", actions[(n * 13) % len(actions)], None))
             lines.append(("SPEAKER_00", "rep", items[-1][2]))
@@ -686,6 +688,7 @@ def customer_latency(
         "themes": len(body["themes"]),
         "open_items": len(body["open_items"]),
         "warnings": len(body["warnings"]),
+        "warning_kinds": [w["kind"] for w in body["warnings"]],
         "pending": body["pending"],
         "response_kb": round(len(json.dumps(body)) / 1000, 1),
     }
