@@ -177,7 +177,7 @@ class Pipeline:
         progress: StageProgress,
         speakers: list[Speaker] | None = None,
     ) -> CallReport:
-        from assistant.extract.classifier import get_sentence_encoder
+        from assistant.embeddings import get_sentence_encoder
 
         o = self.options
         progress("extract", 0.0)

@@ -3,7 +3,7 @@
 
 Built from the extracted items and the segments; the key moments are the utterances most
 central in embedding space (most similar to the rest of the call), picked so they do not repeat
-each other. The embedder is passed in (``assistant.extract.classifier.get_sentence_encoder``),
+each other. The embedder is passed in (``assistant.embeddings.get_sentence_encoder``),
 so this module stays model-free and is tested with the real encoder.
 """
 

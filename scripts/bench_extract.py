@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
+    from assistant.embeddings import SentenceEncoder
     from assistant.extract import ExtractOptions, extract_items
-    from assistant.extract.classifier import Classifier, SentenceEncoder, default_model_dir
+    from assistant.extract.classifier import Classifier, default_model_dir
     from assistant.summarize import summarize
     from assistant.trackers import DEFAULT_TRACKERS, match_trackers
 

@@ -7,8 +7,8 @@ from datetime import date
 import numpy as np
 import pytest
 
+from assistant.embeddings import SentenceEncoder, get_sentence_encoder
 from assistant.errors import OptionError
-from assistant.extract.classifier import SentenceEncoder, get_sentence_encoder
 from assistant.report import Item, Segment
 from assistant.summarize import SummarizeOptions, guess_language, key_moments, summarize
 

@@ -295,7 +295,8 @@ class ModelExtractor:
     name = "minilm-lora"
 
     def __init__(self, options: ExtractOptions) -> None:
-        from assistant.extract.classifier import get_classifier, get_sentence_encoder
+        from assistant.embeddings import get_sentence_encoder
+        from assistant.extract.classifier import get_classifier
 
         self.options = options
         self.classifier = get_classifier(options.model_dir)

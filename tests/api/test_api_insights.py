@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
+from assistant import embeddings
 from assistant.jobs.worker import backfill_embeddings, item_embeddings
 from assistant.report import CallReport
 from assistant.report import Item as ReportItem
@@ -44,7 +45,7 @@ def no_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse() -> None:
         raise AssertionError("the sentence encoder ran inside an insights request")
 
-    monkeypatch.setattr(insights, "_encoder", refuse)
+    monkeypatch.setattr(embeddings, "get_sentence_encoder", refuse)
 
 
 def needs(service: Service, user: str = "mia", **params: object) -> dict:
