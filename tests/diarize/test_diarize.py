@@ -23,7 +23,7 @@ from assistant.pipeline import Pipeline, PipelineOptions
 from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment, Word
 from assistant.transcribe import TranscribeOptions
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 LEFT = (
     "He began a confused complaint against the wizard, who had vanished behind the curtain "
     "on the left."

@@ -166,7 +166,7 @@ def test_price_talk_tells_the_seller_from_the_buyer() -> None:
 def test_talk_without_sales_talk_leaves_two_speakers_uncertain() -> None:
     """Two people reading real texts (FLEURS) sell and buy nothing: no rep is asserted, however
     the style cues ("you" in statements) fall. Before this rule such pairs got 0.9 and more."""
-    data = Path(__file__).parent / "data"
+    data = Path(__file__).parents[1] / "data"
     for language in ("en", "de"):
         texts = [p.read_text().strip() for p in sorted(data.glob(f"fleurs-{language}-*.txt"))]
         for first, second in itertools.pairwise(texts):

@@ -71,7 +71,7 @@ def test_installed_version_is_inside_the_pinned_range(package: str) -> None:
 
     from packaging.requirements import Requirement
 
-    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     pins = [Requirement(r) for r in project["project"]["dependencies"]]
     pin = next(r for r in pins if r.name == package)
     assert version(package) in pin.specifier, f"{package} {version(package)} is outside {pin}"
