@@ -106,11 +106,15 @@ class Pipeline:
         progress("media", 0.0)
         audio = media.load_audio(path, o.media)
         progress("media", 1.0)
+        # Two-party or not is decided once: it decides how to transcribe and how to diarize.
+        crosstalk = diarize.two_parties(audio.samples, o.diarize)
         progress("transcribe", 0.0)
-        transcript = self._transcribe(audio, progress)
+        transcript = self._transcribe(audio, crosstalk is not None, progress)
         progress("transcribe", 1.0)
         progress("diarize", 0.0)
-        found = diarize.diarize(audio.samples, transcript.segments, o.diarize, self.profiles())
+        found = diarize.diarize(
+            audio.samples, transcript.segments, o.diarize, self.profiles(), crosstalk
+        )
         progress("diarize", 1.0)
         source = Source(
             path=str(path),
@@ -126,10 +130,12 @@ class Pipeline:
             source, provenance, found.segments, transcript.language, progress, found.speakers
         )
 
-    def _transcribe(self, audio: media.Audio, progress: StageProgress) -> Transcript:
+    def _transcribe(
+        self, audio: media.Audio, two_party: bool, progress: StageProgress
+    ) -> Transcript:
         o = self.options
         transcriber = self.transcriber()
-        if not diarize.is_two_party(audio.samples, o.diarize):
+        if not two_party:
             return transcriber.transcribe(
                 audio.mono, o.transcribe, lambda f: progress("transcribe", f)
             )

@@ -3,7 +3,8 @@
 Two ways in, chosen by the recording:
 
 - **Two-party stereo** (phone systems and some conferencing exports put one party on each
-  channel): each channel is one speaker. ``is_two_party`` decides it from loudness over time:
+  channel): each channel is one speaker. ``two_parties`` decides it once per recording from
+  loudness over time (``is_two_party``):
   while someone talks, their channel is far louder than the other. The same signal twice, a
   silent channel, or two microphones in one room are mono. The pipeline transcribes the channels
   separately and merges the segments by time (``merge_channels``); ``diarize_stereo`` names the
@@ -41,12 +42,12 @@ from assistant.diarize.stereo import (
     channel,
     diarize_stereo,
     drop_crosstalk,
-    frame_levels_db,
     is_two_party,
     merge_channels,
     merge_transcripts,
     own_speech_regions,
     split_crosstalk,
+    two_parties,
 )
 from assistant.diarize.types import (
     CHANNELS,
@@ -105,26 +106,34 @@ __all__ = [
     "spectral_cluster",
     "speech_regions",
     "split_crosstalk",
+    "two_parties",
 ]
 
 
+# A sentinel: the caller has not decided whether the recording is two-party.
+UNDECIDED = object()
+
+
 def find_speakers(
-    samples: np.ndarray, segments: list[Segment], options: DiarizeOptions | None = None
+    samples: np.ndarray,
+    segments: list[Segment],
+    options: DiarizeOptions | None = None,
+    crosstalk: Crosstalk | object | None = UNDECIDED,
 ) -> tuple[list[Segment], Diarization]:
     """Find speakers in decoded audio ``samples`` (channels, n) and assign them to ``segments``.
 
     Two-party stereo keeps the speakers ``merge_channels`` gave the segments; anything else is
-    diarized from the mixed-down voice.
+    diarized from the mixed-down voice. ``crosstalk``: what ``two_parties`` decided for this
+    recording, when the caller decided it already (the pipeline does, before transcribing).
     """
     options = options or DiarizeOptions()
     if samples.ndim == 1:
         samples = samples[np.newaxis, :]
     if samples.shape[1] == 0:
         raise EmptyAudioError("no audio to find speakers in")
-    # The channels' loudness, once: it decides two-party and, moment by moment, crosstalk.
-    levels = frame_levels_db(samples) if samples.shape[0] == 2 else None
-    if levels is not None and is_two_party(samples, options, levels):
-        crosstalk = Crosstalk(levels, options)
+    if crosstalk is UNDECIDED:
+        crosstalk = two_parties(samples, options)
+    if isinstance(crosstalk, Crosstalk):
         diarization = diarize_stereo(samples, options, crosstalk)
         if any(s.speaker is None for s in segments):
             segments = assign_speakers(segments, diarization.turns)
@@ -153,10 +162,12 @@ def diarize(
     segments: list[Segment],
     options: DiarizeOptions | None = None,
     profiles: Sequence[VoiceProfile] = (),
+    crosstalk: Crosstalk | object | None = UNDECIDED,
 ) -> DiarizeResult:
-    """The diarize stage for a recording: speakers found, named, given roles, put on segments."""
+    """The diarize stage for a recording: speakers found, named, given roles, put on segments
+    (``crosstalk`` as ``find_speakers`` takes it)."""
     options = options or DiarizeOptions()
-    segments, diarization = find_speakers(samples, segments, options)
+    segments, diarization = find_speakers(samples, segments, options, crosstalk)
     speakers = assign_roles(segments, diarization, profiles, options)
     return DiarizeResult(
         segments=apply_roles(segments, speakers),

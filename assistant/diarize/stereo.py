@@ -65,6 +65,17 @@ def is_two_party(
     return left + right >= options.dominant_share and min(left, right) >= options.min_party_share
 
 
+def two_parties(samples: np.ndarray, options: DiarizeOptions | None = None) -> Crosstalk | None:
+    """Decided once per recording: the crosstalk judge of a two-party recording (one party per
+    channel), or None when the recording is to be treated as mono. The channels' loudness is
+    measured once and serves both the decision and, moment by moment, the crosstalk."""
+    options = options or DiarizeOptions()
+    if samples.ndim != 2 or samples.shape[0] != 2:
+        return None
+    levels = frame_levels_db(samples)
+    return Crosstalk(levels, options) if is_two_party(samples, options, levels) else None
+
+
 def channel(samples: np.ndarray, index: int) -> np.ndarray:
     """One channel of (channels, n) samples as contiguous float32, ready to transcribe."""
     return np.ascontiguousarray(samples[index], dtype=np.float32)

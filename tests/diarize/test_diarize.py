@@ -223,7 +223,7 @@ def test_interrupted_stereo_call_keeps_every_word_of_both_parties(
     samples, reference = interrupted_call(bleed=0.1)
     audio = load_audio(write_wav(tmp_path / "call.wav", samples))
     assert audio.channels == 2 and diarize.is_two_party(audio.samples)
-    transcript = tiny._transcribe(audio, lambda stage, f: None)
+    transcript = tiny._transcribe(audio, True, lambda stage, f: None)
     found = diarize.diarize(audio.samples, transcript.segments, DiarizeOptions(rep_channel="left"))
 
     speaker_of = {"left": "SPEAKER_1", "right": "SPEAKER_2"}
@@ -334,7 +334,7 @@ def test_crosstalk_is_decided_per_word_from_the_levels_at_that_word() -> None:
 
 def test_stereo_call_gives_each_channel_its_exact_text(data: Path, tiny: Pipeline) -> None:
     audio = load_audio(data / "stereo_diarization.wav")
-    transcript = tiny._transcribe(audio, lambda stage, f: None)
+    transcript = tiny._transcribe(audio, True, lambda stage, f: None)
     found = diarize.diarize(audio.samples, transcript.segments, DiarizeOptions(rep_channel="left"))
     by_speaker: dict[str, list[str]] = {}
     for segment in found.segments:
