@@ -329,6 +329,7 @@ class CustomerThemePublic(_Out):
     first_raised: date
     last_raised: date
     new: bool = Field(description="First raised in the latest call")
+    count: int = Field(description="All its moments; `moments` lists the latest of them")
     moments: list[ThemeMomentPublic]
 
 
@@ -374,6 +375,7 @@ class CustomerDetail(CustomerPublic):
     timeline: list[TimelineCallPublic]
     themes: list[CustomerThemePublic]
     pending: int = Field(description="Needs and objections not in a theme yet")
+    open_count: int = Field(description="All open action items; `open_items` lists the first")
     open_items: list[FollowUpPublic]
     new_since_last_call: list[CustomerThemePublic]
     new_items: list[FollowUpPublic] = Field(description="Open action items of the latest call")

@@ -77,7 +77,7 @@ def warning_settings(settings: Settings) -> WarningSettings:
     )
 
 
-def _theme(t: AccountTheme) -> CustomerThemePublic:
+def _theme(t: AccountTheme, per_theme: int) -> CustomerThemePublic:
     return CustomerThemePublic(
         kind=t.kind,
         label=t.label,
@@ -85,6 +85,7 @@ def _theme(t: AccountTheme) -> CustomerThemePublic:
         first_raised=t.first.day,
         last_raised=t.last.day,
         new=t.new,
+        count=len(t.moments),
         moments=[
             ThemeMomentPublic(
                 item_id=m.item_id,
@@ -95,7 +96,7 @@ def _theme(t: AccountTheme) -> CustomerThemePublic:
                 quote=m.quote,
                 url=moment_url(m.call_id, m.start_s, m.item_id),
             )
-            for m in t.moments
+            for m in t.moments[-per_theme:]
         ],
     )
 
@@ -149,6 +150,12 @@ async def get_customer(
     session: SessionDep,
     settings: SettingsDep,
     today: TodayDep,
+    per_theme: Annotated[
+        int, Query(ge=1, le=500, description="Moments listed per theme (the latest)")
+    ] = 20,
+    open_limit: Annotated[
+        int, Query(ge=1, le=5000, description="Open action items listed (soonest due first)")
+    ] = 100,
 ) -> CustomerDetail:
     """Everything about one customer: the calls on a timeline, each need and objection theme
     with when it was first and last raised, open action items, what is new since the last
@@ -158,7 +165,7 @@ async def get_customer(
         account_view, session, user, account, today, warning_settings(settings)
     )
     session.commit()  # embeddings computed on the way are kept
-    themes = [_theme(t) for t in view.themes]
+    themes = [_theme(t, per_theme) for t in view.themes]
     return CustomerDetail(
         id=account.id,
         name=account.name,
@@ -168,7 +175,8 @@ async def get_customer(
         timeline=[TimelineCallPublic.model_validate(c) for c in view.calls],
         themes=themes,
         pending=view.pending,
-        open_items=[follow_up_public(f) for f in view.follow_ups],
+        open_count=len(view.follow_ups),
+        open_items=[follow_up_public(f) for f in view.follow_ups[:open_limit]],
         new_since_last_call=[t for t in themes if t.new],
         new_items=[follow_up_public(f) for f in view.new_items],
         warnings=[_warning(w) for w in view.warnings],

@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from assistant.store import accounts, followups, insights
-from assistant.store.calls import current_report, item_counts
+from assistant.store.calls import current_reports, item_counts
 from assistant.store.followups import FollowUp
 from assistant.store.tables import Account, Call, User
 from assistant.warnings import DealWarning, WarningSettings, account_warnings
@@ -148,11 +148,11 @@ def account_view(
         )
         for c in calls
     ]
-    done = [c for c in calls if c.status == "done" and c.report is not None]
+    done = [c for c in calls if c.status == "done"]
     latest = done[-1].id if len(done) > 1 else None
     themes, pending = _themes(session, user, account, latest)
     open_items = followups.follow_ups(session, user, today, account_id=account.id)
-    reports = [(c.id, r) for c in done if (r := current_report(c)) is not None]
+    reports = current_reports(session, [c.id for c in done])
     shown, dismissed = [], []
     kept = accounts.dismissals(session, account)
     for warning in account_warnings(reports, settings or WarningSettings()):

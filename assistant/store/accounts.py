@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import ColumnElement, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, selectinload
 
 from assistant.errors import OptionError
 from assistant.store.access import visible
@@ -129,6 +129,7 @@ def account_calls(session: Session, user: User, account: Account) -> list[Call]:
         session.scalars(
             select(Call)
             .where(Call.account_id == account.id, visible(user))
+            .options(selectinload(Call.owner), defer(Call.report))
             .order_by(_day(), Call.created_at, Call.id)
         )
     )

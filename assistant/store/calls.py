@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from assistant.store.tables import (
 ITEM_KINDS = ("action_item", "customer_need", "objection")
 OBJECTION_CATEGORIES = ("price", "timing", "competitor", "authority", "need", "trust", "other")
 SPEAKER_ROLES = ("rep", "customer")
+CALLS_PER_QUERY = 500
 
 
 def recording_path(recordings_dir: Path, sha256: str) -> Path:
@@ -330,42 +332,128 @@ def _item_row(call_id: int, item: ReportItem, embedding: bytes | None = None) ->
     )
 
 
+# What a report needs of an item row (plain columns: the same for one call and for hundreds).
+_ITEM_COLUMNS = (
+    "id",
+    "kind",
+    "text",
+    "quote",
+    "start_s",
+    "end_s",
+    "speaker",
+    "role",
+    "confidence",
+    "owner",
+    "due",
+    "due_text",
+    "category",
+)
+
+
+def _reviewed(
+    report: CallReport,
+    speakers: dict[str, tuple[str | None, str | None]],
+    items: list[Any],
+) -> CallReport:
+    """A stored report with people's review applied: ``speakers`` {label: (name, role)} and the
+    call's item rows that were not rejected."""
+    segments = []
+    for seg in report.segments:
+        name, role = speakers.get(seg.speaker or "", (None, None))
+        speaker, role = name or seg.speaker, role or seg.role
+        if (speaker, role) != (seg.speaker, seg.role):
+            seg = seg.model_copy(update={"speaker": speaker, "role": role})
+        segments.append(seg)
+    rows = [
+        ReportItem(
+            **{c: getattr(row, c) for c in _ITEM_COLUMNS},
+            segment_ids=[int(i) for i in row.segment_ids or []],
+        )
+        for row in items
+    ]
+    return report.model_copy(update={"segments": segments, "items": rows})
+
+
+class _Parsed:
+    """Stored reports parsed without their words, kept per process by (database, call,
+    updated_at): a report is only written by ``save_report``, which changes ``updated_at``.
+    Reading an account's page parses each call's report once, not on every request."""
+
+    SIZE = 4000
+
+    def __init__(self) -> None:
+        self._reports: OrderedDict[tuple[str, int, datetime], CallReport] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, datetime]) -> CallReport | None:
+        with self._lock:
+            report = self._reports.get(key)
+            if report is not None:
+                self._reports.move_to_end(key)
+            return report
+
+    def put(self, key: tuple[str, int, datetime], report: CallReport) -> None:
+        with self._lock:
+            self._reports[key] = report
+            while len(self._reports) > self.SIZE:
+                self._reports.popitem(last=False)
+
+
+_PARSED = _Parsed()
+
+
 def current_report(call: Call) -> CallReport | None:
     """The stored report with people's review applied: names and roles of speakers, edited
     items, added items; rejected items left out."""
     if call.report is None:
         return None
+    speakers = {s.label: (s.name, s.role) for s in call.speakers}
     report = CallReport.model_validate(call.report)
-    names = {s.label: s for s in call.speakers}
-    segments = []
-    for seg in report.segments:
-        speaker = names.get(seg.speaker or "")
-        if speaker is not None:
-            seg = seg.model_copy(
-                update={"speaker": speaker.name or seg.speaker, "role": speaker.role or seg.role}
-            )
-        segments.append(seg)
-    items = [
-        ReportItem(
-            id=row.id,
-            kind=row.kind,
-            text=row.text,
-            quote=row.quote,
-            start_s=row.start_s,
-            end_s=row.end_s,
-            speaker=row.speaker,
-            role=row.role,
-            confidence=row.confidence,
-            owner=row.owner,
-            due=row.due,
-            due_text=row.due_text,
-            category=row.category,
-            segment_ids=[int(i) for i in row.segment_ids or []],
+    return _reviewed(report, speakers, [i for i in call.items if i.review != "rejected"])
+
+
+def current_reports(session: Session, call_ids: list[int]) -> list[tuple[int, CallReport]]:
+    """``current_report`` of many calls (those with a report, in the order given) without the
+    words of the segments (reading a whole account needs the turns, not every word's timing):
+    items and speakers read in one query each, reports parsed once per process (``_Parsed``)."""
+    database = session.get_bind().engine.url.render_as_string()
+    found: dict[int, CallReport] = {}
+    for start in range(0, len(call_ids), CALLS_PER_QUERY):
+        chunk = call_ids[start : start + CALLS_PER_QUERY]
+        rows = session.execute(
+            select(Call.id, Call.updated_at).where(Call.id.in_(chunk), Call.report.is_not(None))
         )
-        for row in call.items
-        if row.review != "rejected"
-    ]
-    return report.model_copy(update={"segments": segments, "items": items})
+        stamps = {call_id: at for call_id, at in rows}
+        parsed = {i: _PARSED.get((database, i, at)) for i, at in stamps.items()}
+        missing = [i for i, report in parsed.items() if report is None]
+        if missing:
+            for call_id, stored in session.execute(
+                select(Call.id, Call.report).where(Call.id.in_(missing))
+            ):
+                if stored is None:
+                    continue
+                stored = {**stored, "segments": [{**s, "words": []} for s in stored["segments"]]}
+                report = CallReport.model_validate(stored)
+                _PARSED.put((database, call_id, stamps[call_id]), report)
+                parsed[call_id] = report
+        items: dict[int, list[Any]] = {i: [] for i in chunk}
+        for row in session.execute(
+            select(Item.call_id, Item.segment_ids, *(getattr(Item, c) for c in _ITEM_COLUMNS))
+            .where(Item.call_id.in_(chunk), Item.review != "rejected")
+            .order_by(Item.call_id, Item.start_s, Item.id)
+        ):
+            items[row.call_id].append(row)
+        speakers: dict[int, dict[str, tuple[str | None, str | None]]] = {i: {} for i in chunk}
+        for row in session.execute(
+            select(Speaker.call_id, Speaker.label, Speaker.name, Speaker.role).where(
+                Speaker.call_id.in_(chunk)
+            )
+        ):
+            speakers[row.call_id][row.label] = (row.name, row.role)
+        for call_id, kept in parsed.items():
+            if kept is not None:
+                found[call_id] = _reviewed(kept, speakers[call_id], items[call_id])
+    return [(i, found[i]) for i in call_ids if i in found]
 
 
 def check_item_fields(fields: dict[str, Any]) -> None:

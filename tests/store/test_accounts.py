@@ -81,3 +81,31 @@ def test_migration_makes_accounts_from_existing_calls(db: Database) -> None:
         conn.execute(delete(Account.__table__).where(Account.id == globex))
     with db.session() as session:
         assert session.scalar(select(Call.account_id).where(Call.title == "call 4")) is None
+
+
+def test_reports_read_in_bulk_are_the_reports_read_one_by_one(db: Database) -> None:
+    """The customer page reads its calls' reviewed reports in bulk (current_reports); they are
+    the reports each call's page shows (current_report), review applied."""
+    from assistant.store.calls import current_report, current_reports
+    from assistant.store.tables import Item, Speaker
+    from assistant.store.users import create_user
+    from tests.helpers import seed_acme
+
+    db.migrate()
+    with db.session() as session:
+        for name in ("alice", "bob", "carol"):
+            create_user(session, name, "rep", "west" if name == "carol" else "east")
+    calls = seed_acme(db)
+    with db.session() as session:
+        session.scalars(select(Speaker).where(Speaker.label == "S2")).first().name = "Sarah"  # type: ignore[union-attr]
+        rejected = session.scalars(select(Item).where(Item.kind == "objection")).first()
+        assert rejected is not None
+        rejected.review = "rejected"
+    with db.session() as session:
+        ids = list(calls.values())
+        bulk = dict(current_reports(session, ids))
+        for call_id in ids:
+            one = current_report(session.get_one(Call, call_id))
+            assert one is not None and bulk[call_id] == one  # these reports have no words
+        assert "Sarah" in {s.speaker for s in bulk[calls["first"]].segments}
+        assert all(i.id != rejected.id for r in bulk.values() for i in r.items)
