@@ -192,3 +192,8 @@ def spoken_language(segments: list[Segment]) -> str | None:
         if seg.language:
             spoken[seg.language] = spoken.get(seg.language, 0.0) + seg.end_s - seg.start_s
     return max(spoken, key=spoken.__getitem__) if spoken else None
+
+
+def overlap_s(a0: float, a1: float, b0: float, b1: float) -> float:
+    """Seconds that the spans [a0, a1] and [b0, b1] share (0 when apart)."""
+    return max(0.0, min(a1, b1) - max(a0, b0))

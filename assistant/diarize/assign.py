@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from assistant.diarize.types import Turn
-from assistant.report import Segment, Word
-
-
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
-    return max(0.0, min(a1, b1) - max(a0, b0))
+from assistant.report import Segment, Word, overlap_s
 
 
 def speaker_at(turns: list[Turn], start_s: float, end_s: float) -> str | None:
@@ -19,7 +15,7 @@ def speaker_at(turns: list[Turn], start_s: float, end_s: float) -> str | None:
     talk: dict[str, float] = {}
     for turn in turns:
         if turn.start_s < end_s and turn.end_s > start_s:
-            overlap = _overlap(start_s, end_s, turn.start_s, turn.end_s)
+            overlap = overlap_s(start_s, end_s, turn.start_s, turn.end_s)
             talk[turn.speaker] = talk.get(turn.speaker, 0.0) + overlap
     if talk:
         return max(talk, key=lambda who: talk[who])

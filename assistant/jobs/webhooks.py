@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assistant.store import followups
+from assistant.store.calls import latest_job
 from assistant.store.db import Database
 from assistant.store.tables import Call, Item, Webhook, WebhookDelivery, utcnow
 
@@ -59,6 +60,7 @@ def payload(session: Session, event: str, call: Call) -> dict[str, object]:
         select(Item).where(Item.call_id == call.id, Item.review != "rejected")
     ).all()
     counts = {kind: sum(i.kind == kind for i in items) for kind in sorted({i.kind for i in items})}
+    job = latest_job(session, call)
     return {
         "event": event,
         "call": {
@@ -68,6 +70,8 @@ def payload(session: Session, event: str, call: Call) -> dict[str, object]:
             "call_date": call.call_date.isoformat() if call.call_date else None,
             "status": call.status,
             "error": call.error,
+            # what kind of failure (assistant.errors), so a receiver need not parse the message
+            "error_kind": job.error_kind if call.error and job else None,
             "language": call.language,
             "duration_s": call.duration_s,
             "overview": call.overview,

@@ -20,7 +20,7 @@ import numpy as np
 
 from assistant.errors import OptionError
 from assistant.media import SAMPLE_RATE
-from assistant.report import Segment, Word
+from assistant.report import Segment, Word, overlap_s
 from assistant.transcribe.guards import (
     Decoded,
     GuardOptions,
@@ -166,10 +166,6 @@ def _cut(speech: np.ndarray, spans_s: list[tuple[float, float]]) -> list[np.ndar
     return [speech[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in spans_s]
 
 
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
-    return max(0.0, min(a1, b1) - max(a0, b0))
-
-
 def _attach_translations(segments: list[Decoded], translated: list[Decoded]) -> list[str | None]:
     """Each translated piece goes to the source segment it overlaps most in time."""
     parts: list[list[str]] = [[] for _ in segments]
@@ -179,7 +175,7 @@ def _attach_translations(segments: list[Decoded], translated: list[Decoded]) -> 
         best = max(
             range(len(segments)),
             key=lambda i: (
-                _overlap(segments[i].start_s, segments[i].end_s, t.start_s, t.end_s),
+                overlap_s(segments[i].start_s, segments[i].end_s, t.start_s, t.end_s),
                 -abs(segments[i].start_s - t.start_s),
             ),
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.media import SAMPLE_RATE
+from assistant.report import overlap_s
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class SpeechMap:
         if end_s <= start_s:
             return 0.0
         lo, hi = start_s * SAMPLE_RATE, end_s * SAMPLE_RATE
-        inside = sum(max(0.0, min(hi, e) - max(lo, s)) for s, e in self.spans)
+        inside = sum(overlap_s(lo, hi, s, e) for s, e in self.spans)
         return inside / (hi - lo)
 
 

@@ -103,6 +103,8 @@ def test_failed_job_is_announced_too(service: Service, receiver: Receiver) -> No
     event = json.loads(receiver.received[0][1])
     assert event["event"] == "call.failed" and event["call"]["id"] == call["id"]
     assert event["call"]["error"]
+    job = service.client.get(f"/api/calls/{call['id']}", headers=service.h("alice")).json()["job"]
+    assert job["error_kind"] and event["call"]["error_kind"] == job["error_kind"]
 
 
 def test_webhook_validation_and_delete(service: Service) -> None:
