@@ -1,5 +1,7 @@
-"""Builders for derived test media (containers, silence, broken files, made at run time from the
-real clips in tests/data, never committed), and the app with stored reports for page tests."""
+"""What the tests share: builders for derived test media (containers, silence, broken files,
+made at run time from the real clips in tests/data, never committed), a conversation of real
+voices, reports written out line by line, a sample customer account, and the app with stored
+reports for page tests."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from assistant.media import SAMPLE_RATE
+from assistant.media import SAMPLE_RATE, load_audio
+
+TEST_DATA = Path(__file__).parent / "data"
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -248,3 +252,52 @@ def seed_acme(db: Database) -> dict[str, int]:
         "third": store_call(db, "alice", "Acme", third),
         "west": store_call(db, "carol", "Acme GmbH", first),
     }
+
+
+# A two-voice conversation of real clips (tests/data) for the speaker tests.
+# (clip, voice): LibriSpeech 251 is the rep, FLEURS en-002..004 one other speaker.
+TURNS = [
+    ("testing_routine.wav", "rep"),
+    ("fleurs-en-003.ogg", "customer"),
+    ("i_tell_you.wav", "rep"),
+    ("fleurs-en-004.ogg", "customer"),
+]
+GAP_S = 0.6
+
+
+def conversation(
+    turns=TURNS, gap_s: float = GAP_S
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """Clips laid end to end: the audio and the reference [(start_s, end_s, voice)]."""
+    parts, reference, cursor = [], [], 0.5
+    parts.append(np.zeros(int(0.5 * SAMPLE_RATE), np.float32))
+    for clip, voice in turns:
+        audio = load_audio(TEST_DATA / clip).mono
+        audio = audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05
+        parts += [audio.astype(np.float32), np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
+        reference.append((cursor, cursor + len(audio) / SAMPLE_RATE, voice))
+        cursor += len(audio) / SAMPLE_RATE + gap_s
+    return np.concatenate(parts), reference
+
+
+def spoken_call(parts: list[tuple[str, float]]) -> CallReport:
+    """A call whose speech is ``parts``: (language, seconds) one after another."""
+    from assistant.report import CallReport, Provenance, Segment, Source
+
+    segments, start = [], 0.0
+    for i, (language, seconds) in enumerate(parts):
+        segments.append(
+            Segment(id=i, start_s=start, end_s=start + seconds, text="...", language=language)
+        )
+        start += seconds + 1.0
+    return CallReport(
+        source=Source(path="call.wav", sha256="0" * 64, kind="audio", duration_s=start),
+        language=max(dict(parts), key=lambda k: sum(s for lang, s in parts if lang == k)),
+        provenance=Provenance(
+            engine="faster-whisper",
+            model="base",
+            pipeline_version="test",
+            created_at=datetime.now(UTC),
+        ),
+        segments=segments,
+    )

@@ -2,31 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from assistant.formats import languages_spoken, languages_text, to_md
-from assistant.report import CallReport, Provenance, Segment, Source
-
-
-def call(parts: list[tuple[str, float]]) -> CallReport:
-    """A call whose speech is ``parts``: (language, seconds) one after another."""
-    segments, start = [], 0.0
-    for i, (language, seconds) in enumerate(parts):
-        segments.append(
-            Segment(id=i, start_s=start, end_s=start + seconds, text="...", language=language)
-        )
-        start += seconds + 1.0
-    return CallReport(
-        source=Source(path="call.wav", sha256="0" * 64, kind="audio", duration_s=start),
-        language=max(dict(parts), key=lambda k: sum(s for lang, s in parts if lang == k)),
-        provenance=Provenance(
-            engine="faster-whisper",
-            model="base",
-            pipeline_version="test",
-            created_at=datetime.now(UTC),
-        ),
-        segments=segments,
-    )
+from tests.helpers import spoken_call as call
 
 
 def test_markdown_names_each_language_of_a_mixed_call() -> None:

@@ -22,6 +22,7 @@ from assistant.metrics import compute_metrics
 from assistant.pipeline import Pipeline, PipelineOptions
 from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Segment, Word
 from assistant.transcribe import TranscribeOptions
+from tests.helpers import GAP_S, TURNS, conversation
 
 DATA = Path(__file__).parents[1] / "data"
 LEFT = (
@@ -29,14 +30,6 @@ LEFT = (
     "on the left."
 )
 RIGHT = "The horizon seems extremely distant."
-# (clip, voice): LibriSpeech 251 is the rep, FLEURS en-002..004 one other speaker.
-TURNS = [
-    ("testing_routine.wav", "rep"),
-    ("fleurs-en-003.ogg", "customer"),
-    ("i_tell_you.wav", "rep"),
-    ("fleurs-en-004.ogg", "customer"),
-]
-GAP_S = 0.6
 
 
 def reference_text(clip: str) -> str:
@@ -48,21 +41,6 @@ def reference_text(clip: str) -> str:
 
 def norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
-def conversation(
-    turns=TURNS, gap_s: float = GAP_S
-) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
-    """Clips laid end to end: the audio and the reference [(start_s, end_s, voice)]."""
-    parts, reference, cursor = [], [], 0.5
-    parts.append(np.zeros(int(0.5 * SAMPLE_RATE), np.float32))
-    for clip, voice in turns:
-        audio = load_audio(DATA / clip).mono
-        audio = audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05
-        parts += [audio.astype(np.float32), np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
-        reference.append((cursor, cursor + len(audio) / SAMPLE_RATE, voice))
-        cursor += len(audio) / SAMPLE_RATE + gap_s
-    return np.concatenate(parts), reference
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from assistant.diarize.profiles import (
 )
 from assistant.errors import EmptyAudioError, OptionError
 from assistant.media import load_audio
-from tests.diarize.test_diarize import conversation
+from tests.helpers import conversation
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import app_with_reports
-from tests.test_formats import call
+from tests.helpers import spoken_call as call
 
 CALLS = {
     "mixed": [("de", 30.0), ("en", 10.0), ("de", 50.0), ("en", 10.0)],
