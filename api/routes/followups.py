@@ -50,11 +50,7 @@ def list_follow_ups(
 )
 def mark_done(item_id: Id, user: CurrentUser, session: SessionDep) -> ItemPublic:
     """Mark an action item done; who and when go into its history."""
-    item = call_store.get_item(session, user, item_id)
-    followups.set_done(session, user, item, True)
-    session.commit()
-    session.refresh(item)
-    return item_public(item)
+    return _set_done(item_id, user, session, True)
 
 
 @router.delete(
@@ -62,8 +58,12 @@ def mark_done(item_id: Id, user: CurrentUser, session: SessionDep) -> ItemPublic
 )
 def reopen(item_id: Id, user: CurrentUser, session: SessionDep) -> ItemPublic:
     """Open a done action item again."""
+    return _set_done(item_id, user, session, False)
+
+
+def _set_done(item_id: int, user: CurrentUser, session: SessionDep, done: bool) -> ItemPublic:
     item = call_store.get_item(session, user, item_id)
-    followups.set_done(session, user, item, False)
+    followups.set_done(session, user, item, done)
     session.commit()
     session.refresh(item)
     return item_public(item)
