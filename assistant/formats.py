@@ -10,7 +10,7 @@ from typing import Protocol
 
 from assistant.email_draft import draft_email
 from assistant.errors import OptionError
-from assistant.report import CallReport, Segment
+from assistant.report import SHOWN, CallReport, Segment
 
 FORMATS = ("json", "md", "srt", "vtt", "txt", "email")
 # What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
@@ -104,7 +104,7 @@ def to_csv(rows: Iterable[Iterable[object]]) -> str:
 
 
 def to_json(report: CallReport) -> str:
-    return report.model_dump_json(indent=2) + "\n"
+    return report.model_dump_json(indent=2, exclude=SHOWN) + "\n"
 
 
 def to_txt(report: CallReport) -> str:

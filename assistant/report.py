@@ -124,6 +124,14 @@ class Speaker(_Model):
     role_uncertain: bool = False
     channel: Literal["left", "right"] | None = None
     profile_similarity: float | None = None
+    # The speaker's voice (GE2E embedding, unit length) and seconds of speech behind it: when a
+    # person confirms who the rep is, their voice is learned from it (``profiles.learn``).
+    voice: list[float] | None = None
+    voice_s: float | None = None
+
+
+# What reports shown to people leave out: voices are kept for learning, not for reading.
+SHOWN = {"speakers": {"__all__": {"voice"}}}
 
 
 class SpeakerMetrics(_Model):

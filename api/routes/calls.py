@@ -34,8 +34,9 @@ from assistant.errors import OptionError
 from assistant.formats import render, to_csv
 from assistant.jobs import lifecycle
 from assistant.media import MediaOptions
+from assistant.report import SHOWN
 from assistant.settings import Settings
-from assistant.store import Database, access, insights
+from assistant.store import Database, access, insights, voice
 from assistant.store import calls as store
 from assistant.store.tables import Call, Item, Job, User
 from assistant.transcribe import check_language
@@ -300,7 +301,7 @@ def get_call(call_id: Id, user: CurrentUser, session: SessionDep) -> CallDetail:
         summary=report.summary.model_dump(mode="json") if report and report.summary else None,
         metrics=dict(report.metrics) if report else {},
         trackers=list(report.trackers) if report else [],
-        report=report.model_dump(mode="json") if report else None,
+        report=report.model_dump(mode="json", exclude=SHOWN) if report else None,
     )
 
 
@@ -443,11 +444,20 @@ def add_item(call_id: Id, body: ItemCreate, user: CurrentUser, session: SessionD
 
 @router.patch("/{call_id}/speakers", response_model=list[SpeakerPublic], responses=NOT_FOUND)
 def update_speakers(
-    call_id: Id, body: SpeakersUpdate, user: CurrentUser, session: SessionDep
+    call_id: Id,
+    body: SpeakersUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> list[SpeakerPublic]:
-    """Name speakers and set their roles (rep or customer); segments and items follow."""
+    """Name speakers and set their roles (rep or customer); segments and items follow. The
+    speaker set as the rep teaches the call owner's voice (unless the owner enrolled their
+    voice): their later calls find them by voice."""
     call = store.get_call(session, user, call_id)
     updates = [s.model_dump(exclude_unset=True) for s in body.speakers]
     speakers = store.update_speakers(session, call, updates)
     session.commit()
+    reps = [u["label"] for u in updates if u.get("role") == "rep"]
+    if len(reps) == 1:
+        voice.learn_owner_voice(settings.profiles_dir, call, reps[0])
     return [SpeakerPublic.model_validate(s) for s in speakers]

@@ -58,6 +58,9 @@ class VoiceProfile:
     created_at: datetime
     recordings: tuple[str, ...] = ()
     user_id: int | None = None  # the service's user; None: a rep enrolled by name
+    # Learned from calls where a person confirmed who the rep is (``learn``), not enrolled from
+    # a recording of them; an enrolled profile is never changed by learning.
+    learned: bool = False
 
     @classmethod
     def new(
@@ -91,6 +94,8 @@ class VoiceProfile:
         }
         if self.user_id is not None:
             data["user_id"] = self.user_id
+        if self.learned:
+            data["learned"] = True
         return data
 
     @classmethod
@@ -106,6 +111,7 @@ class VoiceProfile:
             created_at=datetime.fromisoformat(str(data["created_at"])),
             recordings=tuple(str(r) for r in data.get("recordings", ())),  # type: ignore[attr-defined]
             user_id=None if data.get("user_id") is None else int(data["user_id"]),  # type: ignore[call-overload]
+            learned=bool(data.get("learned", False)),
         )
 
 
@@ -296,6 +302,49 @@ def enroll(
         )
     embedding = np.average(np.stack(vectors), axis=0, weights=weights)
     return VoiceProfile.new(name, embedding, total_s, hashes, user_id=user_id)
+
+
+def learn(
+    store: ProfileStore,
+    user_id: int,
+    name: str,
+    voice: Sequence[float],
+    speech_s: float,
+    call: str,
+    min_speech_s: float = MIN_ENROLL_SPEECH_S,
+) -> VoiceProfile | None:
+    """Learn a user's voice from a call where a person confirmed which speaker they are: the
+    speaker's voice joins the user's learned profile (an average weighted by seconds of speech;
+    ``call`` names the call, which counts once). Their later calls then find them by voice,
+    without an enrolment. A profile enrolled from a recording of the user stays as it is, and a
+    speaker with less than ``min_speech_s`` of speech teaches nothing. Returns the profile
+    saved, or None."""
+    vector = np.asarray(voice, dtype=np.float32)
+    if vector.shape != (256,) or not np.all(np.isfinite(vector)) or speech_s < min_speech_s:
+        return None
+    path = store.user_path(user_id)
+    known: VoiceProfile | None = None
+    if path.is_file():
+        try:
+            known = VoiceProfile.from_json(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError, KeyError, TypeError, OptionError):
+            known = None  # unreadable: learned again from here
+    if known is not None and not known.learned:
+        return None
+    if known is not None and call in known.recordings:
+        return known
+    vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    if known is not None:
+        total = known.speech_s + speech_s
+        vector = ((known.embedding * known.speech_s + vector * speech_s) / total).astype(np.float32)
+        speech_s, recordings = total, (*known.recordings, call)
+    else:
+        recordings = (call,)
+    profile = replace(
+        VoiceProfile.new(name, vector, speech_s, recordings, user_id=user_id), learned=True
+    )
+    store.save(profile)
+    return profile
 
 
 def match_profiles(

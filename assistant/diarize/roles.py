@@ -81,6 +81,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from assistant.diarize.profiles import VoiceProfile, match_profiles, slug
 from assistant.diarize.types import Diarization, DiarizeOptions, Turn
 from assistant.report import ROLE_CONFIDENCE_THRESHOLD, Role, RoleSource, Segment, Speaker
@@ -420,8 +422,16 @@ def assign_roles(
     """
     options = options or DiarizeOptions()
     ids = _speaker_ids(segments, diarization)
+    talk: dict[str, float] = {}
+    for turn in diarization.turns:
+        talk[turn.speaker] = talk.get(turn.speaker, 0.0) + turn.end_s - turn.start_s
     speakers = {
-        sid: Speaker(id=sid, channel=diarization.channels.get(sid), role_source="heuristic")
+        sid: Speaker(
+            id=sid,
+            channel=diarization.channels.get(sid),
+            role_source="heuristic",
+            **_voice(diarization.embeddings.get(sid), talk.get(sid, 0.0)),
+        )
         for sid in ids
     }
     matches = match_profiles(diarization.embeddings, profiles, options.profile_threshold)
@@ -458,6 +468,14 @@ def assign_roles(
         taken.add(final)
         speakers[sid] = speakers[sid].model_copy(update={"id": final})
     return speakers
+
+
+def _voice(embedding: np.ndarray | None, talk_s: float) -> dict[str, object]:
+    """A speaker's voice as the report keeps it (rounded), with the seconds behind it."""
+    if embedding is None:
+        return {}
+    vector = embedding / max(float(np.linalg.norm(embedding)), 1e-12)
+    return {"voice": [round(float(x), 5) for x in vector], "voice_s": round(talk_s, 1)}
 
 
 def _with_role(speaker: Speaker, role: Role, source: RoleSource, confidence: float) -> Speaker:

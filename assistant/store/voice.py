@@ -1,6 +1,7 @@
-"""Voice enrollment as a job: the recording a user uploads waits in the recordings folder (which
-every worker mounts) until a worker makes their voice profile from it; then it is deleted. Only
-the voice embedding is kept (``assistant.diarize.profiles``)."""
+"""A user's voice: enrolment as a job (the recording a user uploads waits in the recordings
+folder, which every worker mounts, until a worker makes their voice profile from it; then it is
+deleted), or learned from their calls where a person confirmed who the rep is. Only voice
+embeddings are kept (``assistant.diarize.profiles``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from assistant.diarize.profiles import ProfileStore, VoiceProfile, learn
 from assistant.errors import OptionError
-from assistant.store.tables import Job, User
+from assistant.store.tables import Call, Job, User
 
 VOICE_DIR = "voice"
 _NAME = re.compile(r"^[0-9a-f]{32}$")
@@ -37,3 +39,21 @@ def create_voice_job(
     session.add(job)
     session.flush()
     return job
+
+
+def learn_owner_voice(profiles_dir: Path, call: Call, rep_label: str) -> VoiceProfile | None:
+    """A person confirmed that ``rep_label`` is the rep of ``call``: the call owner's voice is
+    learned from that speaker (``profiles.learn``), when the owner has not enrolled their voice
+    and the report kept the speaker's voice. Returns the profile saved, or None."""
+    report = call.report or {}
+    speaker = next((s for s in report.get("speakers", []) if s.get("id") == rep_label), None)
+    if speaker is None or not speaker.get("voice"):
+        return None
+    return learn(
+        ProfileStore(profiles_dir),
+        call.owner_id,
+        call.owner.name,
+        speaker["voice"],
+        float(speaker.get("voice_s") or 0.0),
+        call.sha256,
+    )

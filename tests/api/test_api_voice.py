@@ -9,6 +9,7 @@ import numpy as np
 
 from assistant.diarize.profiles import ProfileStore
 from tests.api.conftest import DATA, Service
+from tests.helpers import conversation, write_wav
 
 
 def put_voice(service: Service, viewer: str, user_id: int, path: Path):  # type: ignore[no-untyped-def]
@@ -137,3 +138,57 @@ def test_enrollment_job_of_a_deleted_user_goes_with_them(service: Service) -> No
     with service.db.session() as session:
         assert session.scalar(select(func.count(Job.id)).where(Job.kind == "voice")) == 0
     assert service.run_jobs() == 0
+
+
+def test_a_confirmed_rep_is_found_by_voice_in_their_next_call(
+    service: Service, tmp_path: Path
+) -> None:
+    """No enrolment: alice confirms which speaker she is in one call (real voices: LibriSpeech
+    251 is the rep, FLEURS speakers the customers), and her next call, with other sentences of
+    hers and other customers, marks her as the rep by voice."""
+    first, reference = conversation()
+    r = service.upload("alice", write_wav(tmp_path / "first.wav", first))
+    assert r.status_code == 202, r.text
+    first_id = r.json()["call"]["id"]
+    service.run_jobs()
+    call = service.client.get(f"/api/calls/{first_id}", headers=service.h("alice")).json()
+    rep = voice_at(call["segments"], reference, "rep")
+    updates = [
+        {"label": s["label"], "role": "rep" if s["label"] == rep else "customer"}
+        for s in call["speakers"]
+    ]
+    r = service.client.patch(
+        f"/api/calls/{first_id}/speakers", headers=service.h("alice"), json={"speakers": updates}
+    )
+    assert r.status_code == 200, r.text
+    profiles = ProfileStore(service.settings.profiles_dir).list()
+    assert [(p.name, p.learned) for p in profiles] == [("alice", True)]
+
+    turns = [
+        ("fleurs-en-000.ogg", "customer"),
+        ("another_engineer.wav", "rep"),
+        ("fleurs-en-001.ogg", "customer"),
+    ]
+    second, reference = conversation(turns)
+    r = service.upload("alice", write_wav(tmp_path / "second.wav", second))
+    service.run_jobs()
+    call = service.client.get(
+        f"/api/calls/{r.json()['call']['id']}", headers=service.h("alice")
+    ).json()
+    speakers = {s["id"]: s for s in call["report"]["speakers"]}
+    assert speakers["alice"]["role"] == "rep" and speakers["alice"]["role_source"] == "profile"
+    assert voice_at(call["segments"], reference, "rep") == "alice"
+    assert all(s["role"] == "customer" for k, s in speakers.items() if k != "alice")
+
+
+def voice_at(segments: list[dict], reference: list[tuple[float, float, str]], voice: str) -> str:
+    """The speaker label most of ``voice``'s reference time is in."""
+    talk: dict[str, float] = {}
+    for start, end, who in reference:
+        if who != voice:
+            continue
+        for seg in segments:
+            shared = min(end, seg["end_s"]) - max(start, seg["start_s"])
+            if shared > 0 and seg["speaker"]:
+                talk[seg["speaker"]] = talk.get(seg["speaker"], 0.0) + shared
+    return max(talk, key=talk.__getitem__)

@@ -17,6 +17,7 @@ from assistant.diarize.profiles import (
     VoiceProfile,
     check_name,
     enroll,
+    learn,
     match_profiles,
     slug,
 )
@@ -232,3 +233,26 @@ def test_reps_cli_rejects_a_bad_channel(data: Path) -> None:
         app, ["reps", "enroll", "Cara", str(data / "jfk.flac"), "--channel", "middle"]
     )
     assert result.exit_code == 2 and "--channel must be left or right" in result.output
+
+
+def test_learning_a_voice_from_confirmed_calls(anna: VoiceProfile, tmp_path: Path) -> None:
+    """A voice learned from calls: an average by seconds of speech, each call counted once; a
+    short speaker teaches nothing; an enrolled profile is never changed by learning."""
+    store = ProfileStore(tmp_path)
+    rng = np.random.default_rng(0)
+    a, b = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 256)))
+    assert learn(store, 7, "bea", a, 2.0, "call-1") is None  # under 3 s of speech
+    first = learn(store, 7, "bea", a, 10.0, "call-1")
+    assert first is not None and first.learned and first.recordings == ("call-1",)
+    again = learn(store, 7, "bea", b, 10.0, "call-1")
+    assert again is not None and np.allclose(again.embedding, first.embedding, atol=1e-5)
+    both = learn(store, 7, "bea", b, 30.0, "call-2")
+    assert both is not None and both.speech_s == 40.0 and both.recordings == ("call-1", "call-2")
+    expected = (a * 10 + b * 30) / 40
+    assert np.allclose(both.embedding, expected / np.linalg.norm(expected), atol=1e-5)
+    assert [p.name for p in store.list()] == ["bea"]
+    # enrolled from a recording: learning leaves it alone
+    enrolled = store.save(VoiceProfile.new("anna", anna.embedding, 20.0, user_id=8))
+    assert learn(store, 8, "anna", b, 30.0, "call-3") is None
+    kept = VoiceProfile.from_json(json.loads(enrolled.read_text("utf-8")))
+    assert not kept.learned and np.allclose(kept.embedding, anna.embedding, atol=1e-5)
