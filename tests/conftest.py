@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.store import Database
-from tests.api.conftest import make_database_url
+from tests.helpers.service import make_database_url
 
 DATA = Path(__file__).parent / "data"
 

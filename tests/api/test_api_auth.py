@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from assistant.store.tables import Token
 from assistant.store.users import hash_token
-from tests.api.conftest import Service
+from tests.helpers.service import Service
 
 
 @pytest.fixture()
@@ -90,7 +90,7 @@ def test_manager_reviews_team_calls(shared: Service, alices: dict[str, int]) -> 
 
 
 def test_a_rep_uploads_only_for_themself(service: Service) -> None:
-    from tests.api.conftest import DATA
+    from tests.helpers import DATA
 
     r = service.upload("alice", DATA / "i_tell_you.wav", rep="bob")
     assert r.status_code == 422

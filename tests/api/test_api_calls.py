@@ -10,7 +10,8 @@ from urllib.parse import unquote
 from sqlalchemy import func, select, text
 
 from assistant.store.tables import Call, Item, Job, Segment, Speaker
-from tests.api.conftest import DATA, Service
+from tests.helpers import DATA
+from tests.helpers.service import Service
 
 JFK_WORDS = ("ask not what your country can do for you", "what you can do for your country")
 

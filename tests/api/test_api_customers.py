@@ -13,8 +13,8 @@ from sqlalchemy import select
 from assistant.jobs import webhooks
 from assistant.store import calls as store
 from assistant.store.tables import Account, Item, WebhookDelivery
-from tests.api.conftest import Service
 from tests.helpers import seed_acme
+from tests.helpers.service import Service
 
 TODAY = date(2026, 11, 23)  # a Monday
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,11 @@ from sqlalchemy import func, select
 from assistant.store import Database
 from assistant.store.tables import Item, Job, Segment
 from assistant.store.users import create_user, issue_token
-from tests.api.conftest import DATA, make_database_url
+from tests.helpers import DATA, free_port
+from tests.helpers.service import make_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

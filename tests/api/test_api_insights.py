@@ -13,7 +13,8 @@ from assistant.report import Item as ReportItem
 from assistant.store import insights
 from assistant.store.calls import save_report
 from assistant.store.tables import Call, Item
-from tests.api.conftest import DATA, Service
+from tests.helpers import DATA
+from tests.helpers.service import Service
 
 NEEDS = [
     "We need an integration with Salesforce",

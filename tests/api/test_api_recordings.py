@@ -17,7 +17,8 @@ from sqlalchemy.exc import OperationalError
 from api.routes import calls as routes
 from assistant.store import calls as store
 from assistant.store.tables import Call, User
-from tests.api.conftest import DATA, Service
+from tests.helpers import DATA
+from tests.helpers.service import Service
 
 CLIP = DATA / "jfk.flac"
 WAIT_S = 60  # only a broken run ever waits this long

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from assistant.store import calls as store
 from assistant.store.tables import Call, Job
-from tests.api.conftest import DATA, Service
+from tests.helpers import DATA
+from tests.helpers.service import Service
 
 
 def failed_call(service: Service, user: str = "alice") -> int:

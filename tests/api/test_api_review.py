@@ -8,7 +8,8 @@ from sqlalchemy import select
 from assistant.report import CallReport
 from assistant.store.calls import NewCall, create_call, save_report
 from assistant.store.tables import Call, User
-from tests.api.conftest import DATA, Service
+from tests.helpers import DATA
+from tests.helpers.service import Service
 
 
 @pytest.fixture()

@@ -10,7 +10,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.api.conftest import BACKENDS, DATA, Service, start_service
+from tests.helpers import DATA
+from tests.helpers.service import BACKENDS, Service, start_service
 
 MAX_EXAMPLES = 25
 

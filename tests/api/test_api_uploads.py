@@ -17,8 +17,8 @@ from assistant.errors import MediaError
 from assistant.jobs.intake import register
 from assistant.media import load_audio
 from assistant.store.tables import Call, Job
-from tests.api.conftest import DATA, Service, start_service
-from tests.helpers import write_video, write_wav
+from tests.helpers import DATA, write_video, write_wav
+from tests.helpers.service import Service, start_service
 
 BOUNDARY = "assistant-test-boundary"
 

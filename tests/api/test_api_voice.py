@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.diarize.profiles import ProfileStore
-from tests.api.conftest import DATA, Service
-from tests.helpers import conversation, write_wav
+from tests.helpers import DATA, conversation, write_wav
+from tests.helpers.service import Service
 
 
 def put_voice(service: Service, viewer: str, user_id: int, path: Path):  # type: ignore[no-untyped-def]
@@ -192,3 +192,20 @@ def voice_at(segments: list[dict], reference: list[tuple[float, float, str]], vo
             if shared > 0 and seg["speaker"]:
                 talk[seg["speaker"]] = talk.get(seg["speaker"], 0.0) + shared
     return max(talk, key=talk.__getitem__)
+
+
+def test_a_call_with_one_voice_found_teaches_nothing(service: Service) -> None:
+    """One speaker found: its voice may hold the customer's speech too, so confirming it as the
+    rep learns no voice."""
+    r = service.upload("alice", DATA / "jfk.flac")
+    service.run_jobs()
+    call = service.client.get(f"/api/calls/{r.json()['call']['id']}", headers=service.h("alice"))
+    speakers = call.json()["speakers"]
+    assert len(speakers) == 1
+    r = service.client.patch(
+        f"/api/calls/{call.json()['id']}/speakers",
+        headers=service.h("alice"),
+        json={"speakers": [{"label": speakers[0]["label"], "role": "rep"}]},
+    )
+    assert r.status_code == 200, r.text
+    assert ProfileStore(service.settings.profiles_dir).list() == []

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from assistant.jobs import webhooks
 from assistant.store.calls import expire_recordings
 from assistant.store.tables import WebhookDelivery, utcnow
-from tests.api.conftest import DATA, Service
+from tests.helpers import DATA
+from tests.helpers.service import Service
 
 
 class Receiver:

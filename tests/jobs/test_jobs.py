@@ -17,7 +17,7 @@ from assistant.store import Database
 from assistant.store.calls import NewCall, create_call
 from assistant.store.tables import Call, Job, utcnow
 from assistant.store.users import create_user
-from tests.api.conftest import make_database_url, make_settings
+from tests.helpers.service import make_database_url, make_settings
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

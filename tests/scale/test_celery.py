@@ -19,7 +19,8 @@ from assistant.jobs.intake import register
 from assistant.store import Database
 from assistant.store import calls as call_store
 from assistant.store.tables import Call, Item, Job, Segment
-from tests.scale.conftest import BIN, DATA, Cluster, variant, wait_for
+from tests.helpers import DATA
+from tests.helpers.cluster import BIN, Cluster, variant, wait_for
 
 pytestmark = pytest.mark.slow
 

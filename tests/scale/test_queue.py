@@ -27,7 +27,7 @@ from assistant.store import Database
 from assistant.store import calls as call_store
 from assistant.store.tables import Call, Job, utcnow
 from assistant.store.users import create_user
-from tests.scale.conftest import DATA, free_port
+from tests.helpers import DATA, free_port
 
 runner = CliRunner()
 

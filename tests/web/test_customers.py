@@ -17,7 +17,7 @@ import pytest
 
 from assistant.store import Database
 from tests.helpers import seed_acme
-from tests.web.conftest import LAPTOP, Server, launch, sign_in_with_token
+from tests.helpers.browser import LAPTOP, Server, launch, sign_in_with_token
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import uvicorn
 
 from api.main import create_app
 from assistant.settings import Settings
-from tests.web.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.conftest import DATA, LAPTOP, Server, launch, screenshot, sign_in_with_token
+from tests.helpers import DATA
+from tests.helpers.browser import LAPTOP, Server, launch, screenshot, sign_in_with_token
 
 pytestmark = pytest.mark.slow
 

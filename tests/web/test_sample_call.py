@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.conftest import (
+from tests.helpers.browser import (
     LAPTOP,
     ROOT,
     Server,
-    _extractor_ready,
+    extractor_ready,
     launch,
     screenshot,
     sign_in_with_token,
@@ -35,7 +35,7 @@ ANALYSIS_TIMEOUT_S = 300
 
 @pytest.fixture(scope="module")
 def sample_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not _extractor_ready():
+    if not extractor_ready():
         pytest.skip("the sample call needs the extraction model")
     with launch(tmp_path_factory.mktemp("sample-server"), model="base", language="auto") as s:
         yield s

@@ -19,7 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import DATA, LAPTOP, TABLET, Server, screenshot, sign_in_with_token
+from tests.helpers import DATA
+from tests.helpers.browser import LAPTOP, TABLET, Server, screenshot, sign_in_with_token
 
 pytestmark = pytest.mark.slow
 

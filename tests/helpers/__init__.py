@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,15 @@ import numpy as np
 
 from assistant.media import SAMPLE_RATE, load_audio
 
-TEST_DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -272,7 +281,7 @@ def conversation(
     parts, reference, cursor = [], [], 0.5
     parts.append(np.zeros(int(0.5 * SAMPLE_RATE), np.float32))
     for clip, voice in turns:
-        audio = load_audio(TEST_DATA / clip).mono
+        audio = load_audio(DATA / clip).mono
         audio = audio / (np.sqrt(np.mean(audio**2)) + 1e-9) * 0.05
         parts += [audio.astype(np.float32), np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
         reference.append((cursor, cursor + len(audio) / SAMPLE_RATE, voice))
