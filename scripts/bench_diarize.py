@@ -31,6 +31,10 @@ Columns:
   spk        speakers found / true
   role acc   share of reference utterances (0.5 s or more) whose role is right with the rep's
              voice profile enrolled from speech that is NOT in the conversation
+  learned    the same with the rep's voice learned instead: the speaker a person confirmed as
+             the rep in an earlier call (that held-out speech with another voice, diarized); a
+             call where only one speaker was found teaches nothing, as in the product: those
+             conversations have no learned value; "of" says how many had one
   false      speakers matched to profiles of people who are not in the call / profiles tried
   lost       two-channel only, with ASR: share of a party's utterances that had words on their
              own channel and have none after crosstalk removal (nothing may be lost)
@@ -474,22 +478,53 @@ def choose(conversations, built, options) -> tuple[dict[str, dict], list[dict]]:
     return chosen, tried
 
 
-def role_accuracy_enrolled(conv, diarization, reference, options):
-    """Role accuracy with the rep enrolled from speech not in the conversation; false matches of
-    profiles of people not in it."""
+def learned_voice(conv: Conversation, enroll: np.ndarray, options) -> np.ndarray | None:
+    """The rep's voice as the product learns it (``profiles.learn``): from an earlier call where
+    a person confirmed which speaker the rep is. That call is the rep's held-out speech and a
+    voice not in this conversation, diarized like any call; the learned voice is the centroid of
+    the speaker found where the rep talked, not a clean enrolment."""
+    from assistant import diarize
+
+    other = next(v for v in VOICES if v not in conv.voices and not v.startswith("stereo"))
+    partner = np.concatenate([load_clip(c) for c in VOICES[other]["clips"]])
+    gap = np.zeros(int(0.6 * SAMPLE_RATE), np.float32)
+    earlier = np.concatenate([partner[: 8 * SAMPLE_RATE], gap, enroll]).astype(np.float32)
+    found = diarize.diarize_mono(earlier, options)
+    if len(found.speakers) < 2:  # the product learns nothing from a call of one speaker
+        return None
+    rep_from = (len(partner[: 8 * SAMPLE_RATE]) + len(gap)) / SAMPLE_RATE
+    talk: dict[str, float] = {}
+    for t in found.turns:
+        talk[t.speaker] = talk.get(t.speaker, 0.0) + max(0.0, t.end_s - max(t.start_s, rep_from))
+    if not talk or max(talk.values()) <= 0:
+        return None
+    return found.embeddings.get(max(talk, key=talk.__getitem__))
+
+
+def role_accuracy_known_rep(conv, diarization, reference, options):
+    """Role accuracy with the rep's voice known from speech not in the conversation, enrolled
+    (a clean recording of them) and learned (an earlier call's speaker a person confirmed);
+    false matches of enrolled profiles of people not in it."""
     from assistant import diarize
     from assistant.diarize import profiles, roles
     from assistant.diarize.profiles import VoiceProfile
 
     enroll = voice_pieces(conv.rep)[1]
     if enroll is None or not conv.customers:
-        return None, None
+        return None, None, None
     vector = diarize.embed_speech(enroll)
     if vector is None:
-        return None, None
-    rep = VoiceProfile.new("Rep", vector, len(enroll) / SAMPLE_RATE)
-    speakers = roles.assign_roles([], diarization, [rep], options)
-    hyp = [(t.start_s, t.end_s, speakers[t.speaker].role) for t in diarization.turns]
+        return None, None, None
+    accuracy = {}
+    for how, voice in (("enrolled", vector), ("learned", learned_voice(conv, enroll, options))):
+        if voice is None:  # nothing learned: no voice evidence (counted apart)
+            accuracy[how] = None
+            continue
+        speakers = roles.assign_roles(
+            [], diarization, [VoiceProfile.new("Rep", voice, 1.0)], options
+        )
+        hyp = [(t.start_s, t.end_s, speakers[t.speaker].role) for t in diarization.turns]
+        accuracy[how] = role_accuracy(reference, hyp, conv.rep)[0]
     strangers = []
     for voice in VOICES:
         if voice not in conv.voices:
@@ -498,7 +533,7 @@ def role_accuracy_enrolled(conv, diarization, reference, options):
             assert embedding is not None
             strangers.append(VoiceProfile.new(voice, embedding, len(audio) / SAMPLE_RATE))
     false = profiles.match_profiles(diarization.embeddings, strangers)
-    return role_accuracy(reference, hyp, conv.rep)[0], f"{len(false)}/{len(strangers)}"
+    return accuracy["enrolled"], accuracy["learned"], f"{len(false)}/{len(strangers)}"
 
 
 def words_lost(built: Built, conv: Conversation, stereo, transcriber, options) -> float | None:
@@ -597,8 +632,11 @@ def main(argv: list[str] | None = None) -> int:
                     given = replace(o, speakers=len(conv.voices))
                     row[method]["der_speakers_given"] = mono_run(audio, b.reference, given)["der"]
                 if method == default and condition == "clean":
-                    acc, false = role_accuracy_enrolled(conv, result["diarization"], b.reference, o)
+                    acc, learned, false = role_accuracy_known_rep(
+                        conv, result["diarization"], b.reference, o
+                    )
                     row["role_accuracy_enrolled"] = acc
+                    row["role_accuracy_learned"] = learned
                     row["false_profile_matches"] = false
                     row["der_speakers_given"] = row[method]["der_speakers_given"]
             rows.append(row)
@@ -649,9 +687,14 @@ def summarise(rows: list[dict], default: str) -> list[dict]:
                 ),
                 4,
             )
-        for key in ("der_speakers_given", "role_accuracy_enrolled", "words_lost"):
+        keys = ("der_speakers_given", "role_accuracy_enrolled", "role_accuracy_learned")
+        for key in (*keys, "words_lost"):
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = round(float(np.mean(values)), 4) if values else None
+        known = [m for m in members if m.get("role_accuracy_enrolled") is not None]
+        entry["learned_of"] = (
+            f"{sum(m.get('role_accuracy_learned') is not None for m in known)}/{len(known)}"
+        )
         out.append(entry)
     return out
 
@@ -681,7 +724,7 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
     print()
     head = f"{'half':6} {'conversation':16} {'kind':11} {'cond':9} {'dur s':>6}"
     head += f" {'spk ahc':>8} {'DER ahc':>8} {'spk spec':>8} {'DER spec':>8} {'DER N':>6}"
-    head += f" {'role acc':>8} {'false':>6} {'lost':>6}"
+    head += f" {'role acc':>8} {'learned':>8} {'false':>6} {'lost':>6}"
     _header(head)
     for r in rows:
         if r["condition"] != "clean":
@@ -694,18 +737,19 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
                 line += f" {found:>8} {_pct(r[method]['der']):>8}"
             line += f" {_pct(r.get('der_speakers_given')):>6}"
             false = r.get("false_profile_matches") or ""
-            line += f" {_pct(r.get('role_accuracy_enrolled')):>8} {false:>6}"
+            line += f" {_pct(r.get('role_accuracy_enrolled')):>8}"
+            line += f" {_pct(r.get('role_accuracy_learned')):>8} {false:>6}"
         else:
             s = r["stereo"]
             found = f"{s['speakers_found']}/{r['speakers_true']}"
             line += (
-                f" {found:>8} {_pct(s['der']):>8}" + " " * 42 + f" {_pct(r.get('words_lost')):>6}"
+                f" {found:>8} {_pct(s['der']):>8}" + " " * 51 + f" {_pct(r.get('words_lost')):>6}"
             )
         print(line)
     print()
     head = f"{'half':6} {'kind':11} {'condition':9} {'n':>3} {'DER ahc':>8} {'worst':>6}"
     head += f" {'DER spec':>8} {'worst':>6} {'count ahc':>9} {'count spec':>10}"
-    head += f" {'DER N':>6} {'role acc':>8} {'lost':>6}"
+    head += f" {'DER N':>6} {'role acc':>8} {'learned':>8} {'of':>5} {'lost':>6}"
     _header(head)
     for s in summary:
         line = f"{s['half']:6} {s['kind']:11} {s['condition']:9} {s['n']:>3}"
@@ -717,6 +761,8 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
             line += f" {_pct(s['der_stereo']):>8} {_pct(s['der_stereo_worst']):>6}"
             line += " " * 16 + f" {_pct(s['count_right_stereo']):>9} {'':>10}"
         line += f" {_pct(s['der_speakers_given']):>6} {_pct(s['role_accuracy_enrolled']):>8}"
+        line += f" {_pct(s['role_accuracy_learned']):>8}"
+        line += f" {s['learned_of'] if s['role_accuracy_enrolled'] is not None else '':>5}"
         line += f" {_pct(s['words_lost']):>6}"
         print(line)
 

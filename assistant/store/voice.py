@@ -44,10 +44,13 @@ def create_voice_job(
 def learn_owner_voice(profiles_dir: Path, call: Call, rep_label: str) -> VoiceProfile | None:
     """A person confirmed that ``rep_label`` is the rep of ``call``: the call owner's voice is
     learned from that speaker (``profiles.learn``), when the owner has not enrolled their voice
-    and the report kept the speaker's voice. Returns the profile saved, or None."""
+    and the call's voices were told apart (two or more speakers with a voice). Returns the
+    profile saved, or None."""
     report = call.report or {}
-    speaker = next((s for s in report.get("speakers", []) if s.get("id") == rep_label), None)
-    if speaker is None or not speaker.get("voice"):
+    voices = [s for s in report.get("speakers", []) if s.get("voice")]
+    speaker = next((s for s in voices if s.get("id") == rep_label), None)
+    if speaker is None or len(voices) < 2:
+        # One voice found in the call: it may hold the customer's speech too; learn nothing.
         return None
     return learn(
         ProfileStore(profiles_dir),
