@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer, selectinload
 
 from assistant.errors import OptionError
@@ -41,12 +43,15 @@ def account_for(session: Session, owner: User, customer: str) -> Account | None:
     if not name:
         return None
     team = team_of(owner)
-    account = session.scalar(select(Account).where(Account.team == team, Account.key == fold(name)))
-    if account is None:
-        account = Account(team=team, name=name, key=fold(name))
-        session.add(account)
-        session.flush()
-    return account
+    query = select(Account).where(Account.team == team, Account.key == fold(name))
+    account = session.scalar(query)
+    if account is not None:
+        return account
+    # Another upload may make the same account right now: the insert yields to it.
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
+    made = insert(Account).values(team=team, name=name, key=fold(name), created_at=utcnow())
+    session.execute(made.on_conflict_do_nothing(index_elements=["team", "key"]))
+    return session.scalars(query).one()
 
 
 def visible_account(user: User) -> ColumnElement[bool]:
