@@ -111,3 +111,19 @@ def test_rep_of_another_team_gets_404_for_the_customer_page(
     response = carol.goto(href)
     assert response is not None and response.status == 404
     assert "Customer not found" in carol.content()
+
+
+def test_rep_moves_a_call_to_another_customer(
+    page_as: Any, acme_server: tuple[Server, dict]
+) -> None:
+    page = page_as("alice")
+    page.goto(f"/calls/{acme_server[1]['third']}")
+    page.locator("#customer-menu summary").click()
+    page.get_by_label("Customer of this call").fill("Globex  AG")
+    page.get_by_role("button", name="Move the call").click()
+    link = page.locator(".meta a[href^='/customers/']", has_text="Globex AG")
+    link.wait_for()
+    link.click()
+    page.wait_for_url(re.compile(r"/customers/\d+$"))
+    assert page.get_by_test_id("customer-name").inner_text() == "Globex AG"
+    assert page.get_by_test_id("timeline").locator("li").count() == 1

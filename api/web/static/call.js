@@ -179,6 +179,18 @@
     }
   });
 
+  // -- the call's customer: moved to another (or a new) customer ------------------------------
+  document.getElementById("customer-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const customer = event.currentTarget.elements.customer.value;
+    try {
+      await api("PUT", `/api/calls/${callId}/customer`, { customer });
+      window.location.reload();
+    } catch (err) {
+      toast(err.message, true);
+    }
+  });
+
   // -- delete ----------------------------------------------------------------------------------
   document.getElementById("delete-call")?.addEventListener("click", async (event) => {
     const title = event.currentTarget.dataset.title;
