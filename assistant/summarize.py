@@ -9,21 +9,17 @@ so this module stays model-free and is tested with the real encoder.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.errors import OptionError
+from assistant.languages import guess_language
 from assistant.report import Item, KeyMoment, Segment, Summary
 
 # Texts in, one unit-length row per text out.
 Embed = Callable[[list[str]], np.ndarray]
-
-_COMMON_EN = "the and to of is that it you we i this for are with be have not what so"
-_COMMON_DE = "der die das und ist nicht ich wir sie es ein eine zu mit den auch auf für"
-_STOPWORDS = {"en": set(_COMMON_EN.split()), "de": set(_COMMON_DE.split())}
 
 _TEXT = {
     "en": {
@@ -96,16 +92,6 @@ class SummarizeOptions:
             raise OptionError(f"item_bonus must be between 0 and 1, not {self.item_bonus}")
         if not 0.0 <= self.diversity <= 1.0:
             raise OptionError(f"diversity must be between 0 and 1, not {self.diversity}")
-
-
-def guess_language(texts: Sequence[str]) -> str:
-    """``de`` or ``en`` by common function words; English when it cannot tell."""
-    counts = dict.fromkeys(_STOPWORDS, 0)
-    for text in texts:
-        for word in re.findall(r"\w+", text.lower()):
-            for lang, words in _STOPWORDS.items():
-                counts[lang] += word in words
-    return "de" if counts["de"] > counts["en"] else "en"
 
 
 def participants(segments: Sequence[Segment], language: str) -> list[str]:

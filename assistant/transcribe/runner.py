@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from assistant.errors import OptionError
+from assistant.languages import function_word_counts
 from assistant.media import SAMPLE_RATE
 from assistant.report import Segment, Word, overlap_s
 from assistant.transcribe.guards import (
@@ -57,6 +58,10 @@ SURE_TURN_PROBABILITY = 0.9
 # checked, and is decoded again in another language the model is sure of.
 UNSURE_WORDS_PROBABILITY = 0.75
 RECHECK_PAD_S = 0.3
+# Whisper may also write such a turn down in its own language, with sure words, while the run
+# is labelled with the block's: a segment with at least this many function words of another
+# language, and more of them than of its run's, has its audio's language checked as well.
+OTHER_LANGUAGE_WORDS = 2
 
 
 class Backend(Protocol):
@@ -164,6 +169,14 @@ def _shift(d: Decoded, offset_s: float) -> Decoded:
 
 def _cut(speech: np.ndarray, spans_s: list[tuple[float, float]]) -> list[np.ndarray]:
     return [speech[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in spans_s]
+
+
+def _reads_as_other_language(text: str, language: str) -> bool:
+    counts = function_word_counts([text])
+    own = counts.get(language, 0)
+    return any(
+        n >= OTHER_LANGUAGE_WORDS and n > own for lang, n in counts.items() if lang != language
+    )
 
 
 def _attach_translations(segments: list[Decoded], translated: list[Decoded]) -> list[str | None]:
@@ -349,8 +362,9 @@ class WhisperTranscriber:
         options: TranscribeOptions,
     ) -> tuple[list[Decoded], list[tuple[str, float]], list[str | None]]:
         """``decoded`` (a run's segments) with the language of each; a segment whose words are
-        unsure (``UNSURE_WORDS_PROBABILITY``) and whose audio the model is sure is in another
-        language is replaced by that audio decoded in that language."""
+        unsure (``UNSURE_WORDS_PROBABILITY``) or read as another language
+        (``OTHER_LANGUAGE_WORDS``), and whose audio the model is sure is in another language,
+        is replaced by that audio decoded in that language."""
         languages = [(run.language, run.probability)] * len(decoded)
         if options.language is not None or not options.language_check:
             return decoded, languages, translations
@@ -360,7 +374,8 @@ class WhisperTranscriber:
         for i, d in enumerate(decoded):
             if d.end_s - d.start_s < MIN_TURN_S or not d.words:
                 continue
-            if sum(w[3] for w in d.words) / len(d.words) >= UNSURE_WORDS_PROBABILITY:
+            sure = sum(w[3] for w in d.words) / len(d.words) >= UNSURE_WORDS_PROBABILITY
+            if sure and not _reads_as_other_language(d.text, run.language):
                 continue
             lo = max(d.start_s - RECHECK_PAD_S, decoded[i - 1].end_s if i else 0.0)
             hi = d.end_s + RECHECK_PAD_S
