@@ -32,7 +32,12 @@ from assistant.errors import OptionError
 from assistant.settings import Settings
 from assistant.store import accounts
 from assistant.store import calls as call_store
-from assistant.store.account_view import AccountTheme, ShownWarning, account_view
+from assistant.store.account_view import (
+    AccountTheme,
+    ShownWarning,
+    account_view,
+    shown_warnings,
+)
 from assistant.store.followups import FollowUp
 from assistant.warnings import WarningSettings
 
@@ -216,13 +221,12 @@ def dismiss_warning(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    today: TodayDep,
 ) -> WarningPublic:
     """Dismiss a warning (by its kind and subject) with a reason; it moves to the dismissed
     warnings. The same kind about other calls shows again."""
     account = accounts.get_account(session, user, customer_id)
-    view = account_view(session, user, account, today, warning_settings(settings))
-    shown = {(w.warning.kind, w.subject): w for w in view.warnings + view.dismissed}
+    active, dismissed = shown_warnings(session, user, account, warning_settings(settings))
+    shown = {(w.warning.kind, w.subject): w for w in active + dismissed}
     warning = shown.get((body.kind, body.subject))
     if warning is None:
         kinds = ", ".join(f"{k} ({s or 'account'})" for k, s in shown) or "none"

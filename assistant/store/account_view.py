@@ -134,7 +134,6 @@ def account_view(
     settings: WarningSettings | None = None,
 ) -> AccountView:
     calls = accounts.account_calls(session, user, account)
-    calls.sort(key=lambda c: (call_day(c), c.created_at, c.id))
     counts = item_counts(session, [c.id for c in calls])
     timeline = [
         TimelineCall(
@@ -152,6 +151,30 @@ def account_view(
     latest = done[-1].id if len(done) > 1 else None
     themes, pending = _themes(session, user, account, latest)
     open_items = followups.follow_ups(session, user, today, account_id=account.id)
+    shown, dismissed = shown_warnings(session, user, account, settings, done)
+    return AccountView(
+        account,
+        timeline,
+        themes,
+        open_items,
+        shown,
+        dismissed,
+        pending,
+        new_items=[f for f in open_items if latest is not None and f.call_id == latest],
+    )
+
+
+def shown_warnings(
+    session: Session,
+    user: User,
+    account: Account,
+    settings: WarningSettings | None = None,
+    done: list[Call] | None = None,
+) -> tuple[list[ShownWarning], list[ShownWarning]]:
+    """The account's warnings from the reports of its analysed calls (``done``, oldest first;
+    read if not given): those shown, and those dismissed with who and why."""
+    if done is None:
+        done = [c for c in accounts.account_calls(session, user, account) if c.status == "done"]
     reports = current_reports(session, [c.id for c in done])
     shown, dismissed = [], []
     kept = accounts.dismissals(session, account)
@@ -163,13 +186,4 @@ def account_view(
         else:
             who = row.user.name if row.user else None
             dismissed.append(ShownWarning(warning, subject, row.reason, who))
-    return AccountView(
-        account,
-        timeline,
-        themes,
-        open_items,
-        shown,
-        dismissed,
-        pending,
-        new_items=[f for f in open_items if latest is not None and f.call_id == latest],
-    )
+    return shown, dismissed
