@@ -134,6 +134,14 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")
 
 
+# What reading a profile file may raise when the file is damaged or from another version.
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, OptionError)
+
+
+def _read(file: Path) -> VoiceProfile:
+    return VoiceProfile.from_json(json.loads(file.read_text("utf-8")))
+
+
 @dataclass
 class ProfileStore:
     """The ``profiles/`` folder of the data directory: reps by name in it, users of the service
@@ -150,6 +158,16 @@ class ProfileStore:
         """The file of the service's user ``user_id``."""
         return self.directory / USERS_FOLDER / f"{int(user_id)}.json"
 
+    def user(self, user_id: int) -> VoiceProfile | None:
+        """The profile of user ``user_id``; None when they have none or it cannot be read."""
+        path = self.user_path(user_id)
+        if not path.is_file():
+            return None
+        try:
+            return _read(path)
+        except _UNREADABLE:
+            return None
+
     def _path_of(self, profile: VoiceProfile) -> Path:
         return (
             self.path(profile.name) if profile.user_id is None else self.user_path(profile.user_id)
@@ -164,8 +182,8 @@ class ProfileStore:
         files = [*self.directory.glob("*.json"), *self.directory.glob(f"{USERS_FOLDER}/*.json")]
         for file in sorted(files):
             try:
-                profiles.append(VoiceProfile.from_json(json.loads(file.read_text("utf-8"))))
-            except (OSError, ValueError, KeyError, TypeError, OptionError) as exc:
+                profiles.append(_read(file))
+            except _UNREADABLE as exc:
                 log.warning("skipping voice profile %s: %s", file, exc)
                 self._skipped.append(file)
         return sorted(profiles, key=lambda p: p.name.casefold())
@@ -175,7 +193,7 @@ class ProfileStore:
         if not path.is_file():
             raise OptionError(f"no rep named {name!r} is enrolled; {self._known()}")
         try:
-            return VoiceProfile.from_json(json.loads(path.read_text("utf-8")))
+            return _read(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise OptionError(
                 f"the voice profile of {name!r} ({path}) cannot be read: {exc}; remove it with "
@@ -224,8 +242,8 @@ class ProfileStore:
         if target.exists() or not legacy.is_file():
             return False
         try:
-            profile = VoiceProfile.from_json(json.loads(legacy.read_text("utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, OptionError):
+            profile = _read(legacy)
+        except _UNREADABLE:
             return False
         if profile.name != name:
             return False
@@ -322,13 +340,7 @@ def learn(
     vector = np.asarray(voice, dtype=np.float32)
     if vector.shape != (256,) or not np.all(np.isfinite(vector)) or speech_s < min_speech_s:
         return None
-    path = store.user_path(user_id)
-    known: VoiceProfile | None = None
-    if path.is_file():
-        try:
-            known = VoiceProfile.from_json(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError, KeyError, TypeError, OptionError):
-            known = None  # unreadable: learned again from here
+    known = store.user(user_id)  # an unreadable one is learned again from here
     if known is not None and not known.learned:
         return None
     if known is not None and call in known.recordings:
