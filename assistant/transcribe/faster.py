@@ -40,6 +40,8 @@ WORKERS = 2
 ENCODED_KEPT = 24
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 FALLBACK_CANDIDATES = 5
+# The fallback samples; a fixed seed makes the same recording give the same transcript.
+FALLBACK_SEED = 7
 # Speech left after the last piece Whisper wrote for a block (more than the VAD's padding and a
 # breath) is decoded in another round, up to this many rounds.
 CONTINUE_AFTER_S = 2.0
@@ -180,6 +182,9 @@ class FasterWhisperBackend:
         (result,) = self._model.model.generate(encoded, [prompt], beam_size=beam, **generate)
         best = _scored(result, tokenizer)
         if self._needs_fallback(*best[1:]):
+            import ctranslate2
+
+            ctranslate2.set_random_seed(FALLBACK_SEED)
             for temperature in FALLBACK_TEMPERATURES:
                 (retry,) = self._model.model.generate(
                     encoded,
