@@ -31,6 +31,8 @@ Columns:
   spk        speakers found / true
   role acc   share of reference utterances (0.5 s or more) whose role is right with the rep's
              voice profile enrolled from speech that is NOT in the conversation
+  ovl/miss   of the utterances whose role was wrong (miss), those lying mostly inside the other
+             party's speech (ovl): a backchannel over a turn goes to the louder turn
   learned    the same with the rep's voice learned instead: the speaker a person confirmed as
              the rep in an earlier call (that held-out speech with another voice, diarized); a
              call where only one speaker was found teaches nothing, as in the product: those
@@ -241,10 +243,13 @@ def annotation(turns):
 
 
 def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0.01):
-    """(utterances, time): share of reference utterances of 0.5 s or more whose role (the role
-    given to most of the utterance; none given is wrong) is right, and share of all reference
-    speech time whose role is right. Shorter bursts are scored by DER, not here."""
-    right_time = total_time = right_utterances = utterances = 0
+    """(utterances, time, misses, overlapped misses): share of reference utterances of 0.5 s or
+    more whose role (the role given to most of the utterance; none given is wrong) is right,
+    share of all reference speech time whose role is right, how many such utterances were wrong,
+    and how many of those lie mostly inside another voice's speech (a backchannel over a turn:
+    one speaker at a time cannot give it to anyone but the louder turn). Shorter bursts are
+    scored by DER, not here."""
+    right_time = total_time = right_utterances = utterances = overlapped = 0
     for start, end, voice in reference:
         truth = "rep" if voice == rep_voice else "customer"
         votes = {"rep": 0, "customer": 0, None: 0}
@@ -255,8 +260,18 @@ def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0
         right_time += votes[truth]
         if end - start >= 0.5:
             utterances += 1
-            right_utterances += max(votes, key=lambda r: votes[r]) == truth
-    return right_utterances / max(1, utterances), right_time / max(1, total_time)
+            right = max(votes, key=lambda r: votes[r]) == truth
+            right_utterances += right
+            covered = sum(
+                max(0.0, min(end, e) - max(start, s)) for s, e, v in reference if v != voice
+            )
+            overlapped += not right and covered > (end - start) / 2
+    return (
+        right_utterances / max(1, utterances),
+        right_time / max(1, total_time),
+        utterances - right_utterances,
+        overlapped,
+    )
 
 
 Piece = tuple[np.ndarray, np.ndarray]  # a turn's audio, and its reference speech per 20 ms
@@ -511,11 +526,12 @@ def role_accuracy_known_rep(conv, diarization, reference, options):
 
     enroll = voice_pieces(conv.rep)[1]
     if enroll is None or not conv.customers:
-        return None, None, None
+        return None, None, None, None
     vector = diarize.embed_speech(enroll)
     if vector is None:
-        return None, None, None
-    accuracy = {}
+        return None, None, None, None
+    accuracy: dict[str, float | None] = {}
+    misses = ""
     for how, voice in (("enrolled", vector), ("learned", learned_voice(conv, enroll, options))):
         if voice is None:  # nothing learned: no voice evidence (counted apart)
             accuracy[how] = None
@@ -524,7 +540,10 @@ def role_accuracy_known_rep(conv, diarization, reference, options):
             [], diarization, [VoiceProfile.new("Rep", voice, 1.0)], options
         )
         hyp = [(t.start_s, t.end_s, speakers[t.speaker].role) for t in diarization.turns]
-        accuracy[how] = role_accuracy(reference, hyp, conv.rep)[0]
+        right, _, wrong, overlapped = role_accuracy(reference, hyp, conv.rep)
+        accuracy[how] = right
+        if how == "enrolled":
+            misses = f"{overlapped}/{wrong}"
     strangers = []
     for voice in VOICES:
         if voice not in conv.voices:
@@ -533,7 +552,7 @@ def role_accuracy_known_rep(conv, diarization, reference, options):
             assert embedding is not None
             strangers.append(VoiceProfile.new(voice, embedding, len(audio) / SAMPLE_RATE))
     false = profiles.match_profiles(diarization.embeddings, strangers)
-    return accuracy["enrolled"], accuracy["learned"], f"{len(false)}/{len(strangers)}"
+    return accuracy["enrolled"], accuracy["learned"], f"{len(false)}/{len(strangers)}", misses
 
 
 def words_lost(built: Built, conv: Conversation, stereo, transcriber, options) -> float | None:
@@ -632,12 +651,13 @@ def main(argv: list[str] | None = None) -> int:
                     given = replace(o, speakers=len(conv.voices))
                     row[method]["der_speakers_given"] = mono_run(audio, b.reference, given)["der"]
                 if method == default and condition == "clean":
-                    acc, learned, false = role_accuracy_known_rep(
+                    acc, learned, false, misses = role_accuracy_known_rep(
                         conv, result["diarization"], b.reference, o
                     )
                     row["role_accuracy_enrolled"] = acc
                     row["role_accuracy_learned"] = learned
                     row["false_profile_matches"] = false
+                    row["role_misses_overlapped"] = misses
                     row["der_speakers_given"] = row[method]["der_speakers_given"]
             rows.append(row)
         if len(conv.voices) == 2 and not conv.synthetic:
@@ -692,6 +712,10 @@ def summarise(rows: list[dict], default: str) -> list[dict]:
             values = [m[key] for m in members if m.get(key) is not None]
             entry[key] = round(float(np.mean(values)), 4) if values else None
         known = [m for m in members if m.get("role_accuracy_enrolled") is not None]
+        misses = [tuple(map(int, m["role_misses_overlapped"].split("/"))) for m in known]
+        entry["role_misses_overlapped"] = (
+            f"{sum(o for o, _ in misses)}/{sum(w for _, w in misses)}" if misses else None
+        )
         entry["learned_of"] = (
             f"{sum(m.get('role_accuracy_learned') is not None for m in known)}/{len(known)}"
         )
@@ -724,7 +748,7 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
     print()
     head = f"{'half':6} {'conversation':16} {'kind':11} {'cond':9} {'dur s':>6}"
     head += f" {'spk ahc':>8} {'DER ahc':>8} {'spk spec':>8} {'DER spec':>8} {'DER N':>6}"
-    head += f" {'role acc':>8} {'learned':>8} {'false':>6} {'lost':>6}"
+    head += f" {'role acc':>8} {'ovl/miss':>8} {'learned':>8} {'false':>6} {'lost':>6}"
     _header(head)
     for r in rows:
         if r["condition"] != "clean":
@@ -738,18 +762,19 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
             line += f" {_pct(r.get('der_speakers_given')):>6}"
             false = r.get("false_profile_matches") or ""
             line += f" {_pct(r.get('role_accuracy_enrolled')):>8}"
+            line += f" {r.get('role_misses_overlapped') or '':>8}"
             line += f" {_pct(r.get('role_accuracy_learned')):>8} {false:>6}"
         else:
             s = r["stereo"]
             found = f"{s['speakers_found']}/{r['speakers_true']}"
             line += (
-                f" {found:>8} {_pct(s['der']):>8}" + " " * 51 + f" {_pct(r.get('words_lost')):>6}"
+                f" {found:>8} {_pct(s['der']):>8}" + " " * 60 + f" {_pct(r.get('words_lost')):>6}"
             )
         print(line)
     print()
     head = f"{'half':6} {'kind':11} {'condition':9} {'n':>3} {'DER ahc':>8} {'worst':>6}"
     head += f" {'DER spec':>8} {'worst':>6} {'count ahc':>9} {'count spec':>10}"
-    head += f" {'DER N':>6} {'role acc':>8} {'learned':>8} {'of':>5} {'lost':>6}"
+    head += f" {'DER N':>6} {'role acc':>8} {'ovl/miss':>8} {'learned':>8} {'of':>5} {'lost':>6}"
     _header(head)
     for s in summary:
         line = f"{s['half']:6} {s['kind']:11} {s['condition']:9} {s['n']:>3}"
@@ -761,6 +786,7 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
             line += f" {_pct(s['der_stereo']):>8} {_pct(s['der_stereo_worst']):>6}"
             line += " " * 16 + f" {_pct(s['count_right_stereo']):>9} {'':>10}"
         line += f" {_pct(s['der_speakers_given']):>6} {_pct(s['role_accuracy_enrolled']):>8}"
+        line += f" {s['role_misses_overlapped'] or '':>8}"
         line += f" {_pct(s['role_accuracy_learned']):>8}"
         line += f" {s['learned_of'] if s['role_accuracy_enrolled'] is not None else '':>5}"
         line += f" {_pct(s['words_lost']):>6}"
