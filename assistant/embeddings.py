@@ -38,14 +38,7 @@ class SentenceEncoder:
             raise ModelError(f"cannot load the MiniLM sentence encoder: {exc}") from exc
         model.eval()
         self.hidden_size = int(model.config.hidden_size)
-        import warnings
-
-        with warnings.catch_warnings():
-            # torch announces a new home for this API; the call itself is supported.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.model = torch.ao.quantization.quantize_dynamic(
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
+        self.model = net.int8(model)
         self._torch = torch
         self._memory: dict[str, np.ndarray] = {}
 

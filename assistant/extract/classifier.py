@@ -83,8 +83,9 @@ class Classifier:
         self.max_length = int(self.config.get("max_length", 128))
         self.temperature = float(self.config.get("temperature", 1.0))
         try:
-            self.tokenizer = net.load_tokenizer()
-            encoder = net.load_base_encoder()
+            base = str(self.config.get("base", "minilm"))
+            encoder = net.load_base_encoder(base)
+            self.tokenizer = net.load_tokenizer(base)
             adapter = model_dir / "adapter"
             if adapter.is_dir():
                 import warnings
@@ -95,6 +96,8 @@ class Classifier:
                     # peft asks transformers a deprecated question; nothing for users to do.
                     warnings.simplefilter("ignore", FutureWarning)
                     encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
+            if self.config.get("int8"):  # linear layers in int8, as the model was measured
+                encoder = net.int8(encoder)
             self.net = net.ExtractorNet(encoder, len(self.labels), len(self.categories))
             heads = load_file(str(model_dir / "heads.safetensors"))
             self.net.label_head.load_state_dict(

