@@ -452,12 +452,13 @@ def update_speakers(
 ) -> list[SpeakerPublic]:
     """Name speakers and set their roles (rep or customer); segments and items follow. The
     speaker set as the rep teaches the call owner's voice (unless the owner enrolled their
-    voice): their later calls find them by voice."""
+    voice): their later calls find them by voice. Changing the rep of a call that taught it
+    takes that call's old rep back out of the learned voice."""
     call = store.get_call(session, user, call_id)
     updates = [s.model_dump(exclude_unset=True) for s in body.speakers]
     speakers = store.update_speakers(session, call, updates)
     session.commit()
-    reps = [u["label"] for u in updates if u.get("role") == "rep"]
-    if len(reps) == 1:
-        voice.learn_owner_voice(settings.profiles_dir, call, reps[0])
+    if any("role" in u for u in updates):
+        reps = [u["label"] for u in updates if u.get("role") == "rep"]
+        voice.follow_roles(session, settings.profiles_dir, call, reps)
     return [SpeakerPublic.model_validate(s) for s in speakers]

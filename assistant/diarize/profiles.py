@@ -359,6 +359,40 @@ def learn(
     return profile
 
 
+def relearn(
+    store: ProfileStore,
+    user_id: int,
+    name: str,
+    voices: Sequence[tuple[str, Sequence[float], float]],
+    min_speech_s: float = MIN_ENROLL_SPEECH_S,
+) -> VoiceProfile | None:
+    """Make a user's learned profile again from ``voices`` (call, the speaker confirmed as them,
+    seconds of speech), after a person changed who the rep of a call it was learned from is: a
+    wrong confirmation taken back leaves no trace of that voice. Each voice counts as in
+    ``learn``. Nothing left to learn from removes the profile (returns None); a profile enrolled
+    from a recording stays as it is (returned)."""
+    known = store.user(user_id)
+    if known is not None and not known.learned:
+        return known
+    kept = [
+        (call, np.asarray(v, dtype=np.float32), float(s))
+        for call, v, s in voices
+        if np.shape(v) == (256,) and np.all(np.isfinite(v)) and s >= min_speech_s
+    ]
+    if not kept:
+        store.remove_user(user_id)
+        return None
+    units = [v / max(float(np.linalg.norm(v)), 1e-12) for _, v, _ in kept]
+    seconds = [s for _, _, s in kept]
+    vector = np.average(np.stack(units), axis=0, weights=seconds)
+    calls = tuple(dict.fromkeys(call for call, _, _ in kept))
+    profile = replace(
+        VoiceProfile.new(name, vector, sum(seconds), calls, user_id=user_id), learned=True
+    )
+    store.save(profile)
+    return profile
+
+
 def match_profiles(
     voices: dict[str, np.ndarray],
     profiles: Sequence[VoiceProfile],

@@ -209,3 +209,48 @@ def test_a_call_with_one_voice_found_teaches_nothing(service: Service) -> None:
     )
     assert r.status_code == 200, r.text
     assert ProfileStore(service.settings.profiles_dir).list() == []
+
+
+def test_a_wrong_confirmation_is_taken_back(service: Service, tmp_path: Path) -> None:
+    """alice confirms a customer as herself by mistake, then corrects it: the voice learned from
+    that call is the rep's alone; when she says she is no one in the call, nothing is learned."""
+    from sqlalchemy import select
+
+    from assistant.store.tables import Call
+
+    audio, reference = conversation()
+    r = service.upload("alice", write_wav(tmp_path / "call.wav", audio))
+    call_id = r.json()["call"]["id"]
+    service.run_jobs()
+    call = service.client.get(f"/api/calls/{call_id}", headers=service.h("alice")).json()
+    rep = voice_at(call["segments"], reference, "rep")
+    customer = next(s["label"] for s in call["speakers"] if s["label"] != rep)
+    with service.db.session() as session:
+        found = session.scalars(select(Call).where(Call.id == call_id)).one()
+        voices = {s["id"]: np.asarray(s["voice"]) for s in found.report["speakers"] if s["voice"]}
+        seconds = {s["id"]: s["voice_s"] for s in found.report["speakers"]}
+    store, alice = ProfileStore(service.settings.profiles_dir), user_id(service, "alice")
+
+    def set_rep(label: str | None) -> None:
+        updates = [
+            {"label": s["label"], "role": "rep" if s["label"] == label else "customer"}
+            for s in call["speakers"]
+        ]
+        r = service.client.patch(
+            f"/api/calls/{call_id}/speakers", headers=service.h("alice"), json={"speakers": updates}
+        )
+        assert r.status_code == 200, r.text
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.linalg.norm(v)
+
+    set_rep(customer)
+    wrong = store.user(alice)
+    assert wrong is not None and np.allclose(wrong.embedding, unit(voices[customer]), atol=1e-4)
+    set_rep(rep)
+    fixed = store.user(alice)
+    assert fixed is not None and fixed.learned and len(fixed.recordings) == 1
+    assert np.allclose(fixed.embedding, unit(voices[rep]), atol=1e-4)
+    assert fixed.speech_s == round(seconds[rep], 2)
+    set_rep(None)
+    assert store.user(alice) is None

@@ -19,6 +19,7 @@ from assistant.diarize.profiles import (
     enroll,
     learn,
     match_profiles,
+    relearn,
     slug,
 )
 from assistant.errors import EmptyAudioError, OptionError
@@ -256,3 +257,29 @@ def test_learning_a_voice_from_confirmed_calls(anna: VoiceProfile, tmp_path: Pat
     assert learn(store, 8, "anna", b, 30.0, "call-3") is None
     kept = VoiceProfile.from_json(json.loads(enrolled.read_text("utf-8")))
     assert not kept.learned and np.allclose(kept.embedding, anna.embedding, atol=1e-5)
+
+
+def test_relearning_takes_a_wrong_call_back_out(anna: VoiceProfile, tmp_path: Path) -> None:
+    """A learned voice made again from the calls it still holds: the voice of a call whose rep
+    was corrected leaves no trace; with nothing left, the profile goes; an enrolled profile is
+    never touched."""
+    store = ProfileStore(tmp_path)
+    rng = np.random.default_rng(1)
+    mine, stranger = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 256)))
+    learn(store, 7, "bea", mine, 20.0, "call-1")
+    wrong = learn(store, 7, "bea", stranger, 20.0, "call-2")  # the customer, confirmed by mistake
+    assert wrong is not None and float(wrong.embedding @ stranger) > 0.5
+    fixed = relearn(store, 7, "bea", [("call-1", mine, 20.0)])
+    assert fixed is not None and fixed.learned and fixed.recordings == ("call-1",)
+    assert fixed.speech_s == 20.0 and np.allclose(fixed.embedding, mine, atol=1e-5)
+    saved = store.user(7)
+    assert saved is not None and saved.recordings == ("call-1",)
+    assert np.allclose(saved.embedding, mine, atol=1e-5)
+    # a voice too short to teach anything counts as none
+    assert relearn(store, 7, "bea", [("call-1", mine, 1.0)]) is None
+    assert store.user(7) is None
+    enrolled = VoiceProfile.new("anna", anna.embedding, 20.0, user_id=8)
+    store.save(enrolled)
+    kept = relearn(store, 8, "anna", [])
+    assert kept is not None and not kept.learned and store.user(8) is not None
+    assert np.allclose(kept.embedding, enrolled.embedding, atol=1e-5)
