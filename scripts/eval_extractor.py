@@ -15,7 +15,9 @@ One table, one row per test set, each with its goal; the worst row is the headli
   given roles, and with the roles withheld so that the product's role heuristic decides (turns
   labelled ``skip`` are scored neither way).
 
-``--detail`` adds per-class reports and reliability tables; ``--json`` writes every number.
+``--detail`` adds per-class reports and reliability tables, and the best action-item F1 that
+any threshold reaches on the AMI test and validation meetings, chosen on them in hindsight (how
+far a threshold alone could go); ``--json`` writes every number.
 Any transcript JSONL with gold labels can be scored alone with ``--data FILE``.
 """
 
@@ -25,9 +27,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,6 +84,7 @@ class Scored:
     gold: list[str]
     chosen: list[str]
     confidence: list[float]
+    action: list[float] = field(default_factory=list)  # the action-item probability
 
 
 def classify(
@@ -87,6 +92,7 @@ def classify(
 ) -> Scored:
     """The model's decision on every scored utterance; ``roles`` gives each call's roles."""
     out = Scored([], [], [])
+    action = classifier.labels.index("action_item")
     for call in calls:
         call_roles = roles(call)
         turns = [
@@ -99,6 +105,7 @@ def classify(
                 out.gold.append(row.label)
                 out.chosen.append(preds.chosen[i])
                 out.confidence.append(float(preds.confidence[i]))
+                out.action.append(float(preds.label_probs[i, action]))
     return out
 
 
@@ -171,6 +178,22 @@ def sure_precision(scored: Scored, label: str, at: float = 0.9) -> tuple[int, fl
         if c == label and p >= at
     ]
     return len(hits), (sum(hits) / len(hits) if hits else None)
+
+
+def hindsight(scored: Scored) -> dict[str, float]:
+    """The best action-item F1 any threshold on the action-item probability reaches on these
+    utterances, the threshold chosen on them (so no model's score: how far thresholds can go)."""
+    gold = np.asarray(scored.gold) == "action_item"
+    probs = np.asarray(scored.action)
+    best = {"f1": 0.0, "threshold": 1.0, "precision": 0.0, "recall": 0.0}
+    for t in np.unique(probs[probs >= 0.01]):
+        found = probs >= t
+        hits = int((found & gold).sum())
+        precision, recall = hits / max(1, int(found.sum())), hits / max(1, int(gold.sum()))
+        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+        if f1 > best["f1"]:
+            best = {"f1": f1, "threshold": float(t), "precision": precision, "recall": recall}
+    return {k: round(v, 3) for k, v in best.items()}
 
 
 def owner_and_due(calls: list[Call]) -> dict[str, object]:
@@ -255,6 +278,10 @@ def evaluate(args: argparse.Namespace, model: Classifier) -> tuple[list[Line], d
         lines.append(line("AMI held-out meetings, true prior", scored, "action_item", 0.40))
         n, precision = sure_precision(scored, "action_item")
         extra["ami_sure"] = {"n": n, "precision": precision}
+        if args.detail:
+            extra["ami_hindsight"] = {"test": hindsight(scored)}
+            validation = [c for c in read_ami_meetings(args.ami) if c.split == "val"]
+            extra["ami_hindsight"]["val"] = hindsight(classify(model, validation, no_roles))
     if args.negotiations.is_file():
         deals = read_negotiations(args.negotiations)
         for name, roles, goal in (
@@ -299,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         sure = extra["ami_sure"]
         print(
             f"AMI action items given at confidence >= 0.9: {sure['n']}, right {sure['precision']}"
+        )
+    for split, best in extra.get("ami_hindsight", {}).items():
+        print(
+            f"AMI {split} meetings, best action-item threshold in hindsight (chosen on them): "
+            f"F1 {best['f1']} at {best['threshold']} (P {best['precision']}, R {best['recall']})"
         )
     if "rules" in extra:
         rules = extra["rules"]
