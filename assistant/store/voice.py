@@ -76,13 +76,13 @@ def follow_roles(
         if len(confirmed) == 1:
             return learn_owner_voice(profiles_dir, call, confirmed[0])
         return known
-    voices = []
+    voices: list[tuple[str, list[float], float]] = []
     learned_from = session.scalars(
         select(Call).where(Call.owner_id == call.owner_id, Call.sha256.in_(known.recordings))
     )
-    for other in learned_from:
+    for other in learned_from:  # a recording uploaded twice counts once, as in learning
         rep = [s.label for s in other.speakers if s.role == "rep"]
         found = _confirmed_voice(other, rep[0]) if len(rep) == 1 else None
-        if found is not None:
+        if found is not None and all(other.sha256 != v[0] for v in voices):
             voices.append((other.sha256, *found))
     return relearn(store, call.owner_id, call.owner.name, voices)
