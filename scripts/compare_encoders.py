@@ -113,22 +113,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ---------------------------------------------------------------- encoders
 
 
-def minilm_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
+def pair_encoder(tokenizer: Any, model: Any, max_length: int) -> Encoder:
+    """(utterance, context) pairs through ``model`` as net.py feeds them, pooled as its heads
+    read them: [mean of the utterance's tokens; mean of all tokens]."""
     import torch
 
     from assistant.extract import net
 
-    torch.set_num_threads(threads)
-    tokenizer, model = net.load_tokenizer(), net.load_base_encoder().eval()
-
-    def batches(n: int, key: Callable[[int], int], size: int = 32) -> list[list[int]]:
-        order = sorted(range(n), key=key)  # similar lengths share a batch, as in classifier.py
-        return [order[i : i + size] for i in range(0, n, size)]
-
     def pair(pairs: Pairs) -> np.ndarray:
         out = np.zeros((len(pairs), 2 * model.config.hidden_size), dtype=np.float32)
+        # similar lengths share a batch, as in classifier.py
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         with torch.inference_mode():
-            for idx in batches(len(pairs), lambda i: len(pairs[i][0]) + len(pairs[i][1])):
+            for start in range(0, len(order), 32):
+                idx = order[start : start + 32]
                 batch = tokenizer(
                     [pairs[i][0] for i in idx],
                     [pairs[i][1] for i in idx],
@@ -143,6 +141,23 @@ def minilm_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
                 )
                 out[idx] = pooled.numpy()
         return out
+
+    return pair
+
+
+def minilm_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
+    import torch
+
+    from assistant.extract import net
+
+    torch.set_num_threads(threads)
+    tokenizer, model = net.load_tokenizer(), net.load_base_encoder().eval()
+
+    def batches(n: int, key: Callable[[int], int], size: int = 32) -> list[list[int]]:
+        order = sorted(range(n), key=key)  # similar lengths share a batch, as in classifier.py
+        return [order[i : i + size] for i in range(0, n, size)]
+
+    pair = pair_encoder(tokenizer, model, max_length)
 
     def sentences(texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
@@ -190,31 +205,10 @@ def e5_pair_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
     model, tokenizer = e5.load_encoder(), e5.Tokenizer()
     quantized = net.int8(model)
 
-    def run(on: Any) -> Encoder:
-        def pair(pairs: Pairs) -> np.ndarray:
-            out = np.zeros((len(pairs), 2 * model.config.hidden_size), dtype=np.float32)
-            order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-            with torch.inference_mode():
-                for start in range(0, len(order), 32):
-                    idx = order[start : start + 32]
-                    batch = tokenizer(
-                        [pairs[i][0] for i in idx],
-                        [pairs[i][1] for i in idx],
-                        truncation="longest_first",
-                        max_length=max_length,
-                        padding=True,
-                        return_tensors="pt",
-                    )
-                    hidden = on(**batch).last_hidden_state
-                    pooled = net.ExtractorNet.pool(
-                        hidden, batch["attention_mask"], batch["token_type_ids"]
-                    )
-                    out[idx] = pooled.numpy()
-            return out
-
-        return pair
-
-    return {"e5-pair": run(model), "e5-pair-int8": run(quantized)}
+    return {
+        "e5-pair": pair_encoder(tokenizer, model, max_length),
+        "e5-pair-int8": pair_encoder(tokenizer, quantized, max_length),
+    }
 
 
 def shipped_probs(model_dir: Path, pairs_by_call: list[Pairs], threads: int) -> np.ndarray:
