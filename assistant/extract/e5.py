@@ -165,7 +165,7 @@ class Tokenizer:
             pad_token=pieces[special["pad"]][0],
             unk_token=pieces[special["unk"]][0],
         )
-        self._table = {cp: out for cp, out in f["table"].items()}
+        self._table = f["table"]
 
     def _normal(self, text: str) -> str:
         return re.sub(" {2,}", " ", text.translate(self._table))

@@ -152,15 +152,7 @@ def test_a_confirmed_rep_is_found_by_voice_in_their_next_call(
     first_id = r.json()["call"]["id"]
     service.run_jobs()
     call = service.client.get(f"/api/calls/{first_id}", headers=service.h("alice")).json()
-    rep = voice_at(call["segments"], reference, "rep")
-    updates = [
-        {"label": s["label"], "role": "rep" if s["label"] == rep else "customer"}
-        for s in call["speakers"]
-    ]
-    r = service.client.patch(
-        f"/api/calls/{first_id}/speakers", headers=service.h("alice"), json={"speakers": updates}
-    )
-    assert r.status_code == 200, r.text
+    set_rep(service, call, voice_at(call["segments"], reference, "rep"))
     profiles = ProfileStore(service.settings.profiles_dir).list()
     assert [(p.name, p.learned) for p in profiles] == [("alice", True)]
 
@@ -179,6 +171,18 @@ def test_a_confirmed_rep_is_found_by_voice_in_their_next_call(
     assert speakers["alice"]["role"] == "rep" and speakers["alice"]["role_source"] == "profile"
     assert voice_at(call["segments"], reference, "rep") == "alice"
     assert all(s["role"] == "customer" for k, s in speakers.items() if k != "alice")
+
+
+def set_rep(service: Service, call: dict, label: str | None) -> None:
+    """alice says speaker ``label`` of ``call`` is the rep and every other one a customer."""
+    updates = [
+        {"label": s["label"], "role": "rep" if s["label"] == label else "customer"}
+        for s in call["speakers"]
+    ]
+    r = service.client.patch(
+        f"/api/calls/{call['id']}/speakers", headers=service.h("alice"), json={"speakers": updates}
+    )
+    assert r.status_code == 200, r.text
 
 
 def voice_at(segments: list[dict], reference: list[tuple[float, float, str]], voice: str) -> str:
@@ -231,26 +235,16 @@ def test_a_wrong_confirmation_is_taken_back(service: Service, tmp_path: Path) ->
         seconds = {s["id"]: s["voice_s"] for s in found.report["speakers"]}
     store, alice = ProfileStore(service.settings.profiles_dir), user_id(service, "alice")
 
-    def set_rep(label: str | None) -> None:
-        updates = [
-            {"label": s["label"], "role": "rep" if s["label"] == label else "customer"}
-            for s in call["speakers"]
-        ]
-        r = service.client.patch(
-            f"/api/calls/{call_id}/speakers", headers=service.h("alice"), json={"speakers": updates}
-        )
-        assert r.status_code == 200, r.text
-
     def unit(v: np.ndarray) -> np.ndarray:
         return v / np.linalg.norm(v)
 
-    set_rep(customer)
+    set_rep(service, call, customer)
     wrong = store.user(alice)
     assert wrong is not None and np.allclose(wrong.embedding, unit(voices[customer]), atol=1e-4)
-    set_rep(rep)
+    set_rep(service, call, rep)
     fixed = store.user(alice)
     assert fixed is not None and fixed.learned and len(fixed.recordings) == 1
     assert np.allclose(fixed.embedding, unit(voices[rep]), atol=1e-4)
     assert fixed.speech_s == round(seconds[rep], 2)
-    set_rep(None)
+    set_rep(service, call, None)
     assert store.user(alice) is None
