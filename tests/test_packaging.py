@@ -71,7 +71,12 @@ def test_an_installed_wheel_extracts_items_outside_the_checkout(tmp_path: Path) 
         if p.is_file() and p.relative_to(model).parts[0] != "data"
     }
     assert {n.removeprefix(shipped) for n in names if n.startswith(shipped)} == run_time
-    assert {"config.json", "heads.safetensors"} <= run_time
+    assert {
+        "config.json",
+        "heads.safetensors",
+        "de/config.json",
+        "de/heads.safetensors",
+    } <= run_time
     assert not [n for n in names if n.startswith("models/")]
 
     # A fresh environment that sees this one's third-party packages but not the checkout.

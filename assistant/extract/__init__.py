@@ -87,7 +87,11 @@ class ExtractOptions:
 class Extractor(Protocol):
     name: str
 
-    def extract(self, segments: list[Segment], call_date: date) -> list[Item]: ...
+    def extract(
+        self, segments: list[Segment], call_date: date, language: str | None = None
+    ) -> list[Item]: ...
+
+    def model_name(self, language: str | None = None) -> str: ...
 
 
 def is_name(speaker: str | None) -> bool:
@@ -290,7 +294,8 @@ def extract_items(
 
 
 class ModelExtractor:
-    """The fine-tuned MiniLM classifier and the detail rules, loaded once per model folder."""
+    """The fine-tuned classifiers (one per language folder) and the detail rules, each loaded
+    once per process."""
 
     name = "minilm-lora"
 
@@ -299,11 +304,28 @@ class ModelExtractor:
         from assistant.extract.classifier import get_classifier
 
         self.options = options
-        self.classifier = get_classifier(options.model_dir)
+        get_classifier(options.model_dir)  # a missing or broken model fails here, not mid-call
         self.embed = get_sentence_encoder()
 
-    def extract(self, segments: list[Segment], call_date: date) -> list[Item]:
-        return extract_items(segments, call_date, self.classifier, self.options, self.embed)
+    def extract(
+        self, segments: list[Segment], call_date: date, language: str | None = None
+    ) -> list[Item]:
+        """Items of a call in ``language`` (the call's language picks the model, see
+        ``classifier.get_classifier``)."""
+        from assistant.extract.classifier import get_classifier
+
+        classifier = get_classifier(self.options.model_dir, language)
+        return extract_items(segments, call_date, classifier, self.options, self.embed)
+
+    def model_name(self, language: str | None = None) -> str:
+        """The model a call in ``language`` gets, as the report's provenance names it: its
+        folder, base encoder and method (``de: e5-small + lora``)."""
+        from assistant.extract.classifier import get_classifier
+
+        classifier = get_classifier(self.options.model_dir, language)
+        config = classifier.config
+        base, method = config.get("base", "minilm"), config.get("method", "lora")
+        return f"{classifier.model_dir.name}: {base} + {method}"
 
 
 def get_extractor(options: ExtractOptions) -> ModelExtractor:

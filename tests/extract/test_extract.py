@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ModelError, OptionError
-from assistant.extract import CATEGORIES, ExtractOptions, extract_items, merge_duplicates
+from assistant.extract import (
+    CATEGORIES,
+    ExtractOptions,
+    ModelExtractor,
+    extract_items,
+    merge_duplicates,
+)
 from assistant.extract.classifier import Classifier, check_artifact, get_classifier
 from assistant.extract.details import Party, clean_statement, find_due, resolve_owner
 from assistant.extract.features import Utterance, model_input
@@ -224,10 +230,10 @@ GOLD_DE_2 = {
 }
 
 UNSEEN = [
-    pytest.param(CALL_EN, GOLD, id="en-1"),
-    pytest.param(CALL_EN_2, GOLD_EN_2, id="en-2"),
-    pytest.param(CALL_DE, GOLD, id="de-1"),
-    pytest.param(CALL_DE_2, GOLD_DE_2, id="de-2"),
+    pytest.param(CALL_EN, GOLD, "en", id="en-1"),
+    pytest.param(CALL_EN_2, GOLD_EN_2, "en", id="en-2"),
+    pytest.param(CALL_DE, GOLD, "de", id="de-1"),
+    pytest.param(CALL_DE_2, GOLD_DE_2, "de", id="de-2"),
 ]
 
 
@@ -237,13 +243,13 @@ def _labels(classifier: Classifier, call: list[tuple[str, str, str]], roles: boo
     return list(preds.chosen)
 
 
-@pytest.mark.parametrize(("call", "gold"), UNSEEN)
+@pytest.mark.parametrize(("call", "gold", "language"), UNSEEN)
 def test_model_labels_unseen_utterances(
-    classifier: Classifier, call: list[tuple[str, str, str]], gold: dict[int, str]
+    call: list[tuple[str, str, str]], gold: dict[int, str], language: str
 ) -> None:
-    """Every unseen call: at most one labelled utterance wrong, and every action item and the
-    opening small talk right."""
-    labels = _labels(classifier, call, roles=True)
+    """Every unseen call, through the model its language gets: at most one labelled utterance
+    wrong, and every action item and the opening small talk right."""
+    labels = _labels(get_classifier(None, language), call, roles=True)
     misses = {i: (want, labels[i]) for i, want in gold.items() if labels[i] != want}
     assert len(misses) <= 1, misses
     assert all(labels[i] == "action_item" for i, want in gold.items() if want == "action_item")
@@ -289,8 +295,30 @@ def test_extract_items_are_grounded(classifier: Classifier) -> None:
     assert [i.start_s for i in items] == sorted(i.start_s for i in items)
 
 
-def test_extract_german_due_and_owner(classifier: Classifier) -> None:
-    items = extract_items(segments(CALL_DE), FRIDAY, classifier)
+def test_a_call_gets_the_model_of_its_language() -> None:
+    """German calls go to the German model (multilingual-e5-small, models/extractor/de); every
+    other language, and a call whose language is not known, to the default (MiniLM)."""
+    german = get_classifier(None, "de")
+    assert german.model_dir.name == "de" and german.config["base"] == "e5-small"
+    english = get_classifier()
+    assert english.config.get("base", "minilm") == "minilm"
+    assert get_classifier(None, "en") is english
+    assert get_classifier(None, "fr") is english
+    assert get_classifier(None, "../de") is english  # a language code, never a path
+    found = ModelExtractor(ExtractOptions()).extract(segments(CALL_DE), FRIDAY, "de")
+    by_model = {
+        model: [
+            (i.kind, i.segment_ids, i.confidence)
+            for i in extract_items(segments(CALL_DE), FRIDAY, classifier)
+        ]
+        for model, classifier in (("de", german), ("default", english))
+    }
+    assert by_model["de"] != by_model["default"]  # the two models can be told apart
+    assert [(i.kind, i.segment_ids, i.confidence) for i in found] == by_model["de"]
+
+
+def test_extract_german_due_and_owner() -> None:
+    items = extract_items(segments(CALL_DE), FRIDAY, get_classifier(None, "de"))
     action = next(i for i in items if i.kind == "action_item")
     assert action.owner == "Lena"
     assert action.due_text == "bis Mittwoch"
@@ -441,23 +469,24 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+def _write_call(path: Path, lines: list[tuple[str, str | None, str]]) -> Path:
+    """The call as a .jsonl transcript with speakers and roles, and no language."""
+    rows = [
+        {
+            "text": s.text,
+            "start_s": s.start_s,
+            "end_s": s.end_s,
+            "speaker": s.speaker,
+            "role": s.role,
+        }
+        for s in segments(lines)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
 def test_analyze_transcript_fills_items_summary_trackers(tmp_path: Path) -> None:
-    path = tmp_path / "call.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "text": s.text,
-                    "start_s": s.start_s,
-                    "end_s": s.end_s,
-                    "speaker": s.speaker,
-                    "role": s.role,
-                }
-            )
-            + "\n"
-            for s in segments(CALL_EN)
-        )
-    )
+    path = _write_call(tmp_path / "call.jsonl", CALL_EN)
     result = _cli("analyze", str(path), "--call-date", "2026-03-06")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -471,6 +500,18 @@ def test_analyze_transcript_fills_items_summary_trackers(tmp_path: Path) -> None
     assert 3 <= len(summary["key_moments"]) <= 5
     pricing = next(t for t in report["trackers"] if t["name"] == "pricing")
     assert pricing["count"] >= 2 and pricing["by_role"]["customer"] >= 1
+    assert report["provenance"]["options"]["extract"]["model"] == "extractor: minilm + lora"
+
+
+def test_a_german_transcript_is_read_by_the_german_model(tmp_path: Path) -> None:
+    """A transcript that names no language is read for it: a German call gets the German
+    model, and the report says which model gave its items."""
+    result = _cli("analyze", str(_write_call(tmp_path / "anruf.jsonl", CALL_DE)))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["provenance"]["options"]["extract"]["model"] == "de: e5-small + lora"
+    action = next(i for i in report["items"] if i["kind"] == "action_item")
+    assert action["owner"] == "Lena" and action["due_text"] == "bis Mittwoch"
 
 
 def test_analyze_with_a_missing_model_fails_cleanly(tmp_path: Path) -> None:
