@@ -189,12 +189,13 @@ class Pipeline:
         o = self.options
         progress("extract", 0.0)
         extractor = self.extractor()
-        # The call's language picks the model; a transcript that names none is read for it.
+        # The call's language picks the model and the summary's wording; a transcript that
+        # names none is read for it.
         read_as = language or guess_language(s.text for s in segments)
         items = extractor.extract(segments, o.call_date or date.today(), read_as)
         progress("extract", 1.0)
         progress("summarize", 0.0)
-        summary = summarize(segments, items, get_sentence_encoder(), language, o.summarize)
+        summary = summarize(segments, items, get_sentence_encoder(), read_as, o.summarize)
         trackers = match_trackers(segments, o.trackers)
         progress("summarize", 1.0)
         metrics = compute_metrics(segments, source.duration_s, o.metrics)

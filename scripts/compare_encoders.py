@@ -113,6 +113,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ---------------------------------------------------------------- encoders
 
 
+def batches(n: int, key: Callable[[int], int], size: int = 32) -> list[list[int]]:
+    order = sorted(range(n), key=key)  # similar lengths share a batch, as in classifier.py
+    return [order[i : i + size] for i in range(0, n, size)]
+
+
 def pair_encoder(tokenizer: Any, model: Any, max_length: int) -> Encoder:
     """(utterance, context) pairs through ``model`` as net.py feeds them, pooled as its heads
     read them: [mean of the utterance's tokens; mean of all tokens]."""
@@ -122,11 +127,8 @@ def pair_encoder(tokenizer: Any, model: Any, max_length: int) -> Encoder:
 
     def pair(pairs: Pairs) -> np.ndarray:
         out = np.zeros((len(pairs), 2 * model.config.hidden_size), dtype=np.float32)
-        # similar lengths share a batch, as in classifier.py
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         with torch.inference_mode():
-            for start in range(0, len(order), 32):
-                idx = order[start : start + 32]
+            for idx in batches(len(pairs), lambda i: len(pairs[i][0]) + len(pairs[i][1])):
                 batch = tokenizer(
                     [pairs[i][0] for i in idx],
                     [pairs[i][1] for i in idx],
@@ -152,10 +154,6 @@ def minilm_encoders(threads: int, max_length: int) -> dict[str, Encoder]:
 
     torch.set_num_threads(threads)
     tokenizer, model = net.load_tokenizer(), net.load_base_encoder().eval()
-
-    def batches(n: int, key: Callable[[int], int], size: int = 32) -> list[list[int]]:
-        order = sorted(range(n), key=key)  # similar lengths share a batch, as in classifier.py
-        return [order[i : i + size] for i in range(0, n, size)]
 
     pair = pair_encoder(tokenizer, model, max_length)
 
