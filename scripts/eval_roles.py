@@ -1,31 +1,39 @@
 """Evaluate the text heuristic that decides who is the rep (``diarize.roles.heuristic_roles``).
 
-Each conversation is given to the heuristic with its roles withheld; it counts as right when the
-speaker it calls the rep is the rep. Three kinds of conversation:
+Each conversation is given to the heuristic with its roles withheld. Three kinds of
+conversation:
 
   negotiations  real buyer-seller price negotiations typed by people (CraigslistBargain, from
                 the project's shared development data; the seller is the rep). Development
                 evaluation only: nothing is fitted on them.
-  sales calls   the project's written sales calls, models/extractor/data/calls_*.jsonl, grouped
-                by call_id: as written (the rep opens every one) and cut to start at the
-                customer's first turn ("customer first"), so opening the call cannot carry it.
+  sales calls   the project's written sales calls, models/extractor/data/calls_*.jsonl and
+                held_out/calls_*.jsonl, grouped by call_id: as written (the rep opens most) and
+                cut to start at the customer's first turn ("customer first"), so opening the
+                call cannot carry it. calls_en_g, calls_de_g and held_out/ are multi-party calls
+                with two or three people on the vendor's side in most.
   AMI meetings  real four-person design meetings with no seller at all: there the heuristic must
                 not assert a rep. Counted: how often the chosen rep's confidence reaches the
                 threshold below which a report says "roles uncertain"
                 (assistant.report.ROLE_CONFIDENCE_THRESHOLD), on whole meetings and on
                 sales-call-sized pieces of 40 utterances.
 
-Columns: n (conversations), rep right (share where the chosen rep is the rep), uncertain (share
-below the threshold), right if sure (rep right among the others; for AMI, asserted: the share
-where a rep is named at or above the threshold) and meeting rule (share where the rule for
-meetings fired: more than two speakers and the chosen rep says fewer seller phrases per
-utterance than assistant.diarize.roles.MIN_SELLER_RATE, so no rep is asserted). A second table bins
-the negotiations by confidence: what the confidence said against how often it was right.
+Columns: n (conversations), reps (people on the vendor's side per conversation), rep right
+(everyone the heuristic calls a rep is on the vendor's side), all right (the heuristic's reps are
+exactly the vendor's side), speakers (share of all speakers whose role is right), uncertain
+(share below the threshold), right if sure (rep right among the others; for AMI, asserted: the
+share where a rep is named at or above the threshold) and meeting rule (share where the rule for
+meetings fired: more than two speakers and nobody on the chosen side says
+assistant.diarize.roles.MIN_SELLER_RATE seller phrases per utterance, so no rep is asserted). A
+second table bins the negotiations by confidence: what the confidence said against how often it
+was right.
 
-  --fit   refit the heuristic's weights by logistic regression (numpy, L2) on the named call
-          files (default calls_en_a.jsonl and calls_de.jsonl, each call as written and cut to
-          start with the customer) and print them, to be copied into assistant/roles.py. Only
-          the project's own calls are ever fitted on.
+  --fit        refit the heuristic's weights by logistic regression (numpy, L2) on the named
+               call files (default calls_en_a.jsonl and calls_de.jsonl, each call as written
+               and cut to start with the customer) and print them, to be copied into
+               assistant/diarize/roles.py. Only the project's own calls are ever fitted on.
+  --side-grid  choose the settings of the rule for several people on the vendor's side
+               (assistant.diarize.roles.SideRule) on calls_en_g and calls_de_g and the
+               single-rep calls, never on held_out/, and print the best (about 2 minutes).
 
 Run, for example:
 
@@ -52,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.diarize.roles import (  # noqa: E402
     FEATURES,
     MIN_SELLER_RATE,
+    SideRule,
     heuristic_roles,
     role_features,
     seller_rate,
@@ -63,26 +72,33 @@ SHARED = ROOT.parent / "shared" / "data"
 NEGOTIATIONS = SHARED / "negotiations" / "craigslist_resistance_dev.jsonl"
 AMI = SHARED / "meetings" / "ami_dialogue_acts_train.jsonl.gz"
 FIT_FILES = ("calls_en_a.jsonl", "calls_de.jsonl")
+# The multi-party calls the vendor-side rule is chosen on (--side-grid); held_out/ never is.
+SIDE_FILES = ("calls_en_g.jsonl", "calls_de_g.jsonl")
+SIDE_GRID = {
+    "penalty": (0.04, 0.06, 0.08),
+    "text_weight": (0.01, 0.02, 0.04),
+    "min_score": (0.0, 0.25, 0.5),
+}
 AMI_PIECE = 40  # utterances: about as long as a written sales call
 BINS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 
 
 @dataclass(frozen=True)
 class Conversation:
-    """Segments with speakers and, where known, who is the rep."""
+    """Segments with speakers and, where known, who is on the vendor's side (empty: no rep)."""
 
     segments: list[Segment]
     speakers: list[str]
-    rep: str | None
+    reps: frozenset[str]
 
 
-def _conversation(rows: Sequence[dict], rep: str | None) -> Conversation:
+def _conversation(rows: Sequence[dict], reps: Iterable[str] = ()) -> Conversation:
     segments = [
         Segment(id=i, start_s=5.0 * i, end_s=5.0 * i + 4, text=r["text"], speaker=r["speaker"])
         for i, r in enumerate(rows)
     ]
     speakers = list(dict.fromkeys(str(r["speaker"]) for r in rows))
-    return Conversation(segments, speakers, rep)
+    return Conversation(segments, speakers, frozenset(reps))
 
 
 def _grouped(rows: Iterable[dict], key: str) -> dict[str, list[dict]]:
@@ -106,8 +122,8 @@ def load_calls(path: Path, customer_first: bool = False) -> list[Conversation]:
         if customer_first:
             rows = rows[next(i for i, r in enumerate(rows) if r["role"] == "customer") :]
         reps = {r["speaker"] for r in rows if r["role"] == "rep"}
-        if len(reps) == 1 and len({r["speaker"] for r in rows}) > 1:
-            out.append(_conversation(rows, reps.pop()))
+        if reps and len({r["speaker"] for r in rows}) > 1:
+            out.append(_conversation(rows, reps))
     return out
 
 
@@ -117,7 +133,7 @@ def load_negotiations(path: Path) -> list[Conversation]:
     for rows in _grouped(_jsonl(path), "call").values():
         reps = {r["speaker"] for r in rows if r["role"] == "rep"}
         if len(reps) == 1 and len({r["speaker"] for r in rows}) == 2:
-            out.append(_conversation(rows, reps.pop()))
+            out.append(_conversation(rows, reps))
     return out
 
 
@@ -129,22 +145,26 @@ def load_ami(path: Path, piece: int | None = None) -> list[Conversation]:
         parts = (
             [rows] if piece is None else [rows[i : i + piece] for i in range(0, len(rows), piece)]
         )
-        out.extend(_conversation(p, None) for p in parts if len({r["speaker"] for r in p}) > 1)
+        out.extend(_conversation(p) for p in parts if len({r["speaker"] for r in p}) > 1)
     return out
 
 
 def score(conversations: Sequence[Conversation]) -> dict[str, object]:
     """Rep accuracy, how often the heuristic says it is unsure, and accuracy when it is sure."""
-    right = sure = sure_right = asserted = meeting = 0
+    right = exact = sure = sure_right = asserted = meeting = 0
+    speakers = speakers_right = 0
     confidences: list[tuple[float, bool]] = []
     for conv in conversations:
         found = heuristic_roles(conv.segments, conv.speakers)
-        rep = next(s for s in conv.speakers if found[s][0] == "rep")
-        confidence = found[rep][1]
-        ok = rep == conv.rep
+        named = [s for s in conv.speakers if found[s][0] == "rep"]
+        confidence = min(found[s][1] for s in named)
+        ok = set(named) <= conv.reps
         many = len(conv.speakers) > 2
-        meeting += many and seller_rate(conv.segments, rep) < MIN_SELLER_RATE
+        meeting += many and seller_rate(conv.segments, named[0]) < MIN_SELLER_RATE
         right += ok
+        exact += set(named) == conv.reps
+        speakers += len(conv.speakers)
+        speakers_right += sum((s in named) == (s in conv.reps) for s in conv.speakers)
         confident = confidence >= ROLE_CONFIDENCE_THRESHOLD
         asserted += confident
         sure += confident
@@ -153,7 +173,10 @@ def score(conversations: Sequence[Conversation]) -> dict[str, object]:
     n = max(1, len(conversations))
     return {
         "n": len(conversations),
+        "reps": sum(len(c.reps) for c in conversations) / n,
         "rep_right": round(right / n, 4),
+        "all_right": round(exact / n, 4),
+        "speakers_right": round(speakers_right / max(1, speakers), 4),
         "uncertain": round(1 - sure / n, 4),
         "right_if_sure": round(sure_right / max(1, sure), 4),
         "asserted": round(asserted / n, 4),
@@ -182,8 +205,10 @@ def evaluate(folder: Path, negotiations: Path, ami: Path) -> dict[str, dict[str,
     results: dict[str, dict[str, object]] = {}
     if negotiations.exists():
         results["negotiations (roles withheld)"] = score(load_negotiations(negotiations))
-    for file in sorted(folder.glob("calls_*.jsonl")):
+    files = sorted(folder.glob("calls_*.jsonl")) + sorted(folder.glob("held_out/calls_*.jsonl"))
+    for file in files:
         fitted = " [fit]" if file.name in FIT_FILES else ""
+        fitted += " [held out]" if file.parent.name == "held_out" else ""
         results[f"{file.stem}, rep first{fitted}"] = score(load_calls(file))
         results[f"{file.stem}, customer first{fitted}"] = score(load_calls(file, True))
     if ami.exists():
@@ -195,16 +220,17 @@ def evaluate(folder: Path, negotiations: Path, ami: Path) -> dict[str, dict[str,
 def print_table(results: dict[str, dict[str, object]]) -> None:
     print(f"uncertain: the rep's confidence below {ROLE_CONFIDENCE_THRESHOLD}")
     print(
-        f"{'conversations':40} {'n':>5} {'rep right':>9} {'uncertain':>9} {'right if sure':>13} "
-        f"{'meeting rule':>12}"
+        f"{'conversations':50} {'n':>5} {'reps':>4} {'rep right':>9} {'all right':>9} "
+        f"{'speakers':>8} {'uncertain':>9} {'right if sure':>13} {'meeting rule':>12}"
     )
     for name, r in results.items():
-        right, sure = f"{r['rep_right']:.1%}", f"{r['right_if_sure']:.1%}"
+        right, exact = f"{r['rep_right']:.1%}", f"{r['all_right']:.1%}"
+        each, sure = f"{r['speakers_right']:.1%}", f"{r['right_if_sure']:.1%}"
         if name.startswith("AMI"):
-            right, sure = "-", f"asserted {r['asserted']:.1%}"
+            right, exact, each, sure = "-", "-", "-", f"asserted {r['asserted']:.1%}"
         print(
-            f"{name:40} {r['n']:>5} {right:>9} {r['uncertain']:>9.1%} {sure:>13} "
-            f"{r['meeting_rule']:>12.1%}"
+            f"{name:50} {r['n']:>5} {r['reps']:>4.2f} {right:>9} {exact:>9} {each:>8} "
+            f"{r['uncertain']:>9.1%} {sure:>13} {r['meeting_rule']:>12.1%}"
         )
     negotiation = next((r for n, r in results.items() if n.startswith("negotiations")), None)
     if negotiation:
@@ -223,7 +249,7 @@ def fit(files: Sequence[Path], l2: float = 0.003) -> list[float]:
         for conv in load_calls(file) + load_calls(file, customer_first=True):
             for speaker, x in role_features(conv.segments, conv.speakers).items():
                 rows.append(x)
-                labels.append(1.0 if speaker == conv.rep else 0.0)
+                labels.append(1.0 if speaker in conv.reps else 0.0)
     x_all, y = np.array(rows), np.array(labels)
     weights = np.zeros(x_all.shape[1])
     for _ in range(100):  # Newton's method
@@ -235,6 +261,39 @@ def fit(files: Sequence[Path], l2: float = 0.003) -> list[float]:
         if math.sqrt(float(step @ step)) < 1e-9:
             break
     return [round(float(w), 2) for w in weights]
+
+
+def side_grid(folder: Path, top: int = 8) -> list[tuple[float, SideRule]]:
+    """Choose the vendor-side rule's settings (``SideRule``): every combination of SIDE_GRID,
+    valued at the mean share of calls whose vendor side comes out exactly right over the
+    SIDE_FILES, plus that mean over the other (single-rep) files of ``folder``, each call as
+    written and customer first. Calls of two speakers do not depend on the settings."""
+    files = {
+        file.name: load_calls(file) + load_calls(file, customer_first=True)
+        for file in sorted(folder.glob("calls_*.jsonl"))
+    }
+
+    def exact(conv: Conversation, rule: SideRule) -> bool:
+        found = heuristic_roles(conv.segments, conv.speakers, rule)
+        return {s for s, (role, _) in found.items() if role == "rep"} == conv.reps
+
+    fixed = {
+        name: sum(exact(conv, SideRule()) for conv in convs if len(conv.speakers) < 3)
+        for name, convs in files.items()
+    }
+    results = []
+    for values in itertools.product(*SIDE_GRID.values()):
+        rule = SideRule(**dict(zip(SIDE_GRID, values, strict=True)))
+        share = {
+            name: (fixed[name] + sum(exact(c, rule) for c in convs if len(c.speakers) > 2))
+            / len(convs)
+            for name, convs in files.items()
+        }
+        multi = [v for n, v in share.items() if n in SIDE_FILES]
+        single = [v for n, v in share.items() if n not in SIDE_FILES]
+        results.append((round(sum(multi) / len(multi) + sum(single) / len(single), 4), rule))
+    results.sort(key=lambda r: -r[0])
+    return results[:top]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,7 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"refit the weights on these call files (default: {' '.join(FIT_FILES)})",
     )
+    parser.add_argument(
+        "--side-grid",
+        action="store_true",
+        help=f"choose the vendor-side rule's settings on {' '.join(SIDE_FILES)} and print the best",
+    )
     args = parser.parse_args(argv)
+    if args.side_grid:
+        for value, rule in side_grid(args.calls):
+            print(f"{value:.4f}  {rule}")
+        return 0
     if args.fit is not None:
         names = args.fit or list(FIT_FILES)
         weights = fit([args.calls / n for n in names])

@@ -58,8 +58,10 @@ def test_call_page_says_roles_uncertain_until_a_person_sets_them(app) -> None:
     meeting = client.get(f"/calls/{ids['meeting']}").text
     assert "Roles uncertain" in meeting
     assert "Roles uncertain" not in client.get(f"/calls/{ids['sale']}").text
-    # A person names the rep: the roles are theirs now, no longer a guess.
-    body = {"speakers": [{"label": "A", "role": "customer"}, {"label": "B", "role": "rep"}]}
+    # A person names another rep than the guess: the roles are theirs now, no longer a guess.
+    guessed = next(s.id for s in report(MEETING).speakers if s.role == "rep")
+    other = next(label for label, _ in MEETING if label != guessed)
+    body = {"speakers": [{"label": guessed, "role": "customer"}, {"label": other, "role": "rep"}]}
     headers = {"Authorization": f"Bearer {token}"}
     changed = client.patch(f"/api/calls/{ids['meeting']}/speakers", json=body, headers=headers)
     assert changed.status_code == 200, changed.text
