@@ -300,8 +300,10 @@ _WEIGHTS = (0.25, 2.93, -3.61, 2.97, 4.25)
 MIN_SELLER_RATE = 0.1
 # The confidence of a meeting's guessed rep: below ROLE_CONFIDENCE_THRESHOLD, so "roles uncertain".
 UNSURE_CONFIDENCE = 0.5
-# The most people on the vendor's side that ``vendor_side`` considers.
+# The most people on the vendor's side that ``vendor_side`` considers, drawn from this many
+# speakers, those the words rank highest (a large meeting has too many groups to try them all).
 MAX_SIDE = 3
+SIDE_CANDIDATES = 8
 # The confidence when that side is not the one best speaker by the words alone: below
 # ROLE_CONFIDENCE_THRESHOLD, so "roles uncertain". Such a side was exactly right in 84 % of the
 # multi-party calls it was chosen on, in 69 % of those never tuned on (held_out/), and in 71 %
@@ -472,19 +474,20 @@ def vendor_side(
 ) -> set[str]:
     """The vendor's people in a call of three or more: the side the others answer.
 
-    Each group of up to ``MAX_SIDE`` speakers (never everyone; always ``keep`` when given) is
-    valued at the share of the speaker changes that cross between it and the rest, less
-    ``rule.penalty`` for each person beyond the first, plus ``rule.text_weight`` times its
-    people's mean heuristic score against the rest; in a group of two or more, everyone must
-    score at least ``rule.min_score`` against the rest (their words are nobody's who buys).
-    ``raw`` is ``_raw_by_speaker``; a tie goes to the group whose people come first in
-    ``speakers``.
+    Each group of up to ``MAX_SIDE`` of the first ``SIDE_CANDIDATES`` speakers (never everyone;
+    always ``keep`` when given) is valued at the share of the speaker changes that cross between
+    it and the rest, less ``rule.penalty`` for each person beyond the first, plus
+    ``rule.text_weight`` times its people's mean heuristic score against the rest; in a group of
+    two or more, everyone must score at least ``rule.min_score`` against the rest (their words
+    are nobody's who buys).
+    ``raw`` is ``_raw_by_speaker``; ``speakers`` best first by the words, and a tie goes to the
+    group whose people come first.
     """
     changes = _changes(segments, speakers)
     total = max(1, sum(changes.values()))
     best: tuple[float, set[str]] = (-math.inf, {keep or speakers[0]})
     for size in range(1, min(MAX_SIDE, len(speakers) - 1) + 1):
-        for group in itertools.combinations(speakers, size):
+        for group in itertools.combinations(speakers[:SIDE_CANDIDATES], size):
             side = set(group)
             if keep is not None and keep not in side:
                 continue
