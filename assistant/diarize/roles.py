@@ -46,7 +46,7 @@ Decided in this order, first that applies:
    round): the confidence is at most 0.5.
 
    **Several people on the vendor's side** (three or more speakers): a rep often brings a
-   colleague, an engineer or an implementer, whose words alone read like nobody's. But the
+   colleague, an engineer or an implementer, whose words alone hardly sell. But the
    sides answer each other: the customers answer the rep's questions, and the vendor's people
    answer the customers'. ``vendor_side`` picks the group of up to three people across which
    most speaker changes fall, less 0.06 of them for each person beyond the first, plus 0.02
