@@ -149,6 +149,11 @@ def load_ami(path: Path, piece: int | None = None) -> list[Conversation]:
     return out
 
 
+def _named_reps(found: dict[str, tuple[str, float]]) -> set[str]:
+    """The speakers ``heuristic_roles`` calls a rep."""
+    return {s for s, (role, _) in found.items() if role == "rep"}
+
+
 def score(conversations: Sequence[Conversation]) -> dict[str, object]:
     """Rep accuracy, how often the heuristic says it is unsure, and accuracy when it is sure."""
     right = exact = sure = sure_right = asserted = meeting = 0
@@ -156,13 +161,13 @@ def score(conversations: Sequence[Conversation]) -> dict[str, object]:
     confidences: list[tuple[float, bool]] = []
     for conv in conversations:
         found = heuristic_roles(conv.segments, conv.speakers)
-        named = [s for s in conv.speakers if found[s][0] == "rep"]
+        named = _named_reps(found)
         confidence = min(found[s][1] for s in named)
-        ok = set(named) <= conv.reps
+        ok = named <= conv.reps
         many = len(conv.speakers) > 2
-        meeting += many and seller_rate(conv.segments, named[0]) < MIN_SELLER_RATE
+        meeting += many and max(seller_rate(conv.segments, s) for s in named) < MIN_SELLER_RATE
         right += ok
-        exact += set(named) == conv.reps
+        exact += named == conv.reps
         speakers += len(conv.speakers)
         speakers_right += sum((s in named) == (s in conv.reps) for s in conv.speakers)
         confident = confidence >= ROLE_CONFIDENCE_THRESHOLD
@@ -274,8 +279,7 @@ def side_grid(folder: Path, top: int = 8) -> list[tuple[float, SideRule]]:
     }
 
     def exact(conv: Conversation, rule: SideRule) -> bool:
-        found = heuristic_roles(conv.segments, conv.speakers, rule)
-        return {s for s, (role, _) in found.items() if role == "rep"} == conv.reps
+        return _named_reps(heuristic_roles(conv.segments, conv.speakers, rule)) == conv.reps
 
     fixed = {
         name: sum(exact(conv, SideRule()) for conv in convs if len(conv.speakers) < 3)

@@ -78,7 +78,7 @@ Decided in this order, first that applies:
      their speakers right (before: 79.9% / 78.5% and 82.5% / 80.0%).
    - 117 four-person AMI design meetings (nobody sells): a rep above the threshold in none of
      the whole meetings and in 1.4% of their 40-utterance pieces. The meeting rule fires on
-     95-100% of those and on 3-31% of the single-rep sales calls (the three-person ones whose
+     93-100% of those and on 3-31% of the single-rep sales calls (the three-person ones whose
      rep says little that sells), which then say "roles uncertain" too.
 
    The cue phrases were written for sales calls and for buying and selling in general, then
