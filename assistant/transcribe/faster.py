@@ -40,7 +40,9 @@ WORKERS = 2
 ENCODED_KEPT = 24
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 FALLBACK_CANDIDATES = 5
-# The fallback samples; a fixed seed makes the same recording give the same transcript.
+# The fallback samples. CTranslate2 seeds each of its threads once, at its first sample, so the
+# seed is set before the model is loaded: a fresh process gives the same transcript of the
+# same recording; later samples in the same process continue each thread's random stream.
 FALLBACK_SEED = 7
 # Speech left after the last piece Whisper wrote for a block (more than the VAD's padding and a
 # breath) is decoded in another round, up to this many rounds.
@@ -49,6 +51,10 @@ MAX_ROUNDS = 4
 # Whisper's: punctuation that joins the word after it, or before it, in word timestamps.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+
+
+# A decoding of one window: tokens, text, average log-probability, no-speech probability.
+Hypothesis = tuple[list[int], str, float, float]
 
 
 def available_cores() -> int:
@@ -69,6 +75,9 @@ class FasterWhisperBackend:
         cores = cpu_threads or available_cores()
         workers = min(cores, WORKERS)
         location = resolve_ct2_model(model, cache_dir)
+        import ctranslate2
+
+        ctranslate2.set_random_seed(FALLBACK_SEED)
         try:
             self._model = WhisperModel(
                 location,
@@ -180,11 +189,9 @@ class FasterWhisperBackend:
             return_no_speech_prob=True,
         )
         (result,) = self._model.model.generate(encoded, [prompt], beam_size=beam, **generate)
-        best = _scored(result, tokenizer)
+        (best,) = _hypotheses(result, tokenizer)
         if self._needs_fallback(*best[1:]):
-            import ctranslate2
-
-            ctranslate2.set_random_seed(FALLBACK_SEED)
+            tried = [best]
             for temperature in FALLBACK_TEMPERATURES:
                 (retry,) = self._model.model.generate(
                     encoded,
@@ -195,11 +202,13 @@ class FasterWhisperBackend:
                     sampling_temperature=temperature,
                     **generate,
                 )
-                tried = _scored(retry, tokenizer)
-                if not self._needs_fallback(*tried[1:]):
-                    best = tried
+                sampled = _hypotheses(retry, tokenizer)
+                tried += sampled
+                passed = [h for h in sampled if not self._needs_fallback(*h[1:])]
+                if passed:
+                    tried = passed
                     break
-                best = max(best, tried, key=lambda t: t[2])
+            best = _least_bad(tried, self._guards.max_compression_ratio)
         tokens, _, avg_logprob, no_speech_prob = best
         duration_s = len(audio) / SAMPLE_RATE
         pieces, resume_s = _split(tokens, tokenizer, duration_s, self._model.time_precision)
@@ -243,6 +252,14 @@ class FasterWhisperBackend:
         return compression_ratio(text) > g.max_compression_ratio or avg_logprob < g.min_avg_logprob
 
 
+def _least_bad(tried: list[Hypothesis], max_compression_ratio: float) -> Hypothesis:
+    """The most confident decoding that does not loop (of all when none passed the guards),
+    else the most confident. Sampled at a high temperature, a loop can be more confident than
+    every honest reading of the window."""
+    flowing = [t for t in tried if compression_ratio(t[1]) <= max_compression_ratio]
+    return max(flowing or tried, key=lambda t: t[2])
+
+
 def _even_words(piece: dict[str, Any], tokenizer: Any, probability: float) -> list[dict]:
     """A piece's words with times spread over the piece by their length in characters."""
     split, _ = tokenizer.split_to_word_tokens([t for t in piece["tokens"] if t < tokenizer.eot])
@@ -262,14 +279,15 @@ def _even_words(piece: dict[str, Any], tokenizer: Any, probability: float) -> li
     return out
 
 
-def _scored(result: Any, tokenizer: Any) -> tuple[list[int], str, float, float]:
-    """The best hypothesis of a generation result: tokens, text, average log-probability (as
-    Whisper computes it) and no-speech probability."""
-    best = max(range(len(result.sequences_ids)), key=lambda i: result.scores[i])
-    tokens = list(result.sequences_ids[best])
-    avg_logprob = result.scores[best] * len(tokens) / (len(tokens) + 1)
-    text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
-    return tokens, text, float(avg_logprob), float(result.no_speech_prob)
+def _hypotheses(result: Any, tokenizer: Any) -> list[Hypothesis]:
+    """A generation result's hypotheses: tokens, text, average log-probability (as Whisper
+    computes it) and no-speech probability; beam search gives the best one only."""
+    out = []
+    for tokens, score in zip(result.sequences_ids, result.scores, strict=True):
+        avg_logprob = score * len(tokens) / (len(tokens) + 1)
+        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
+        out.append((list(tokens), text, float(avg_logprob), float(result.no_speech_prob)))
+    return out
 
 
 def _split(

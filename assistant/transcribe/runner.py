@@ -26,6 +26,7 @@ from assistant.transcribe.guards import (
     Decoded,
     GuardOptions,
     audio_under,
+    compression_ratio,
     count_reasons,
     drop_loops,
     drop_reason,
@@ -179,11 +180,15 @@ def _reads_as_other_language(text: str, language: str) -> bool:
     )
 
 
-def _attach_translations(segments: list[Decoded], translated: list[Decoded]) -> list[str | None]:
-    """Each translated piece goes to the source segment it overlaps most in time."""
+def _attach_translations(
+    segments: list[Decoded], translated: list[Decoded], guards: GuardOptions
+) -> list[str | None]:
+    """Each translated piece goes to the source segment it overlaps most in time; a piece that
+    loops is left out (no translation beats a wrong one)."""
     parts: list[list[str]] = [[] for _ in segments]
     for t in translated:
-        if not segments or not t.text.strip():
+        text = t.text.strip()
+        if not segments or not text or compression_ratio(text) > guards.max_compression_ratio:
             continue
         best = max(
             range(len(segments)),
@@ -192,7 +197,7 @@ def _attach_translations(segments: list[Decoded], translated: list[Decoded]) -> 
                 -abs(segments[i].start_s - t.start_s),
             ),
         )
-        parts[best].append(t.text.strip())
+        parts[best].append(text)
     return [" ".join(p) if p else None for p in parts]
 
 
@@ -299,7 +304,7 @@ class WhisperTranscriber:
                 translations: list[str | None] = [None] * len(decoded)
                 if options.translate and run.language != "en" and decoded:
                     translated = self.backend.decode(piece, run.language, "translate", options)
-                    translations = _attach_translations(decoded, translated)
+                    translations = _attach_translations(decoded, translated, self.guards)
                 decoded, languages, translations = self._recheck(
                     speech, run, decoded, translations, options
                 )
@@ -407,6 +412,7 @@ class WhisperTranscriber:
                         _shift(x, pieces[i][0])
                         for x in self.backend.decode([piece], lang, "translate", options)
                     ],
+                    self.guards,
                 )
             out[0].extend(again)
             out[1].extend([(lang, p)] * len(again))

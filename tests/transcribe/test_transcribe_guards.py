@@ -12,7 +12,7 @@ import pytest
 from assistant.errors import ModelError
 from assistant.media import SAMPLE_RATE, load_audio
 from assistant.transcribe.convert import convert_state_dict, read_ct2_variables
-from assistant.transcribe.faster import _split
+from assistant.transcribe.faster import _least_bad, _split
 from assistant.transcribe.guards import (
     Decoded,
     GuardOptions,
@@ -149,7 +149,22 @@ def test_unsure_or_short_language_blocks_follow_their_neighbour() -> None:
 def test_translations_attach_to_the_overlapping_segment() -> None:
     source = [Decoded(0, 5, "Guten Tag."), Decoded(5, 12, "Wie geht es Ihnen?")]
     translated = [Decoded(0, 4.5, "Good day."), Decoded(4.8, 11, "How are you?")]
-    assert _attach_translations(source, translated) == ["Good day.", "How are you?"]
+    assert _attach_translations(source, translated, OPTIONS) == ["Good day.", "How are you?"]
+
+
+def test_a_looping_translation_is_left_out_not_shown() -> None:
+    source = [Decoded(0, 5, "Guten Tag."), Decoded(5, 12, "Wie geht es Ihnen?")]
+    loop = "he " + "ш" * 45 + "aire"  # a base model's translation sampled at a high temperature
+    translated = [Decoded(0, 4.5, "Good day."), Decoded(4.8, 11, loop)]
+    assert _attach_translations(source, translated, OPTIONS) == ["Good day.", None]
+
+
+def test_when_every_decoding_fails_the_one_that_does_not_loop_wins() -> None:
+    honest = ([1], "He also attacked everything that came into the water.", -1.02, 0.0)
+    loop = ([2], "he " + "ш" * 45 + "aire", -0.31, 0.0)  # more confident, and a loop
+    unsure = ([3], "He also raised all the conditions of his territory.", -3.4, 0.0)
+    assert _least_bad([honest, loop, unsure], OPTIONS.max_compression_ratio) == honest
+    assert _least_bad([loop], OPTIONS.max_compression_ratio) == loop  # nothing better to give
 
 
 def test_windows_cut_in_pauses_and_cover_everything(speech: np.ndarray) -> None:
