@@ -17,7 +17,9 @@ from the VAD the diarizer uses). What makes them hard:
                 channel, the other party's voice bleeding in at -20 dB
   degraded      every mono conversation also as 8 kHz mu-law, Opus 16 kbit/s, MP3 32 kbit/s and
                 with noise 20 dB down (scripts/degrade.py)
-  synthetic     espeak-ng voices (a man and a woman) as a stress case, when espeak-ng is installed
+  synthetic     espeak-ng voices as a stress case, when espeak-ng is installed: a man and a woman
+                (English, German), and two men of the same synthesizer and pitch who differ
+                only in accent (English)
 
 The conversations are split in two halves with different pairs of voices: "dev" picks each
 clustering method's settings (lowest mean DER on the dev mono conversations), "test" reports
@@ -94,10 +96,14 @@ VOICES: dict[str, dict[str, list[str]]] = {
     "stereo_left": {"clips": ["stereo_diarization.wav#0"], "enroll": []},
     "stereo_right": {"clips": ["stereo_diarization.wav#1"], "enroll": []},
 }
-# Synthetic voices (espeak-ng voice, language of the FLEURS texts they read).
+# Synthetic voices (espeak-ng voice, language of the FLEURS texts they read). espeak-ng 1.51
+# ignores a variant after "en-gb" ("en-gb+f3" reads at the same 101 Hz as "en-us"), so the woman
+# is "en-us+f3" (205 Hz); "en-gb" is kept as a second man: the same synthesizer and pitch as
+# "en-us", only the accent differs.
 SYNTHETIC = {
     "tts_en_m": ("en-us", "en"),
-    "tts_en_f": ("en-gb+f3", "en"),
+    "tts_en_f": ("en-us+f3", "en"),
+    "tts_en_m2": ("en-gb", "en"),
     "tts_de_m": ("de", "de"),
     "tts_de_f": ("de+f2", "de"),
 }
@@ -156,6 +162,7 @@ CONVERSATIONS = (
     C("de-solo", "test", "fleurs_de_a", ()),
     C("tts-en-mf", "stress", "tts_en_m", ("tts_en_f",), synthetic=True),
     C("tts-de-mf", "stress", "tts_de_m", ("tts_de_f",), synthetic=True),
+    C("tts-en-mm", "stress", "tts_en_m", ("tts_en_m2",), synthetic=True),
 )
 del C
 

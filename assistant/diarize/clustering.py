@@ -102,6 +102,27 @@ def _merge_alike(
     return np.unique(labels, return_inverse=True)[1]
 
 
+def split_by_pitch(embeddings: np.ndarray, pitch: np.ndarray, min_gap: float) -> np.ndarray:
+    """Labels for windows found to be one voice: two groups when the voices' own two-way split
+    (average linkage) gives groups whose median pitches (semitones, NaN: unvoiced) lie
+    ``min_gap`` or more apart, else one. The encoder can place a man's and a woman's voice
+    close together; one person's windows do not split into two pitch levels."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    one = np.zeros(len(embeddings), dtype=int)
+    if len(embeddings) < 4:
+        return one
+    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
+    two = np.asarray(fcluster(tree, t=2, criterion="maxclust"), dtype=int) - 1
+    medians = []
+    for k in (0, 1):
+        voiced = pitch[(two == k) & ~np.isnan(pitch)]
+        if len(voiced) < 2:
+            return one
+        medians.append(float(np.median(voiced)))
+    return two if abs(medians[0] - medians[1]) >= min_gap else one
+
+
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.stack([normed(embeddings[labels == k].mean(axis=0)) for k in np.unique(labels)])
 

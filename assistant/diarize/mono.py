@@ -99,6 +99,9 @@ def diarize_mono(audio: np.ndarray, options: DiarizeOptions | None = None) -> Di
         labels = clustering.cluster(
             embeddings[pick], options.speakers, options.threshold, options.max_speakers
         )
+    if options.speakers is None and labels.max() == 0 and options.pitch_gap_st is not None:
+        pitch = voices.window_pitch(audio, starts[pick])
+        labels = clustering.split_by_pitch(embeddings[pick], pitch, options.pitch_gap_st)
     if options.speakers is None:
         weight_s = np.full(len(pick), options.hop_s * len(embeddings) / len(pick))
         speech_s = sum(end - start for start, end in regions)

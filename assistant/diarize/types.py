@@ -47,6 +47,11 @@ class DiarizeOptions:
     prune_share: float = 0.2
     same_voice: float = 0.8
     hop_s: float = HOP_S
+    # One voice found (by either method) is the answer only when the windows' two-way split
+    # does not differ in median pitch by this many semitones (None: pitch is not used). The
+    # encoder put an espeak-ng man and woman at 0.79 similarity, a single voice's two halves at
+    # 0.82-0.83; in pitch they lie 11 semitones apart, a single voice's halves under 1.
+    pitch_gap_st: float | None = 5.0
     # A cluster with less speech than this (seconds, or share of all speech) is folded into the
     # nearest larger one: noise, laughter, a cough.
     min_speaker_s: float = 2.0

@@ -196,6 +196,63 @@ def embed_windows(
     return np.asarray(starts), _embed_windows(mel, starts)
 
 
+# Pitch: 40 ms frames every 10 ms, voiced where the normalised autocorrelation peaks above
+# _VOICED at a lag of 60-400 Hz; a window's pitch is the median of its voiced frames.
+_PITCH_FRAME = 640
+_PITCH_LAGS = (SAMPLE_RATE // 400, SAMPLE_RATE // 60)
+_VOICED = 0.5
+_MIN_VOICED_FRAMES = 20
+_NEAR_BEST = 0.85
+_PEAK_SEARCH = 24  # lags searched for the top of the first peak
+
+
+def pitch_track(audio: np.ndarray, chunk_frames: int = 4096) -> np.ndarray:
+    """Fundamental frequency in semitones (12 log2 Hz) every 10 ms, NaN where unvoiced."""
+    audio = np.asarray(audio, dtype=np.float32)
+    n = max(0, 1 + (len(audio) - _PITCH_FRAME) // _HOP)
+    out = np.full(n, np.nan, np.float32)
+    lo, hi = _PITCH_LAGS
+    size = 2 * _PITCH_FRAME
+    window = np.hanning(_PITCH_FRAME).astype(np.float32)
+    # The autocorrelation of the window itself, to undo its taper at each lag.
+    taper = np.fft.irfft(np.abs(np.fft.rfft(window, size)) ** 2)[: hi + 1]
+    taper = taper / taper[0]
+    for first in range(0, n, chunk_frames):
+        last = min(n, first + chunk_frames)
+        piece = audio[first * _HOP : (last - 1) * _HOP + _PITCH_FRAME]
+        frames = np.lib.stride_tricks.sliding_window_view(piece, _PITCH_FRAME)[::_HOP]
+        frames = (frames - frames.mean(axis=1, keepdims=True)) * window
+        power = np.abs(np.fft.rfft(frames, size, axis=1)) ** 2
+        correlation = np.fft.irfft(power, axis=1)[:, : hi + 1] / taper
+        energy = correlation[:, 0]
+        normalised = correlation[:, lo:] / (energy[:, None] + 1e-12)
+        # A periodic sound correlates about as well at two and three periods as at one: take
+        # the first peak that comes close to the best, not the best.
+        rows = np.arange(len(normalised))
+        near = np.argmax(normalised >= _NEAR_BEST * normalised.max(axis=1, keepdims=True), axis=1)
+        ahead = np.minimum(near[:, None] + np.arange(_PEAK_SEARCH), normalised.shape[1] - 1)
+        lag = ahead[rows, np.argmax(normalised[rows[:, None], ahead], axis=1)]
+        voiced = (normalised[rows, lag] > _VOICED) & (energy > 1e-7)
+        semitones = 12 * np.log2(SAMPLE_RATE / (lag + lo))
+        out[first:last] = np.where(voiced, semitones, np.nan)
+    return out
+
+
+def window_pitch(audio: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The median pitch (semitones) of each encoder window starting at ``starts`` (seconds),
+    NaN where too little of it is voiced."""
+    track = pitch_track(audio)
+    frames = round(WINDOW_S * 100)
+    out = np.full(len(starts), np.nan)
+    for i, start in enumerate(starts):
+        first = round(float(start) * 100)
+        voiced = track[first : first + frames]
+        voiced = voiced[~np.isnan(voiced)]
+        if len(voiced) >= _MIN_VOICED_FRAMES:
+            out[i] = float(np.median(voiced))
+    return out
+
+
 def normed(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
