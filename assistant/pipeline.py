@@ -20,6 +20,7 @@ from pathlib import Path
 from assistant import PIPELINE_VERSION, diarize, media
 from assistant.diarize import DiarizeOptions
 from assistant.diarize.profiles import ProfileStore, VoiceProfile
+from assistant.diarize.roles import reassess_roles
 from assistant.extract import ExtractOptions, Extractor, get_extractor
 from assistant.languages import guess_language
 from assistant.metrics import MetricsOptions, compute_metrics
@@ -192,6 +193,10 @@ class Pipeline:
         # The call's language picks the model and the summary's wording; a transcript that
         # names none is read for it.
         read_as = language or guess_language(s.text for s in segments)
+        if speakers and sum(s.role_source == "heuristic" for s in speakers) > 1:
+            # Who states needs, as the extractor reads it, helps the heuristic tell the sides.
+            talk = extractor.need_talk(segments, read_as)
+            segments, speakers = reassess_roles(segments, speakers, talk)
         items = extractor.extract(segments, o.call_date or date.today(), read_as)
         progress("extract", 1.0)
         progress("summarize", 0.0)

@@ -77,7 +77,8 @@ def one_hour_call(n: int, roles: bool, lang: str) -> list[Segment]:
                         start_s=round(clock, 2),
                         end_s=round(clock + length, 2),
                         text=row.text,
-                        speaker=row.speaker,
+                        # Two voices, as diarization labels a recorded two-party call.
+                        speaker="SPEAKER_1" if row.role == "rep" else "SPEAKER_2",
                         role=row.role if roles else None,
                     )
                 )
@@ -86,16 +87,18 @@ def one_hour_call(n: int, roles: bool, lang: str) -> list[Segment]:
 
 
 EXTRACT = "extract (classify + details + merge)"
+# Only where the heuristic decided the roles: a first reading with the roles withheld.
+NEED_TALK = "need talk for the role heuristic"
 SUMMARY = "summarize (key moments + text)"
 TRACKERS = "trackers"
-TOTAL = "extract + summarize + trackers"
+TOTAL = "need talk + extract + summarize + trackers"
 
 
 def bench_call(
     segments: list[Segment], lang: str, args: argparse.Namespace, encoder: Any
 ) -> dict[str, Any]:
     """Load the model ``lang`` gets, then time each stage ``--repeat`` times (medians)."""
-    from assistant.extract import ExtractOptions, extract_items
+    from assistant.extract import ExtractOptions, extract_items, need_talk
     from assistant.extract.classifier import get_classifier
     from assistant.summarize import summarize
     from assistant.trackers import DEFAULT_TRACKERS, match_trackers
@@ -119,6 +122,7 @@ def bench_call(
     for _ in range(args.repeat):
         # Each round is a new call: nothing embedded before, then the pipeline's order.
         encoder._memory.clear()
+        measure(NEED_TALK, lambda: need_talk(segments, classifier))
         items = measure(
             EXTRACT, lambda: extract_items(segments, call_date, classifier, options, encoder)
         )
@@ -138,7 +142,7 @@ def bench_call(
         "load_model_s": round(load, 3),
         "seconds": {name: round(v, 3) for name, v in wall.items()},
         "cpu_seconds": {name: round(v, 3) for name, v in cpu.items()},
-        "goal_extract_under_20_s": wall[EXTRACT] < 20,
+        "goal_extract_under_20_s": wall[NEED_TALK] + wall[EXTRACT] < 20,
     }
 
 
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     header = "".join(f"{lang + ' wall s':>12}{lang + ' CPU s':>12}" for lang in results)
     print(f"{'stage':<40}{header}")
-    for name in (EXTRACT, SUMMARY, TRACKERS, TOTAL):
+    for name in (NEED_TALK, EXTRACT, SUMMARY, TRACKERS, TOTAL):
         cells = "".join(
             f"{r['seconds'][name]:>12.2f}{r['cpu_seconds'][name]:>12.2f}" for r in results.values()
         )
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average during the run: {load:.1f} on {os.cpu_count()} CPUs")
     for lang, r in results.items():
         goal = "met" if r["goal_extract_under_20_s"] else "MISSED"
-        print(f"goal ({lang}): extraction of a one-hour call under 20 s: {goal}")
+        print(f"goal ({lang}): need talk + extraction of a one-hour call under 20 s: {goal}")
     result = {
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),

@@ -158,16 +158,24 @@ def no_roles(call: Call) -> list[str | None]:
     return [None for _ in call.rows]
 
 
-def heuristic_roles(call: Call) -> list[str | None]:
-    """The roles the product gives a transcript that has speakers but no roles."""
+def product_roles(models: Models) -> Callable[[Call], list[str | None]]:
+    """The roles the product gives a transcript that has speakers but no roles: the heuristic,
+    with the need talk of the model the call's language gets."""
     from assistant.diarize import diarize_transcript
+    from assistant.diarize.roles import reassess_roles
+    from assistant.extract import need_talk
     from assistant.report import Segment
 
-    segments = [
-        Segment(id=i, start_s=float(i), end_s=i + 0.5, text=r.text, speaker=r.speaker)
-        for i, r in enumerate(call.rows)
-    ]
-    return [s.role for s in diarize_transcript(segments).segments]
+    def roles(call: Call) -> list[str | None]:
+        segments = [
+            Segment(id=i, start_s=float(i), end_s=i + 0.5, text=r.text, speaker=r.speaker)
+            for i, r in enumerate(call.rows)
+        ]
+        found = diarize_transcript(segments)
+        talk = need_talk(found.segments, models(call.lang))
+        return [s.role for s in reassess_roles(found.segments, found.speakers, talk)[0]]
+
+    return roles
 
 
 def read_negotiations(path: Path) -> list[Call]:
@@ -321,7 +329,7 @@ def evaluate(args: argparse.Namespace, model: Models) -> tuple[list[Line], dict[
         lines.append(line(name, classify(model, calls, given_roles), "macro-F1", goal))
         # The same calls as a transcript without roles reaches the product: the heuristic decides.
         name = f"{path.stem}, roles withheld"
-        lines.append(line(name, classify(model, calls, heuristic_roles), "macro-F1", None))
+        lines.append(line(name, classify(model, calls, product_roles(model)), "macro-F1", None))
     if args.ami.is_file():
         meetings = [c for c in read_ami_meetings(args.ami) if c.split == "test"]
         scored = classify(model, meetings, no_roles)
@@ -336,7 +344,7 @@ def evaluate(args: argparse.Namespace, model: Models) -> tuple[list[Line], dict[
         deals = read_negotiations(args.negotiations)
         for name, roles, goal in (
             ("negotiations, roles given", given_roles, 0.75),
-            ("negotiations, roles withheld", heuristic_roles, 0.65),
+            ("negotiations, roles withheld", product_roles(model), 0.65),
         ):
             lines.append(line(name, classify(model, deals, roles), "objection", goal))
     return lines, extra

@@ -95,7 +95,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -312,6 +312,11 @@ SIDE_CONFIDENCE = 0.6
 # Scales the margin between the best and the second-best score into a confidence; fitted with
 # the weights (scripts/eval_roles.py --fit).
 _MARGIN_SCALE = 0.5
+# The extractor's reading of who states needs (``assistant.extract.need_talk``) enters the score:
+# minus NEED_WEIGHT times the speaker's need talk less the other speakers' mean. Chosen on the
+# written calls the shipped models never saw (calls_en_e, calls_en_g, calls_de_g); see the
+# module docstring.
+NEED_WEIGHT = 4.0
 
 
 def _hits(patterns: list[re.Pattern[str]], text: str) -> int:
@@ -413,15 +418,22 @@ def _confidence(margin: float) -> float:
 
 
 def heuristic_roles(
-    segments: Sequence[Segment], speakers: Sequence[str], side_rule: SideRule | None = None
+    segments: Sequence[Segment],
+    speakers: Sequence[str],
+    side_rule: SideRule | None = None,
+    need_talk: Mapping[str, float] | None = None,
 ) -> dict[str, tuple[Role, float]]:
-    """{speaker: (role, confidence)} from the words alone; see the module docstring."""
+    """{speaker: (role, confidence)} from the words, and from ``need_talk`` when given (the
+    extractor's mean customer-need probability of each speaker's utterances); see the module
+    docstring."""
     if not speakers:
         return {}
     if len(speakers) == 1:
         return {speakers[0]: ("rep", 0.5)}
     raw = _raw_by_speaker(segments, speakers)
     score = _scores(_relative(raw, speakers))
+    if need_talk:
+        score = _with_need_talk(score, need_talk)
     opener = _opener(segments, speakers)
     order = list(speakers)
     ranked = sorted(order, key=lambda s: (-score[s], s != opener, order.index(s)))
@@ -435,6 +447,16 @@ def heuristic_roles(
             # Who answers whom named another rep, or more than one: often right, never sure.
             reps, confidence = side, _capped(SIDE_CONFIDENCE, raw, side)
     return {s: ("rep" if s in reps else "customer", confidence) for s in speakers}
+
+
+def _with_need_talk(score: dict[str, float], need_talk: Mapping[str, float]) -> dict[str, float]:
+    """Scores less NEED_WEIGHT times each speaker's need talk relative to the others' mean."""
+    out = {}
+    for s, value in score.items():
+        others = [need_talk.get(o, 0.0) for o in score if o != s]
+        mean = sum(others) / len(others) if others else 0.0
+        out[s] = value - NEED_WEIGHT * (need_talk.get(s, 0.0) - mean)
+    return out
 
 
 def _capped(confidence: float, raw: dict[str, list[float]], reps: set[str]) -> float:
@@ -560,6 +582,20 @@ def assign_roles(
         taken.add(final)
         speakers[sid] = speakers[sid].model_copy(update={"id": final})
     return speakers
+
+
+def reassess_roles(
+    segments: Sequence[Segment], speakers: Sequence[Speaker], need_talk: Mapping[str, float]
+) -> tuple[list[Segment], list[Speaker]]:
+    """The heuristic's roles decided again with the extractor's ``need_talk`` (by the speakers'
+    final ids); roles from anything else (a channel, a voice, the transcript) stay."""
+    among = [s.id for s in speakers if s.role_source == "heuristic"]
+    if len(among) < 2:
+        return list(segments), list(speakers)
+    by_id = {s.id: s for s in speakers}
+    for sid, (role, confidence) in heuristic_roles(segments, among, need_talk=need_talk).items():
+        by_id[sid] = _with_role(by_id[sid], role, "heuristic", confidence)
+    return apply_roles(segments, by_id), list(by_id.values())
 
 
 def _voice(embedding: np.ndarray | None, talk_s: float) -> dict[str, object]:

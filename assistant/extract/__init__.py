@@ -45,6 +45,7 @@ __all__ = [
     "ModelExtractor",
     "extract_items",
     "get_extractor",
+    "need_talk",
 ]
 
 # Diarization labels ("SPEAKER_00", "S1") are not names; an owner is then given by role.
@@ -92,6 +93,10 @@ class Extractor(Protocol):
     ) -> list[Item]: ...
 
     def model_name(self, language: str | None = None) -> str: ...
+
+    def need_talk(
+        self, segments: list[Segment], language: str | None = None
+    ) -> dict[str, float]: ...
 
 
 def is_name(speaker: str | None) -> bool:
@@ -293,6 +298,37 @@ def extract_items(
     return [item.model_copy(update={"id": n}) for n, item in enumerate(items)]
 
 
+# Utterances of one speaker that ``need_talk`` reads at most, evenly spread through the call: a
+# mean needs no more, and an hour-long call is read in a tenth of the time of extracting it.
+NEED_TALK_UTTERANCES = 40
+
+
+def need_talk(
+    segments: list[Segment], classifier: Classifier, batch_size: int = 32
+) -> dict[str, float]:
+    """{speaker: the mean probability, over their utterances read with the roles withheld, that
+    one states a customer need}: evidence for the role heuristic of who the customer is (only a
+    customer states one, see DATA_CARD.md). Objections are left out: a seller turning down a
+    low offer reads like one."""
+    said: dict[str, list[int]] = {}
+    for i, segment in enumerate(segments):
+        if segment.speaker is not None:
+            said.setdefault(segment.speaker, []).append(i)
+    picked = {
+        speaker: [ids[round(k)] for k in np.linspace(0, len(ids) - 1, NEED_TALK_UTTERANCES)]
+        if len(ids) > NEED_TALK_UTTERANCES
+        else ids
+        for speaker, ids in said.items()
+    }
+    pairs = model_inputs([Utterance(s.text, s.speaker, None) for s in segments])
+    read = sorted({i for ids in picked.values() for i in ids})
+    if not read:
+        return {}
+    probs = classifier.predict([pairs[i] for i in read], batch_size).label_probs
+    need = dict(zip(read, probs[:, classifier.labels.index("customer_need")], strict=True))
+    return {speaker: float(np.mean([need[i] for i in ids])) for speaker, ids in picked.items()}
+
+
 class ModelExtractor:
     """The fine-tuned classifiers (one per language folder) and the detail rules, each loaded
     once per process."""
@@ -316,6 +352,13 @@ class ModelExtractor:
 
         classifier = get_classifier(self.options.model_dir, language)
         return extract_items(segments, call_date, classifier, self.options, self.embed)
+
+    def need_talk(self, segments: list[Segment], language: str | None = None) -> dict[str, float]:
+        """Each speaker's need talk (``need_talk``), read by the model ``language`` gets."""
+        from assistant.extract.classifier import get_classifier
+
+        classifier = get_classifier(self.options.model_dir, language)
+        return need_talk(segments, classifier, self.options.batch_size)
 
     def model_name(self, language: str | None = None) -> str:
         """The model a call in ``language`` gets, as the report's provenance names it: its

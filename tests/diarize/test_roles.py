@@ -236,3 +236,47 @@ def test_multi_party_calls_never_tuned_on_get_most_roles_right() -> None:
     for name in ("calls_en_f.jsonl", "calls_de_h.jsonl"):
         right = score(load_calls(CALLS / "held_out" / name))["speakers_right"]
         assert isinstance(right, float) and right >= 0.88, (name, right)
+
+
+# A customer who opens, says "your" and states needs in words the cue phrases do not know, and a
+# rep who quotes plainly: the words alone name the customer the rep (confidence 0.50).
+PLAIN_CALL = [
+    ("Dana", "yeah hi thanks for calling back"),
+    ("Marco", "sure so about the van rental"),
+    (
+        "Dana",
+        "right so my mom is moving out of her apartment this weekend and i do need something "
+        "big enough for a queen bed and a couch",
+    ),
+    ("Marco", "the cargo van is eighty nine a day and two hundred miles are included"),
+    (
+        "Dana",
+        "okay and honestly the pickup time matters most to me i work saturday mornings so it "
+        "would have to be friday evening",
+    ),
+    ("Marco", "friday after five is fine the desk is open until eight"),
+    ("Dana", "and a ramp i really can't lift a couch into a truck with my back"),
+    ("Marco", "every cargo van has a loading ramp"),
+    ("Dana", "okay your website said you take cards is that right"),
+    ("Marco", "cards are fine friday at five thirty then"),
+]
+
+
+def test_who_states_needs_tells_the_customer_where_the_cue_phrases_do_not(tmp_path: Path) -> None:
+    plain = segments([(who, None, text) for who, text in PLAIN_CALL])
+    words_only = heuristic_roles(plain, ["Dana", "Marco"])
+    assert words_only["Dana"][0] == "rep"  # what the words' cues alone decide
+    path = tmp_path / "call.jsonl"
+    rows = [
+        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w}
+        for i, (w, t) in enumerate(PLAIN_CALL)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    speakers = {s["id"]: s for s in report["speakers"]}
+    assert {k: s["role"] for k, s in speakers.items()} == {"Dana": "customer", "Marco": "rep"}
+    assert all(s["role_source"] == "heuristic" for s in speakers.values())
+    said = [i for i in report["items"] if i["kind"] in ("customer_need", "objection")]
+    assert said and all(i["speaker"] == "Dana" and i["role"] == "customer" for i in said)
