@@ -6,6 +6,9 @@
               --diarize--> speakers, roles --extract--> items --summarize--> summary, metrics
     transcript (.vtt/.srt/.jsonl) joins at "diarize" with its own segments and speakers
 
+Roles the heuristic guessed are decided again at the start of "extract", with who states needs
+as the extractor reads the call with the roles withheld (``roles.reassess_roles``).
+
 Each stage takes options and returns data; this module builds the ``CallReport`` from them.
 """
 

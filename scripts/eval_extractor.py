@@ -10,7 +10,8 @@ One table, one row per test set, each with its goal; the worst row is the headli
 - **held out**: the files of models/extractor/data/held_out/, which no model is trained on
   (``calls_en_f``, ``calls_de_h``: multi-party calls that sound like meetings), every call,
   scored with the shipped model itself: a cross-style row without a twin; and again with the
-  roles withheld, so that the product's role heuristic decides who is on the vendor's side;
+  roles withheld, so that the product's role heuristic (with the model's need talk, as the
+  pipeline runs it) decides who is on the vendor's side;
 - **AMI**: whole real meetings held out from training (the test split of the meetings, about
   17,800 utterances), at their true prior (0.4 % action items): action-item precision, recall,
   F1, and how often items shown at 0.9 or more are right;
