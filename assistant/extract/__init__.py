@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CATEGORIES",
     "LABELS",
+    "NEED_TALK_UTTERANCES",
     "ExtractOptions",
     "Extractor",
     "ModelExtractor",

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from assistant import diarize
@@ -280,3 +281,22 @@ def test_who_states_needs_tells_the_customer_where_the_cue_phrases_do_not(tmp_pa
     assert all(s["role_source"] == "heuristic" for s in speakers.values())
     said = [i for i in report["items"] if i["kind"] in ("customer_need", "objection")]
     assert said and all(i["speaker"] == "Dana" and i["role"] == "customer" for i in said)
+
+
+def test_need_talk_reads_a_sample_of_a_long_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.extract import NEED_TALK_UTTERANCES, need_talk
+    from assistant.extract.classifier import get_classifier
+
+    classifier = get_classifier(None, "en")
+    read: list[int] = []
+    predict = classifier.predict
+
+    def counted(pairs: list[tuple[str, str]], batch_size: int = 32) -> object:
+        read.append(len(pairs))
+        return predict(pairs, batch_size)
+
+    monkeypatch.setattr(classifier, "predict", counted)
+    long_call = segments([(who, None, text) for who, text in PLAIN_CALL * 10])  # 50 turns each
+    talk = need_talk(long_call, classifier)
+    assert read == [2 * NEED_TALK_UTTERANCES]
+    assert talk["Dana"] > talk["Marco"] + 0.05
