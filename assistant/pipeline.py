@@ -196,10 +196,11 @@ class Pipeline:
         # The call's language picks the model and the summary's wording; a transcript that
         # names none is read for it.
         read_as = language or guess_language(s.text for s in segments)
-        if speakers and sum(s.role_source == "heuristic" for s in speakers) > 1:
+        if speakers:
             # Who states needs, as the extractor reads it, helps the heuristic tell the sides.
-            talk = extractor.need_talk(segments, read_as)
-            segments, speakers = reassess_roles(segments, speakers, talk)
+            segments, speakers = reassess_roles(
+                segments, speakers, lambda: extractor.need_talk(segments, read_as)
+            )
         items = extractor.extract(segments, o.call_date or date.today(), read_as)
         progress("extract", 1.0)
         progress("summarize", 0.0)

@@ -173,8 +173,10 @@ def product_roles(models: Models) -> Callable[[Call], list[str | None]]:
             for i, r in enumerate(call.rows)
         ]
         found = diarize_transcript(segments)
-        talk = need_talk(found.segments, models(call.lang))
-        return [s.role for s in reassess_roles(found.segments, found.speakers, talk)[0]]
+        reassessed, _ = reassess_roles(
+            found.segments, found.speakers, lambda: need_talk(found.segments, models(call.lang))
+        )
+        return [s.role for s in reassessed]
 
     return roles
 

@@ -181,7 +181,7 @@ def score(conversations: Sequence[Conversation], talk: NeedTalk = None) -> dict[
     speakers = speakers_right = 0
     confidences: list[tuple[float, bool]] = []
     for conv in conversations:
-        needs = talk(conv) if talk is not None and len(conv.speakers) > 1 else None
+        needs = talk(conv) if talk is not None else None
         found = heuristic_roles(conv.segments, conv.speakers, need_talk=needs)
         named = _named_reps(found)
         confidence = min(found[s][1] for s in named)

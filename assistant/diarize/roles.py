@@ -111,7 +111,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -601,15 +601,19 @@ def assign_roles(
 
 
 def reassess_roles(
-    segments: Sequence[Segment], speakers: Sequence[Speaker], need_talk: Mapping[str, float]
+    segments: Sequence[Segment],
+    speakers: Sequence[Speaker],
+    read_need_talk: Callable[[], Mapping[str, float]],
 ) -> tuple[list[Segment], list[Speaker]]:
-    """The heuristic's roles decided again with the extractor's ``need_talk`` (by the speakers'
-    final ids); roles from anything else (a channel, a voice, the transcript) stay."""
+    """The heuristic's roles decided again with the extractor's need talk (``read_need_talk``,
+    by the speakers' final ids; read only when two or more speakers' roles are the heuristic's);
+    roles from anything else (a channel, a voice, the transcript) stay."""
     among = [s.id for s in speakers if s.role_source == "heuristic"]
     if len(among) < 2:
         return list(segments), list(speakers)
     by_id = {s.id: s for s in speakers}
-    for sid, (role, confidence) in heuristic_roles(segments, among, need_talk=need_talk).items():
+    talk = read_need_talk()
+    for sid, (role, confidence) in heuristic_roles(segments, among, need_talk=talk).items():
         by_id[sid] = _with_role(by_id[sid], role, "heuristic", confidence)
     return apply_roles(segments, by_id), list(by_id.values())
 
