@@ -24,12 +24,12 @@ Three kinds of conversation:
 Columns: n (conversations), reps (people on the vendor's side per conversation), rep right
 (everyone the heuristic calls a rep is on the vendor's side), all right (the heuristic's reps are
 exactly the vendor's side), speakers (share of all speakers whose role is right), uncertain
-(share below the threshold), right if sure (rep right among the others; for AMI, asserted: the
-share where a rep is named at or above the threshold) and meeting rule (share where the rule for
-meetings fired: more than two speakers and nobody on the chosen side says
-assistant.diarize.roles.MIN_SELLER_RATE seller phrases per utterance, so no rep is asserted). A
-second table bins the negotiations by confidence: what the confidence said against how often it
-was right.
+(share below the threshold), right if sure (rep right among the others, - when every one is
+uncertain; for AMI, asserted: the share where a rep is named at or above the threshold) and
+meeting rule (share where the rule for meetings fired: more than two speakers and nobody on
+the chosen side says assistant.diarize.roles.MIN_SELLER_RATE seller phrases per utterance, so
+no rep is asserted). A second table bins the negotiations by confidence: what the confidence
+said against how often it was right.
 
   --fit        refit the heuristic's weights by logistic regression (numpy, L2) on the named
                call files (default calls_en_a.jsonl and calls_de.jsonl, each call as written
@@ -205,7 +205,8 @@ def score(conversations: Sequence[Conversation], talk: NeedTalk = None) -> dict[
         "all_right": round(exact / n, 4),
         "speakers_right": round(speakers_right / max(1, speakers), 4),
         "uncertain": round(1 - sure / n, 4),
-        "right_if_sure": round(sure_right / max(1, sure), 4),
+        # None when no conversation was sure: nothing to be right or wrong about.
+        "right_if_sure": round(sure_right / sure, 4) if sure else None,
         "asserted": round(asserted / n, 4),
         "meeting_rule": round(meeting / n, 4),
         "bins": _bins(confidences),
@@ -258,7 +259,8 @@ def print_table(results: dict[str, dict[str, object]]) -> None:
     )
     for name, r in results.items():
         right, exact = f"{r['rep_right']:.1%}", f"{r['all_right']:.1%}"
-        each, sure = f"{r['speakers_right']:.1%}", f"{r['right_if_sure']:.1%}"
+        each = f"{r['speakers_right']:.1%}"
+        sure = "-" if r["right_if_sure"] is None else f"{r['right_if_sure']:.1%}"
         if name.startswith("AMI"):
             right, exact, each, sure = "-", "-", "-", f"asserted {r['asserted']:.1%}"
         print(
