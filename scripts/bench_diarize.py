@@ -43,6 +43,12 @@ Columns:
   lost       two-channel only, with ASR: share of a party's utterances that had words on their
              own channel and have none after crosstalk removal (nothing may be lost)
 
+A last line per half: for the utterances laid over another voice's turn (the backchannels that
+role acc counts as "ovl"), how near the voice encoder puts the mix there to the utterance's own
+voice and to the voice under it; while it is nearer the voice under it, a diarizer that gives
+each moment one nearest voice cannot give the backchannel to its speaker (that needs an
+overlapped-speech detector).
+
 Writes everything as JSON (--out). Run, for example:
 
     python scripts/bench_diarize.py --no-asr
@@ -523,6 +529,42 @@ def learned_voice(conv: Conversation, enroll: np.ndarray, options) -> np.ndarray
     return found.embeddings.get(max(talk, key=talk.__getitem__))
 
 
+def overlapped_voices(built: Built) -> list[dict[str, float]]:
+    """What the voice encoder hears where one voice is laid over another: for each reference
+    utterance of 0.5 s or more lying mostly inside another voice's speech (a backchannel over a
+    turn), the mean cosine similarity of the mix's windows covering it to the utterance's own
+    voice and to the voice under it (each the embedding of that voice's whole track alone). A
+    diarizer that labels windows by their nearest voice gives the utterance to the louder turn
+    whenever the second number is the larger."""
+    from assistant import diarize
+    from assistant.diarize import voices
+
+    mono = built.mono
+    alone = {v: diarize.embed_speech(track) for v, track in built.tracks.items()}
+    out = []
+    for start, end, voice in built.reference:
+        under = [
+            (min(end, e) - max(start, s), v)
+            for s, e, v in built.reference
+            if v != voice and min(end, e) > max(start, s)
+        ]
+        if end - start < 0.5 or sum(d for d, _ in under) <= (end - start) / 2:
+            continue
+        other = max(under)[1]
+        _, windows = voices.embed_windows(mono, [(start, end)], diarize.DiarizeOptions().hop_s)
+        own, beneath = alone[voice], alone[other]
+        if len(windows) == 0 or own is None or beneath is None:
+            continue
+        out.append(
+            {
+                "start_s": round(start, 2),
+                "to_own_voice": round(float((windows @ own).mean()), 3),
+                "to_voice_under": round(float((windows @ beneath).mean()), 3),
+            }
+        )
+    return out
+
+
 def role_accuracy_known_rep(conv, diarization, reference, options):
     """Role accuracy with the rep's voice known from speech not in the conversation, enrolled
     (a clean recording of them) and learned (an earlier call's speaker a person confirmed);
@@ -665,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
                     row["role_accuracy_learned"] = learned
                     row["false_profile_matches"] = false
                     row["role_misses_overlapped"] = misses
+                    row["overlapped_voices"] = overlapped_voices(b)
                     row["der_speakers_given"] = row[method]["der_speakers_given"]
             rows.append(row)
         if len(conv.voices) == 2 and not conv.synthetic:
@@ -798,6 +841,20 @@ def print_tables(rows, summary, chosen, tried, default) -> None:
         line += f" {s['learned_of'] if s['role_accuracy_enrolled'] is not None else '':>5}"
         line += f" {_pct(s['words_lost']):>6}"
         print(line)
+    print()
+    print(
+        "Utterances laid over another voice (mono, clean): the mix's windows at them, to each voice"
+    )
+    for half in dict.fromkeys(r["half"] for r in rows):
+        found = [o for r in rows if r["half"] == half for o in r.get("overlapped_voices", [])]
+        if found:
+            own = np.mean([o["to_own_voice"] for o in found])
+            under = np.mean([o["to_voice_under"] for o in found])
+            heard = sum(o["to_own_voice"] > o["to_voice_under"] for o in found)
+            print(
+                f"  {half:6} n {len(found)}: to its own voice {own:.3f}, to the voice under it"
+                f" {under:.3f}; nearer its own voice in {heard} of {len(found)}"
+            )
 
 
 if __name__ == "__main__":
