@@ -255,6 +255,15 @@ def annotation(turns):
     return ann
 
 
+def _under_others(reference, start: float, end: float, voice: str) -> list[tuple[float, str]]:
+    """(seconds, voice) of each piece of another voice's reference speech inside [start, end)."""
+    return [
+        (min(end, e) - max(start, s), v)
+        for s, e, v in reference
+        if v != voice and min(end, e) > max(start, s)
+    ]
+
+
 def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0.01):
     """(utterances, time, misses, overlapped misses): share of reference utterances of 0.5 s or
     more whose role (the role given to most of the utterance; none given is wrong) is right,
@@ -275,9 +284,7 @@ def role_accuracy(reference, hypothesis_roles, rep_voice: str, step_s: float = 0
             utterances += 1
             right = max(votes, key=lambda r: votes[r]) == truth
             right_utterances += right
-            covered = sum(
-                max(0.0, min(end, e) - max(start, s)) for s, e, v in reference if v != voice
-            )
+            covered = sum(d for d, _ in _under_others(reference, start, end, voice))
             overlapped += not right and covered > (end - start) / 2
     return (
         right_utterances / max(1, utterances),
@@ -543,11 +550,7 @@ def overlapped_voices(built: Built) -> list[dict[str, float]]:
     alone = {v: diarize.embed_speech(track) for v, track in built.tracks.items()}
     out = []
     for start, end, voice in built.reference:
-        under = [
-            (min(end, e) - max(start, s), v)
-            for s, e, v in built.reference
-            if v != voice and min(end, e) > max(start, s)
-        ]
+        under = _under_others(built.reference, start, end, voice)
         if end - start < 0.5 or sum(d for d, _ in under) <= (end - start) / 2:
             continue
         other = max(under)[1]
