@@ -3,7 +3,8 @@
 Reads every labelled JSONL file in models/extractor/data/ (see DATA_CARD.md), splits the calls
 by a hash of their id (train / val / test, never sharing a call), fine-tunes the bundled
 all-MiniLM-L6-v2 with a LoRA adapter and two heads (label; objection category), picks the epoch
-with the best validation macro-F1, calibrates the confidence with one temperature on the
+with the best validation macro-F1 (or, with --average-last K, keeps the mean of the last K
+epochs' weights), calibrates the confidence with one temperature on the
 validation calls, and scores the held-out test calls (English and German apart).
 
 Writes: adapter/ (LoRA weights), heads.safetensors, config.json, metrics.json.
@@ -107,6 +108,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="draws of the augmentations cached for training (epochs cycle through them)",
     )
+    p.add_argument(
+        "--average-last",
+        type=int,
+        default=0,
+        metavar="K",
+        help="keep the mean of the last K epochs' trained weights instead of the epoch with "
+        "the best validation macro-F1 (0: the best epoch)",
+    )
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--no-write", action="store_true", help="measure only; keep the artifact")
@@ -135,7 +144,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="data files (by stem, e.g. calls_en_b) held out whole: never trained or calibrated "
         "on, all scored as test (the cross-style split)",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0 <= args.average_last <= args.epochs:
+        p.error(f"--average-last must lie between 0 and --epochs ({args.epochs})")
+    return args
 
 
 def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list[Utterance]:
@@ -423,6 +435,25 @@ def main(argv: list[str] | None = None) -> int:
     val_cache = cached(written_val, None)
     val_rows = [r for c in written_val for r in c.scored]
     print(f"frozen layers cached ({time.perf_counter() - started:.0f} s)")
+
+    def validate() -> float:
+        """Macro-F1 on the written validation calls, each utterance's top label."""
+        model.eval()
+        hidden, types = val_cache[0], val_cache[1]
+        with torch.inference_mode():
+            logits = np.concatenate(
+                [
+                    (
+                        top(hidden, types, list(range(s, min(s + 64, len(hidden)))))[0] + prior
+                    ).numpy()
+                    for s in range(0, len(hidden), 64)
+                ]
+            )
+        predicted = [LABELS[i] for i in logits.argmax(1)]
+        return score([r.label for r in val_rows], predicted, [1.0] * len(val_rows), LABELS).macro_f1
+
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    summed: dict[str, Any] = {}
     for epoch in range(1, args.epochs + 1):
         model.train()
         hidden, types, labels, cats, lengths, rates = train_cache[(epoch - 1) % len(train_cache)]
@@ -455,27 +486,26 @@ def main(argv: list[str] | None = None) -> int:
             running += float(loss.detach())
             if step % 20 == 0:
                 print(f"  epoch {epoch} step {step}/{len(batches)} loss {running / step:.4f}")
-        model.eval()
-        v_hidden, v_types = val_cache[0], val_cache[1]
-        with torch.inference_mode():
-            logits = np.concatenate(
-                [
-                    (
-                        top(v_hidden, v_types, list(range(s, min(s + 64, len(v_hidden)))))[0]
-                        + prior
-                    ).numpy()
-                    for s in range(0, len(v_hidden), 64)
-                ]
-            )
-        predicted = [LABELS[i] for i in logits.argmax(1)]
-        val = score([r.label for r in val_rows], predicted, [1.0] * len(val_rows), LABELS)
+        val_f1 = validate()
         elapsed = time.perf_counter() - started
-        print(f"epoch {epoch}: val macro-F1 {val.macro_f1:.4f}  ({elapsed:.0f} s)")
-        if best is None or val.macro_f1 > best[0]:
+        print(f"epoch {epoch}: val macro-F1 {val_f1:.4f}  ({elapsed:.0f} s)")
+        if epoch > args.epochs - args.average_last:
+            for name, param in trained.items():
+                summed[name] = summed.get(name, 0) + param.detach()
+        elif not args.average_last and (best is None or val_f1 > best[0]):
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best = (val.macro_f1, state, epoch)
-    assert best is not None
-    model.load_state_dict(best[1])
+            best = (val_f1, state, epoch)
+    if args.average_last:
+        # The mean of the last epochs' weights (stochastic weight averaging along the decaying
+        # learning rate): one model, chosen by no validation score, so less of a seed's luck.
+        with torch.no_grad():
+            for name, param in trained.items():
+                param.copy_(summed[name] / args.average_last)
+        best = (validate(), {}, args.epochs)
+        print(f"mean of the last {args.average_last} epochs: val macro-F1 {best[0]:.4f}")
+    else:
+        assert best is not None
+        model.load_state_dict(best[1])
     with torch.no_grad():
         model.label_head.bias += prior
     prior.zero_()
@@ -485,13 +515,19 @@ def main(argv: list[str] | None = None) -> int:
     written = np.array([c.source != "ami" for c in val_owners])
     val_gold = np.array([LABELS.index(r.label) for r in val_rows])
     temperature = fit_temperature(val_logits[written], val_gold[written])
-    print(f"best epoch {best[2]} (val macro-F1 {best[0]:.4f}); temperature {temperature:.3f}")
+    kept = (
+        f"mean of the last {args.average_last} epochs"
+        if args.average_last
+        else f"best epoch {best[2]}"
+    )
+    print(f"{kept} (val macro-F1 {best[0]:.4f}); temperature {temperature:.3f}")
     val_probs = torch.softmax(torch.tensor(val_logits) / temperature, -1).numpy()
     fitted = fit_calibration(val_probs, val_gold, written)
 
     metrics: dict[str, Any] = {
         "method": args.method,
-        "best_epoch": best[2],
+        "best_epoch": None if args.average_last else best[2],
+        "average_last": args.average_last,
         "val_macro_f1": round(best[0], 4),
         "temperature": round(temperature, 4),
         "calibration": fitted,
@@ -559,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         "holdout": list(args.holdout),
         "seed": args.seed,
         "epochs": args.epochs,
+        "average_last": args.average_last,
         "lora_rank": args.rank if args.method == "lora" else None,
         "lora_layers": args.layers if args.method == "lora" else None,
         "german_repeat": args.german_repeat,
