@@ -501,11 +501,12 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             for name, param in trained.items():
                 param.copy_(summed[name] / args.average_last)
-        best = (validate(), {}, args.epochs)
-        print(f"mean of the last {args.average_last} epochs: val macro-F1 {best[0]:.4f}")
+        kept, kept_f1 = f"mean of the last {args.average_last} epochs", validate()
+        print(f"{kept}: val macro-F1 {kept_f1:.4f}")
     else:
         assert best is not None
         model.load_state_dict(best[1])
+        kept, kept_f1 = f"best epoch {best[2]}", best[0]
     with torch.no_grad():
         model.label_head.bias += prior
     prior.zero_()
@@ -515,20 +516,15 @@ def main(argv: list[str] | None = None) -> int:
     written = np.array([c.source != "ami" for c in val_owners])
     val_gold = np.array([LABELS.index(r.label) for r in val_rows])
     temperature = fit_temperature(val_logits[written], val_gold[written])
-    kept = (
-        f"mean of the last {args.average_last} epochs"
-        if args.average_last
-        else f"best epoch {best[2]}"
-    )
-    print(f"{kept} (val macro-F1 {best[0]:.4f}); temperature {temperature:.3f}")
+    print(f"{kept} (val macro-F1 {kept_f1:.4f}); temperature {temperature:.3f}")
     val_probs = torch.softmax(torch.tensor(val_logits) / temperature, -1).numpy()
     fitted = fit_calibration(val_probs, val_gold, written)
 
     metrics: dict[str, Any] = {
         "method": args.method,
-        "best_epoch": None if args.average_last else best[2],
+        "best_epoch": best[2] if best else None,
         "average_last": args.average_last,
-        "val_macro_f1": round(best[0], 4),
+        "val_macro_f1": round(kept_f1, 4),
         "temperature": round(temperature, 4),
         "calibration": fitted,
         "holdout": list(args.holdout),
