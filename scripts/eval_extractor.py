@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.errors import AssistantError  # noqa: E402
+from assistant.extract.calibration import platt, positions  # noqa: E402
 from assistant.extract.classifier import (  # noqa: E402
     Classifier,
     default_model_dir,
@@ -111,7 +112,9 @@ class Scored:
     gold: list[str]
     chosen: list[str]
     confidence: list[float]
-    action: list[float] = field(default_factory=list)  # the action-item probability
+    # The action-item score its threshold is set on: the calibrated confidence, with the position
+    # in the call where the calibration weighs it (the probability for uncalibrated models).
+    action: list[float] = field(default_factory=list)
 
 
 class Models:
@@ -141,13 +144,19 @@ def classify(
             Utterance(r.text, r.speaker, role)
             for r, role in zip(call.rows, call_roles, strict=True)
         ]
-        preds = classifier.predict(model_inputs(turns))
+        place = positions(len(turns))
+        preds = classifier.predict(model_inputs(turns), position=place)
+        action_score = preds.label_probs[:, action]
+        fitted = (classifier.config.get("calibration") or {}).get("action_item")
+        if fitted:
+            c = fitted.get("position", 0.0)
+            action_score = platt(action_score, fitted["a"], fitted["b"], c, place)
         for i, row in enumerate(call.rows):
             if not row.context_only:
                 out.gold.append(row.label)
                 out.chosen.append(preds.chosen[i])
                 out.confidence.append(float(preds.confidence[i]))
-                out.action.append(float(preds.label_probs[i, action]))
+                out.action.append(float(action_score[i]))
     return out
 
 
@@ -233,8 +242,9 @@ def sure_precision(scored: Scored, label: str, at: float = 0.9) -> tuple[int, fl
 
 
 def hindsight(scored: Scored) -> dict[str, float]:
-    """The best action-item F1 any threshold on the action-item probability reaches on these
-    utterances, the threshold chosen on them (so no model's score: how far thresholds can go)."""
+    """The best action-item F1 any threshold on the action-item score (``Scored.action``) reaches
+    on these utterances, the threshold chosen on them (so no model's score: how far thresholds
+    can go)."""
     gold = np.asarray(scored.gold) == "action_item"
     probs = np.asarray(scored.action)
     best = {"f1": 0.0, "threshold": 1.0, "precision": 0.0, "recall": 0.0}

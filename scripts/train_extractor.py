@@ -212,29 +212,48 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
+def call_positions(calls: list[Call]) -> np.ndarray:
+    """How far into its call each scored utterance of ``calls`` is, in the order of
+    ``examples`` (``calibration.positions``)."""
+    return np.array(
+        [
+            place
+            for call in calls
+            for row, place in zip(call.rows, calibration.positions(len(call.rows)), strict=True)
+            if not row.context_only
+        ]
+    )
+
+
 def fit_calibration(
-    probs: np.ndarray, gold: np.ndarray, written: np.ndarray
+    probs: np.ndarray, gold: np.ndarray, written: np.ndarray, position: np.ndarray
 ) -> dict[str, dict[str, float]]:
     """Per item label, Platt scaling and a threshold (see ``assistant.extract.calibration``),
     fitted on validation utterances at their real priors. Action items: the written calls and
-    the whole real meetings together (the threshold maximizes the mean of both F1s, so neither
-    decides alone); needs and objections: the written calls (meetings have no customer)."""
+    the whole real meetings together, with how far into the call each is (the threshold
+    maximizes the mean of both F1s, so neither decides alone); needs and objections: the
+    written calls (meetings have no customer)."""
     meetings = ~written
     fitted = {}
     for k, label in enumerate(LABELS):
         if label == "none":
             continue
-        rows = written | meetings if label == "action_item" and meetings.any() else written
+        with_meetings = label == "action_item" and meetings.any()
+        rows = written | meetings if with_meetings else written
         right = (gold == k).astype(float)
-        a, b = calibration.fit_platt(probs[rows, k], right[rows])
-        conf = calibration.platt(probs[:, k], a, b)
+        place = position[rows] if with_meetings else None
+        a, b, c = calibration.fit_platt(probs[rows, k], right[rows], place)
+        conf = calibration.platt(probs[:, k], a, b, c, position)
         parts = [(conf[written], right[written])]
-        if label == "action_item" and meetings.any():
+        if with_meetings:
             parts.append((conf[meetings], right[meetings]))
         threshold, f1 = calibration.best_threshold(parts)
         fitted[label] = {"a": round(a, 4), "b": round(b, 4), "threshold": threshold}
+        if with_meetings:
+            fitted[label]["position"] = round(c, 4)
         print(
-            f"calibration {label}: a {a:.3f} b {b:.3f} threshold {threshold:.2f} (val F1 {f1:.3f})"
+            f"calibration {label}: a {a:.3f} b {b:.3f} position {c:.3f} threshold "
+            f"{threshold:.2f} (val F1 {f1:.3f})"
         )
     return fitted
 
@@ -518,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     temperature = fit_temperature(val_logits[written], val_gold[written])
     print(f"{kept} (val macro-F1 {kept_f1:.4f}); temperature {temperature:.3f}")
     val_probs = torch.softmax(torch.tensor(val_logits) / temperature, -1).numpy()
-    fitted = fit_calibration(val_probs, val_gold, written)
+    fitted = fit_calibration(val_probs, val_gold, written, call_positions(split["val"]))
 
     metrics: dict[str, Any] = {
         "method": args.method,
@@ -535,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     logits, cat_logits, rows, owners = infer(split["test"])
     probs = torch.softmax(torch.tensor(logits) / temperature, -1).numpy()
-    chosen, confidence = calibration.decide(probs, LABELS, fitted)
+    chosen, confidence = calibration.decide(probs, LABELS, fitted, call_positions(split["test"]))
     held = {c.call_id for c in held_out}
     groups = {"own split": lambda c: c.call_id not in held}
     for lang in sorted({c.lang for c in split["test"]}):

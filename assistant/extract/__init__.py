@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from assistant.errors import OptionError
+from assistant.extract.calibration import positions
 from assistant.extract.dataset import CATEGORIES, LABELS
 from assistant.extract.details import (
     Party,
@@ -286,7 +287,7 @@ def extract_items(
     if not segments:
         return []
     turns = [Utterance(s.text, s.speaker, s.role) for s in segments]
-    preds = classifier.predict(model_inputs(turns), options.batch_size)
+    preds = classifier.predict(model_inputs(turns), options.batch_size, positions(len(turns)))
     known = {s.speaker for s in segments if s.speaker and is_name(s.speaker)}
     candidates = _candidates(segments, preds, options)
     items = [

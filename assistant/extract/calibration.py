@@ -6,7 +6,10 @@ utterances). So each item label gets, from a validation set with real priors:
 
 - a **calibration**: the probability that the label is right, ``sigmoid(a * logit(p) + b)`` of
   the label's softmax probability ``p`` (Platt scaling, one-vs-rest), so that items shown at
-  0.9 are right about 9 times in 10;
+  0.9 are right about 9 times in 10. Action items add ``c * (position - 0.5)``, where the
+  position is how far into the call the utterance is (0 at the start, 1 at the end): in real
+  meetings nine in ten agreed action items are said in the last third, where the plans and
+  descriptions said earlier ("we are going to develop...") read just like them;
 - a **threshold** on that calibrated confidence, chosen for F1 on the same set.
 
 An utterance gets the item label with the highest calibrated confidence among those at or above
@@ -22,6 +25,10 @@ from typing import Any
 import numpy as np
 
 _EPS = 1e-6
+# A call of fewer utterances than this (an excerpt) gives no position evidence: every utterance
+# sits at 0.5, where the position adds nothing. The calls the calibration is fitted on have 10
+# or more.
+MIN_POSITIONED = 10
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -29,29 +36,49 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def platt(p: np.ndarray, a: float, b: float) -> np.ndarray:
-    """Calibrated confidence of a label whose softmax probability is ``p``."""
-    return 1.0 / (1.0 + np.exp(-(a * _logit(p) + b)))
+def positions(n: int) -> np.ndarray:
+    """How far into a call of ``n`` utterances each one is: 0 for the first, 1 for the last;
+    0.5 for all in a call shorter than ``MIN_POSITIONED``."""
+    if n < MIN_POSITIONED:
+        return np.full(n, 0.5)
+    return np.arange(n) / (n - 1)
 
 
-def fit_platt(p: np.ndarray, right: np.ndarray, iterations: int = 200) -> tuple[float, float]:
-    """(a, b) maximizing the likelihood of ``right`` (0/1) given ``p``: Newton's method on a
-    two-parameter logistic regression, with Platt's smoothed targets against overconfidence."""
-    x = _logit(np.asarray(p, dtype=np.float64))
+def platt(
+    p: np.ndarray, a: float, b: float, c: float = 0.0, position: np.ndarray | None = None
+) -> np.ndarray:
+    """Calibrated confidence of a label whose softmax probability is ``p``, said at
+    ``position`` in its call (None: the middle, where the position adds nothing)."""
+    z = a * _logit(p) + b
+    if c and position is not None:
+        z = z + c * (np.asarray(position, dtype=np.float64) - 0.5)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_platt(
+    p: np.ndarray, right: np.ndarray, position: np.ndarray | None = None, iterations: int = 200
+) -> tuple[float, float, float]:
+    """(a, b, c) maximizing the likelihood of ``right`` (0/1) given ``p`` (and ``position``;
+    without it c is 0): Newton's method on a logistic regression, with Platt's smoothed targets
+    against overconfidence."""
+    columns = [_logit(np.asarray(p, dtype=np.float64)), np.ones(len(p))]
+    if position is not None:
+        columns.append(np.asarray(position, dtype=np.float64) - 0.5)
+    x = np.stack(columns, 1)
     y = np.asarray(right, dtype=np.float64)
     positives, negatives = y.sum(), len(y) - y.sum()
     target = np.where(y > 0, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-    a, b = 1.0, 0.0
+    w = np.zeros(x.shape[1])
+    w[0] = 1.0
     for _ in range(iterations):
-        q = 1.0 / (1.0 + np.exp(-(a * x + b)))
-        w = np.maximum(q * (1 - q), 1e-12)
-        grad = np.array([((q - target) * x).sum(), (q - target).sum()])
-        hess = np.array([[(w * x * x).sum(), (w * x).sum()], [(w * x).sum(), w.sum()]])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(2), grad)
-        a, b = a - step[0], b - step[1]
+        q = 1.0 / (1.0 + np.exp(-(x @ w)))
+        weight = np.maximum(q * (1 - q), 1e-12)
+        hess = (x * weight[:, None]).T @ x
+        step = np.linalg.solve(hess + 1e-9 * np.eye(len(w)), x.T @ (q - target))
+        w -= step
         if np.abs(step).max() < 1e-9:
             break
-    return float(a), float(b)
+    return float(w[0]), float(w[1]), float(w[2]) if position is not None else 0.0
 
 
 def f1_at(confidence: np.ndarray, right: np.ndarray, threshold: float) -> float:
@@ -75,9 +102,13 @@ def best_threshold(
 
 
 def decide(
-    probs: np.ndarray, labels: Sequence[str], calibration: dict[str, Any] | None
+    probs: np.ndarray,
+    labels: Sequence[str],
+    calibration: dict[str, Any] | None,
+    position: np.ndarray | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """(label, confidence) per row of softmax ``probs``.
+    """(label, confidence) per row of softmax ``probs``, each row said at ``position`` in its
+    call (``positions``; None: no position evidence).
 
     Without a calibration (models trained before it), the most probable label and its
     probability, as before.
@@ -91,7 +122,8 @@ def decide(
     passing = np.zeros((len(probs), len(labels)), dtype=bool)
     for i in items:
         params = calibration[labels[i]]
-        conf[:, i] = platt(probs[:, i], params["a"], params["b"])
+        c = params.get("position", 0.0)
+        conf[:, i] = platt(probs[:, i], params["a"], params["b"], c, position)
         passing[:, i] = conf[:, i] >= params["threshold"]
     masked = np.where(passing, conf, -1.0)
     best = masked.argmax(1)

@@ -75,7 +75,8 @@ def check_artifact(model_dir: Path) -> dict[str, Any]:
 class Classifier:
     """Labels utterances; one instance per model directory (see ``get_classifier``)."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, float32: bool = False) -> None:
+        """``float32``: leave an int8 model's encoder in float32, as training calibrates it."""
         import torch
         from safetensors.torch import load_file
 
@@ -101,7 +102,7 @@ class Classifier:
                     # peft asks transformers a deprecated question; nothing for users to do.
                     warnings.simplefilter("ignore", FutureWarning)
                     encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
-            if self.config.get("int8"):  # linear layers in int8, as the model was measured
+            if self.config.get("int8") and not float32:  # int8 linear layers, as measured
                 encoder = net.int8(encoder, feed_forward_out=False)
             self.net = net.ExtractorNet(encoder, len(self.labels), len(self.categories))
             heads = load_file(str(model_dir / "heads.safetensors"))
@@ -116,8 +117,15 @@ class Classifier:
         self.net.eval()
         self._torch = torch
 
-    def predict(self, pairs: list[tuple[str, str]], batch_size: int = 32) -> Predictions:
-        """Probabilities for each (utterance, context) pair from ``features.model_inputs``."""
+    def predict(
+        self,
+        pairs: list[tuple[str, str]],
+        batch_size: int = 32,
+        position: np.ndarray | None = None,
+    ) -> Predictions:
+        """Probabilities for each (utterance, context) pair from ``features.model_inputs``, and
+        the decisions; ``position``: how far into its call each one is
+        (``calibration.positions``), where the pairs are a whole call."""
         torch = self._torch
         n = len(pairs)
         hidden = int(self.net.label_head.in_features)
@@ -143,7 +151,9 @@ class Classifier:
                 category_probs[idx] = torch.softmax(self.net.category_head(pooled), -1).numpy()
                 utterance = pooled[:, : hidden // 2]
                 embeddings[idx] = torch.nn.functional.normalize(utterance, dim=-1).numpy()
-        chosen, confidence = decide(label_probs, self.labels, self.config.get("calibration"))
+        chosen, confidence = decide(
+            label_probs, self.labels, self.config.get("calibration"), position
+        )
         return Predictions(
             self.labels,
             self.categories,

@@ -551,3 +551,43 @@ def test_action_statement_reads_like_a_summary() -> None:
         "Ich schicke Ihnen das Angebot."
     )
     assert action_statement("I'll send it.", None) == "I'll send it."
+
+
+# Written for this test. The rep sets the agenda in the future tense at the opening, commits to
+# something mid-call, and agrees next steps at the close.
+CALL_WITH_AGENDA = [
+    ("Mia", "rep", "Hi Sam, thanks for joining, can you hear me all right?"),
+    ("Sam", "customer", "Yes, loud and clear."),
+    (
+        "Mia",
+        "rep",
+        "Great. So today I'm going to walk you through the reporting module and then we'll "
+        "look at how the rollout would work.",
+    ),
+    ("Sam", "customer", "Sounds good."),
+    ("Mia", "rep", "We are going to start with the dashboard, which every regional team gets."),
+    ("Sam", "customer", "Okay. Is the data encrypted at rest? Our security team will ask."),
+    ("Mia", "rep", "It is. I'll email you our security whitepaper right after this call."),
+    ("Sam", "customer", "Right now our analysts build these reports by hand every Monday."),
+    ("Mia", "rep", "That is exactly what this replaces."),
+    ("Sam", "customer", "How does pricing work for forty users?"),
+    ("Mia", "rep", "It's per seat, thirty euros a month, with a discount above fifty."),
+    ("Sam", "customer", "That's a bit above what we budgeted."),
+    ("Mia", "rep", "Understood, let me see what an annual contract would do."),
+    ("Sam", "customer", "Please do."),
+    ("Mia", "rep", "So as next steps, I'll send you the revised quote by Friday."),
+    ("Sam", "customer", "And I'll set up a call with our finance lead next week."),
+    ("Mia", "rep", "Perfect, talk soon."),
+]
+
+
+def test_an_agenda_at_the_opening_is_not_an_action_item(classifier: Classifier) -> None:
+    """Where in the call an utterance is said counts for action items (real meetings agree
+    theirs at the end): the rep's agenda at the opening ("I'm going to walk you through...")
+    is no action item, while a clear commitment mid-call and the next steps at the close are.
+    Without the position, the agenda was an action item at 0.62."""
+    items = extract_items(segments(CALL_WITH_AGENDA), FRIDAY, classifier)
+    actions = [i.segment_ids for i in items if i.kind == "action_item"]
+    assert [2] not in actions
+    assert [6] in actions
+    assert [14] in actions and [15] in actions

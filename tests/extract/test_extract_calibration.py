@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.extract.calibration import best_threshold, decide, fit_platt, platt
+from assistant.extract.calibration import (
+    MIN_POSITIONED,
+    best_threshold,
+    decide,
+    fit_platt,
+    platt,
+    positions,
+)
 
 LABELS = ("action_item", "customer_need", "objection", "none")
 
@@ -16,9 +23,29 @@ def test_fit_platt_recovers_an_overconfident_model() -> None:
     p = rng.uniform(0.01, 0.99, 20_000)
     truth = platt(p, 0.6, -2.0)
     right = (rng.uniform(size=p.size) < truth).astype(float)
-    a, b = fit_platt(p, right)
-    assert abs(a - 0.6) < 0.1 and abs(b + 2.0) < 0.15
+    a, b, c = fit_platt(p, right)
+    assert abs(a - 0.6) < 0.1 and abs(b + 2.0) < 0.15 and c == 0.0
     assert platt(np.array([0.9]), a, b)[0] < 0.5
+
+
+def test_fit_platt_learns_where_in_the_call_items_are_said() -> None:
+    """Items said more often near a call's end than its start: the fitted position weight says
+    so, and the same probability is worth more late than early."""
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.01, 0.99, 30_000)
+    place = rng.uniform(size=p.size)
+    truth = platt(p, 0.8, -1.5, 3.0, place)
+    right = (rng.uniform(size=p.size) < truth).astype(float)
+    a, b, c = fit_platt(p, right, place)
+    assert abs(a - 0.8) < 0.1 and abs(b + 1.5) < 0.15 and abs(c - 3.0) < 0.4
+    early, late = platt(np.array([0.7, 0.7]), a, b, c, np.array([0.1, 0.9]))
+    assert late > 0.5 > early
+
+
+def test_positions_run_from_start_to_end_and_say_nothing_in_an_excerpt() -> None:
+    assert list(positions(MIN_POSITIONED + 1)) == [i / MIN_POSITIONED for i in range(11)]
+    assert set(positions(MIN_POSITIONED - 1)) == {0.5}
+    assert len(positions(0)) == 0
 
 
 def test_best_threshold_weighs_every_part() -> None:
@@ -54,3 +81,21 @@ def test_decide_without_calibration_is_the_argmax() -> None:
     labels, confidence = decide(probs, LABELS, None)
     assert labels == ["none", "action_item"]
     assert list(confidence) == [0.4, 0.7]
+
+
+def test_decide_weighs_the_position_of_action_items_only() -> None:
+    """The same probabilities early and late in a call: the action item passes only late; the
+    need, whose calibration has no position weight, passes in both; without positions the
+    action item is judged as if said mid-call."""
+    calibration = {
+        "action_item": {"a": 1.0, "b": 0.0, "threshold": 0.5, "position": 2.0},
+        "customer_need": {"a": 1.0, "b": 0.0, "threshold": 0.5},
+        "objection": {"a": 1.0, "b": 0.0, "threshold": 0.5},
+    }
+    probs = np.array([[0.6, 0.1, 0.1, 0.2], [0.6, 0.1, 0.1, 0.2], [0.1, 0.6, 0.1, 0.2]] * 2)
+    place = np.array([0.0, 1.0, 0.0, 0.5, 0.5, 1.0])
+    labels, confidence = decide(probs, LABELS, calibration, place)
+    assert labels[:3] == ["none", "action_item", "customer_need"]
+    assert labels[3:] == ["action_item", "action_item", "customer_need"]
+    assert abs(confidence[3] - 0.6) < 1e-6  # mid-call: the plain calibration
+    assert decide(probs, LABELS, calibration)[0][3] == "action_item"
