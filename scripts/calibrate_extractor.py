@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not args.ami.is_file():
-        print(f"error: no AMI meetings at {args.ami}; point --ami at them", file=sys.stderr)
-        return 2
     files = sorted(DATA.glob("*.jsonl"))
     holdout = classifier.config.get("holdout", []) if args.holdout is None else args.holdout
     unknown = set(holdout) - {f.stem for f in files}
     if unknown:
         print(f"error: --holdout names no data file: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    if not args.ami.is_file():
+        print(f"error: no AMI meetings at {args.ami}; point --ami at them", file=sys.stderr)
         return 2
     if args.threads:
         import torch

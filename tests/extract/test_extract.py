@@ -25,6 +25,7 @@ from assistant.extract.features import Utterance, model_input
 from assistant.report import Item, Segment
 
 FRIDAY = date(2026, 3, 6)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -591,3 +592,22 @@ def test_an_agenda_at_the_opening_is_not_an_action_item(classifier: Classifier) 
     assert [2] not in actions
     assert [6] in actions
     assert [14] in actions and [15] in actions
+
+
+def test_recalibration_refuses_bad_arguments_and_changes_nothing(tmp_path: Path) -> None:
+    """``scripts/calibrate_extractor.py`` names what is wrong and leaves the model as it was."""
+    script = [sys.executable, str(ROOT / "scripts" / "calibrate_extractor.py")]
+    run = subprocess.run(
+        [*script, "--model-dir", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 2 and "no extraction model" in run.stderr
+    config = ROOT / "models" / "extractor" / "config.json"
+    before = config.read_bytes()
+    args = ["--model-dir", str(config.parent), "--holdout", "calls_xx"]
+    run = subprocess.run([*script, *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "--holdout names no data file: calls_xx" in run.stderr
+    assert "Traceback" not in run.stderr
+    args = ["--model-dir", str(config.parent), "--ami", str(tmp_path / "none.jsonl.gz")]
+    run = subprocess.run([*script, *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "no AMI meetings" in run.stderr
+    assert config.read_bytes() == before
