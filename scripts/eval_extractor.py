@@ -128,7 +128,12 @@ class Models:
         return get_classifier(self.root, lang)
 
     def describe(self, langs: Sequence[str] = ("en", "de")) -> str:
-        return ", ".join(f"{self(lang).model_dir} ({lang})" for lang in langs)
+        return ", ".join(f"{shown(self(lang).model_dir)} ({lang})" for lang in langs)
+
+
+def shown(path: Path) -> Path:
+    """``path`` relative to the checkout when it lies inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def classify(
