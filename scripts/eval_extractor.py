@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.errors import AssistantError  # noqa: E402
-from assistant.extract.calibration import platt, positions  # noqa: E402
+from assistant.extract.calibration import calibrated, positions  # noqa: E402
 from assistant.extract.classifier import (  # noqa: E402
     Classifier,
     default_model_dir,
@@ -151,17 +151,18 @@ def classify(
         ]
         place = positions(len(turns))
         preds = classifier.predict(model_inputs(turns), position=place)
-        action_score = preds.label_probs[:, action]
-        fitted = (classifier.config.get("calibration") or {}).get("action_item")
-        if fitted:
-            c = fitted.get("position", 0.0)
-            action_score = platt(action_score, fitted["a"], fitted["b"], c, place)
+        fitted = classifier.config.get("calibration")
+        scores = (
+            calibrated(preds.label_probs, classifier.labels, fitted, place)
+            if fitted
+            else preds.label_probs
+        )
         for i, row in enumerate(call.rows):
             if not row.context_only:
                 out.gold.append(row.label)
                 out.chosen.append(preds.chosen[i])
                 out.confidence.append(float(preds.confidence[i]))
-                out.action.append(float(action_score[i]))
+                out.action.append(float(scores[i, action]))
     return out
 
 

@@ -101,6 +101,23 @@ def best_threshold(
     return float(grid[best]), scores[best]
 
 
+def calibrated(
+    probs: np.ndarray,
+    labels: Sequence[str],
+    calibration: dict[str, Any],
+    position: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each item label's calibrated confidence per row of softmax ``probs`` (one column per
+    label; ``none``'s column stays 0), each row said at ``position`` in its call."""
+    conf = np.zeros((len(probs), len(labels)))
+    for i, label in enumerate(labels):
+        if label != "none":
+            params = calibration[label]
+            c = params.get("position", 0.0)
+            conf[:, i] = platt(probs[:, i], params["a"], params["b"], c, position)
+    return conf
+
+
 def decide(
     probs: np.ndarray,
     labels: Sequence[str],
@@ -118,13 +135,10 @@ def decide(
         return [labels[int(i)] for i in best], probs[np.arange(len(probs)), best]
     none = labels.index("none")
     items = [i for i in range(len(labels)) if i != none]
-    conf = np.zeros((len(probs), len(labels)))
+    conf = calibrated(probs, labels, calibration, position)
     passing = np.zeros((len(probs), len(labels)), dtype=bool)
     for i in items:
-        params = calibration[labels[i]]
-        c = params.get("position", 0.0)
-        conf[:, i] = platt(probs[:, i], params["a"], params["b"], c, position)
-        passing[:, i] = conf[:, i] >= params["threshold"]
+        passing[:, i] = conf[:, i] >= calibration[labels[i]]["threshold"]
     masked = np.where(passing, conf, -1.0)
     best = masked.argmax(1)
     rows = np.arange(len(probs))
