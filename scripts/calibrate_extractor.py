@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,30 +44,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config_path = args.model_dir / "config.json"
-    try:
-        classifier = Classifier(args.model_dir, float32=True)
-    except AssistantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    files = sorted(DATA.glob("*.jsonl"))
-    holdout = classifier.config.get("holdout", []) if args.holdout is None else args.holdout
-    unknown = set(holdout) - {f.stem for f in files}
+def check_inputs(
+    model_dir: Path, holdout: list[str] | None, ami: Path
+) -> tuple[Classifier, list[str]]:
+    """The model (loaded in float32) and the files it was trained without; ``ValueError`` or
+    ``AssistantError`` with a message a user can act on when something is wrong."""
+    classifier = Classifier(model_dir, float32=True)
+    files = {f.stem for f in DATA.glob("*.jsonl")}
+    holdout = classifier.config.get("holdout", []) if holdout is None else holdout
+    unknown = set(holdout) - files
     if unknown:
-        print(f"error: --holdout names no data file: {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
-    if not args.ami.is_file():
-        print(f"error: no AMI meetings at {args.ami}; point --ami at them", file=sys.stderr)
-        return 2
-    if args.threads:
-        import torch
+        raise ValueError(f"--holdout names no data file: {', '.join(sorted(unknown))}")
+    if not ami.is_file():
+        raise ValueError(f"no AMI meetings at {ami}; point --ami at them")
+    return classifier, list(holdout)
 
-        torch.set_num_threads(args.threads)
 
+def calibrate(classifier: Classifier, holdout: list[str], ami: Path) -> dict[str, Any]:
+    """Fit the calibration on the validation split and write it into the model's config.json
+    (and metrics.json); returns it."""
+    model_dir = classifier.model_dir
+    files = sorted(DATA.glob("*.jsonl"))
     calls = [c for c in read_calls(f for f in files if f.stem not in holdout) if c.split == "val"]
-    calls += [c for c in read_ami_meetings(args.ami, for_training=True) if c.split == "val"]
+    calls += [c for c in read_ami_meetings(ami, for_training=True) if c.split == "val"]
     pairs, gold, _, _, owners = examples(calls, None, 0.0)
     print(f"validation: {len(calls)} calls and meetings, {len(pairs)} utterances")
     probs = classifier.predict(pairs).label_probs
@@ -76,13 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     config = classifier.config
     print(f"was: {json.dumps(config.get('calibration'))}")
     config["calibration"] = fitted
+    config_path = model_dir / "config.json"
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    metrics_path = args.model_dir / "metrics.json"
+    metrics_path = model_dir / "metrics.json"
     if metrics_path.is_file():
         metrics = json.loads(metrics_path.read_text("utf-8"))
         metrics["calibration"] = fitted
         metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(f"wrote the calibration into {config_path}")
+    return fitted
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        classifier, holdout = check_inputs(args.model_dir, args.holdout, args.ami)
+    except (AssistantError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    calibrate(classifier, holdout, args.ami)
     return 0
 
 

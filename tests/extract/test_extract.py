@@ -611,3 +611,93 @@ def test_recalibration_refuses_bad_arguments_and_changes_nothing(tmp_path: Path)
     run = subprocess.run([*script, *args], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "no AMI meetings" in run.stderr
     assert config.read_bytes() == before
+
+
+def merge_script() -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / "merge_extractors.py")]
+
+
+def test_a_merged_adapter_adds_the_mean_of_the_models_updates() -> None:
+    """Merging seeds: the merged LoRA update B @ A is exactly the mean of the models' updates."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from merge_extractors import merge_adapters
+
+    torch.manual_seed(0)
+    name = "encoder.layer.5.attention.self.query.lora_{}.weight"
+    adapters = [
+        {name.format("A"): torch.randn(4, 12), name.format("B"): torch.randn(12, 4)}
+        for _ in range(3)
+    ]
+    merged = merge_adapters(adapters)
+    assert merged[name.format("A")].shape == (12, 12)
+    update = merged[name.format("B")] @ merged[name.format("A")]
+    mean = sum(a[name.format("B")] @ a[name.format("A")] for a in adapters) / 3
+    assert torch.allclose(update, mean, atol=1e-5)
+    assert not torch.allclose(update, adapters[0][name.format("B")] @ adapters[0][name.format("A")])
+
+
+def test_a_model_merged_with_a_copy_of_itself_predicts_what_it_did(
+    tmp_path: Path, classifier: Classifier
+) -> None:
+    """The merge loads as a model, at twice the adapter's rank, with the same predictions."""
+    import shutil
+
+    shipped = ROOT / "models" / "extractor"
+    copies = []
+    for n in (1, 2):
+        copy = tmp_path / f"copy{n}"
+        copy.mkdir()
+        shutil.copytree(shipped / "adapter", copy / "adapter")
+        for name in ("config.json", "heads.safetensors"):
+            shutil.copy(shipped / name, copy / name)
+        copies.append(str(copy))
+    out = tmp_path / "merged"
+    run = subprocess.run(
+        [*merge_script(), "--out", str(out), *copies, "--skip-calibration"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 32
+    pairs = [(text, "") for _, _, text in CALL_WITH_AGENDA]
+    before = classifier.predict(pairs).label_probs
+    after = Classifier(out).predict(pairs).label_probs
+    assert abs(after - before).max() < 1e-4
+
+
+def test_merging_refuses_models_that_do_not_fit_and_writes_nothing(tmp_path: Path) -> None:
+    """Models of different encoders, a single model, a folder that holds a model: each is
+    refused with its reason, before anything is written."""
+    english = ROOT / "models" / "extractor"
+    german = english / "de"
+    out = tmp_path / "merged"
+    cases = [
+        ([str(english), str(german)], "differ in base"),
+        ([str(english)], "two or more models"),
+        ([str(english), str(english)], "named twice"),
+        ([str(english), str(tmp_path)], "no extraction model"),
+    ]
+    for models, message in cases:
+        run = subprocess.run(
+            [*merge_script(), "--out", str(out), *models],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
+        assert not out.exists()
+    for target, message in ((english, "is one of the models"), (german, "already holds a model")):
+        before = (target / "config.json").read_bytes()
+        run = subprocess.run(
+            [*merge_script(), "--out", str(target), str(english), str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+        assert (target / "config.json").read_bytes() == before
