@@ -142,7 +142,16 @@ def write_merged(models: list[dict[str, Any]], out: Path) -> list[str]:
         for c in configs
     ]
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    metrics = {"merged": config["merged"], "temperature": config["temperature"], "holdout": unseen}
+    # Each model's own training numbers (validation, test split) stay readable beside the merge.
+    trained = [m["folder"] / "metrics.json" for m in models]
+    metrics = {
+        "merged": [
+            {"seed": c.get("seed"), **(json.loads(f.read_text("utf-8")) if f.is_file() else {})}
+            for c, f in zip(configs, trained, strict=True)
+        ],
+        "temperature": config["temperature"],
+        "holdout": unseen,
+    }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return unseen
 

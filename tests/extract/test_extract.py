@@ -661,8 +661,10 @@ def test_a_model_merged_with_a_copy_of_itself_predicts_what_it_did(
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
-    assert adapter["r"] == 32
+    rank = [
+        json.loads((f / "adapter" / "adapter_config.json").read_text())["r"] for f in (shipped, out)
+    ]
+    assert rank[1] == 2 * rank[0]
     pairs = [(text, "") for _, _, text in CALL_WITH_AGENDA]
     before = classifier.predict(pairs).label_probs
     after = Classifier(out).predict(pairs).label_probs
