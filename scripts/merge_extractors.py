@@ -87,7 +87,10 @@ def read_models(folders: list[Path], out: Path) -> list[dict[str, Any]]:
         adapter_config = folder / ADAPTER / "adapter_config.json"
         if config.get("method", "lora") != "lora" or not adapter_config.is_file():
             raise ValueError(f"{folder} has no LoRA adapter; only LoRA models merge")
-        adapter = json.loads(adapter_config.read_text("utf-8"))
+        try:
+            adapter = json.loads(adapter_config.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{adapter_config} is not readable JSON: {exc}") from exc
         models.append({"folder": folder, "config": config, "adapter": adapter})
     first = models[0]
     for model in models[1:]:
