@@ -44,20 +44,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def check_inputs(
-    model_dir: Path, holdout: list[str] | None, ami: Path
-) -> tuple[Classifier, list[str]]:
-    """The model (loaded in float32) and the files it was trained without; ``ValueError`` or
-    ``AssistantError`` with a message a user can act on when something is wrong."""
-    classifier = Classifier(model_dir, float32=True)
-    files = {f.stem for f in DATA.glob("*.jsonl")}
-    holdout = classifier.config.get("holdout", []) if holdout is None else holdout
-    unknown = set(holdout) - files
+def check_data(holdout: list[str], ami: Path) -> None:
+    """``ValueError`` with a message a user can act on when ``holdout`` names a file that is not
+    in the data or the AMI meetings are missing."""
+    unknown = set(holdout) - {f.stem for f in DATA.glob("*.jsonl")}
     if unknown:
         raise ValueError(f"--holdout names no data file: {', '.join(sorted(unknown))}")
     if not ami.is_file():
         raise ValueError(f"no AMI meetings at {ami}; point --ami at them")
-    return classifier, list(holdout)
 
 
 def calibrate(classifier: Classifier, holdout: list[str], ami: Path) -> dict[str, Any]:
@@ -90,7 +84,9 @@ def calibrate(classifier: Classifier, holdout: list[str], ami: Path) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        classifier, holdout = check_inputs(args.model_dir, args.holdout, args.ami)
+        classifier = Classifier(args.model_dir, float32=True)
+        holdout = classifier.config.get("holdout", []) if args.holdout is None else args.holdout
+        check_data(holdout, args.ami)
     except (AssistantError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_extractor import calibrate, check_inputs  # noqa: E402
+from calibrate_extractor import calibrate, check_data  # noqa: E402
 from train_extractor import AMI  # noqa: E402
 
 from assistant.errors import AssistantError  # noqa: E402
-from assistant.extract.classifier import check_artifact  # noqa: E402
+from assistant.extract.classifier import Classifier, check_artifact  # noqa: E402
 
 ADAPTER = "adapter"
 WEIGHTS = "adapter_model.safetensors"
@@ -107,8 +107,15 @@ def read_models(folders: list[Path], out: Path) -> list[dict[str, Any]]:
     return models
 
 
-def write_merged(models: list[dict[str, Any]], out: Path) -> list[str]:
-    """Write the merged model into ``out``; returns the files no model trained on."""
+def unseen_files(models: list[dict[str, Any]]) -> list[str]:
+    """The data files every model was trained without."""
+    configs = [m["config"] for m in models]
+    first = configs[0].get("holdout", [])
+    return [f for f in first if all(f in c.get("holdout", []) for c in configs)]
+
+
+def write_merged(models: list[dict[str, Any]], out: Path, unseen: list[str]) -> None:
+    """Write the merged model into ``out``; ``unseen``: the files no model trained on."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -129,9 +136,6 @@ def write_merged(models: list[dict[str, Any]], out: Path) -> list[str]:
     save_file(mean_heads, str(out / "heads.safetensors"))
 
     configs = [m["config"] for m in models]
-    unseen = [
-        f for f in configs[0].get("holdout", []) if all(f in c.get("holdout", []) for c in configs)
-    ]
     config = dict(configs[0])
     config.pop("seed", None)
     config["temperature"] = round(sum(float(c.get("temperature", 1.0)) for c in configs) / k, 6)
@@ -156,15 +160,15 @@ def write_merged(models: list[dict[str, Any]], out: Path) -> list[str]:
         "holdout": unseen,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    return unseen
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         models = read_models(args.models, args.out)
-        if not args.skip_calibration and not args.ami.is_file():
-            raise ValueError(f"no AMI meetings at {args.ami}; point --ami at them")
+        unseen = unseen_files(models)
+        if not args.skip_calibration:
+            check_data(unseen, args.ami)
     except (AssistantError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -172,15 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    unseen = write_merged(models, args.out)
+    write_merged(models, args.out, unseen)
     print(
         f"merged {len(models)} models into {args.out} (files none trained on: {unseen or 'none'})"
     )
     if args.skip_calibration:
         print("calibration: the first model's, kept (--skip-calibration)")
         return 0
-    classifier, holdout = check_inputs(args.out, unseen, args.ami)
-    calibrate(classifier, holdout, args.ami)
+    calibrate(Classifier(args.out, float32=True), unseen, args.ami)
     return 0
 
 
