@@ -28,7 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from train_extractor import AMI, DATA, call_positions, examples, fit_calibration  # noqa: E402
+from train_extractor import (  # noqa: E402
+    AMI,
+    DATA,
+    call_positions,
+    check_data,
+    examples,
+    fit_calibration,
+)
 
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.classifier import Classifier  # noqa: E402
@@ -42,16 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ami", type=Path, default=AMI, help="AMI dialogue acts [%(default)s]")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     return p.parse_args(argv)
-
-
-def check_data(holdout: list[str], ami: Path) -> None:
-    """``ValueError`` with a message a user can act on when ``holdout`` names a file that is not
-    in the data or the AMI meetings are missing."""
-    unknown = set(holdout) - {f.stem for f in DATA.glob("*.jsonl")}
-    if unknown:
-        raise ValueError(f"--holdout names no data file: {', '.join(sorted(unknown))}")
-    if not ami.is_file():
-        raise ValueError(f"no AMI meetings at {ami}; point --ami at them")
 
 
 def calibrate(classifier: Classifier, holdout: list[str], ami: Path) -> dict[str, Any]:

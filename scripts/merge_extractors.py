@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_extractor import calibrate, check_data  # noqa: E402
-from train_extractor import AMI  # noqa: E402
+from calibrate_extractor import calibrate  # noqa: E402
+from train_extractor import AMI, check_data  # noqa: E402
 
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.classifier import Classifier, check_artifact  # noqa: E402

@@ -26,6 +26,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,17 @@ def fit_calibration(
     return fitted
 
 
+def check_data(holdout: list[str], ami: Path, files: Iterable[Path] | None = None) -> None:
+    """``ValueError`` with a message a user can act on when the AMI meetings are missing or
+    ``holdout`` names a file that is not among ``files`` (default: every file in ``DATA``)."""
+    if not ami.is_file():
+        raise ValueError(f"no AMI meetings at {ami}; point --ami at them")
+    files = DATA.glob("*.jsonl") if files is None else files
+    unknown = set(holdout) - {f.stem for f in files}
+    if unknown:
+        raise ValueError(f"--holdout names no data file: {', '.join(sorted(unknown))}")
+
+
 def describe(calls: list[Call]) -> None:
     """Counts per source, language, split and label, as the data card shows them."""
     print("| source | language | split | calls | " + " | ".join(LABELS) + " | total |")
@@ -284,12 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     files = args.data or sorted(DATA.glob("*.jsonl"))
-    if not args.ami.is_file():
-        print(f"error: no AMI meetings at {args.ami}; point --ami at them", file=sys.stderr)
-        return 2
-    unknown = set(args.holdout) - {f.stem for f in files}
-    if unknown:
-        print(f"error: --holdout names no data file: {', '.join(sorted(unknown))}", file=sys.stderr)
+    try:
+        check_data(args.holdout, args.ami, files)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     calls = read_calls(f for f in files if f.stem not in args.holdout)
     held_out = read_calls(f for f in files if f.stem in args.holdout)
