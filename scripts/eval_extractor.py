@@ -22,7 +22,8 @@ One table, one row per test set, each with its goal; the worst row is the headli
 
 ``--detail`` adds per-class reports and reliability tables, and the best action-item F1 that
 any threshold reaches on the AMI test and validation meetings, chosen on them in hindsight (how
-far a threshold alone could go); ``--json`` writes every number.
+far a threshold alone could go); ``--json`` writes every number, and every decision per
+utterance, which ``scripts/compare_extractors.py`` compares between two models.
 Any transcript JSONL with gold labels can be scored alone with ``--data FILE``.
 
 Each call is classified by the model the product gives a call in its language: the language's
@@ -115,6 +116,8 @@ class Scored:
     # The action-item score its threshold is set on: the calibrated confidence, with the position
     # in the call where the calibration weighs it (the probability for uncalibrated models).
     action: list[float] = field(default_factory=list)
+    # The call (or meeting) each utterance belongs to: the unit a comparison resamples.
+    call: list[str] = field(default_factory=list)
 
 
 class Models:
@@ -163,6 +166,7 @@ def classify(
                 out.chosen.append(preds.chosen[i])
                 out.confidence.append(float(preds.confidence[i]))
                 out.action.append(float(scores[i, action]))
+                out.call.append(call.group or call.call_id)
     return out
 
 
@@ -222,6 +226,7 @@ class Line:
     metric: str  # "macro-F1" or a label whose F1 is the row's score
     report: Report
     goal: float | None
+    scored: Scored
 
     @property
     def value(self) -> float:
@@ -232,9 +237,15 @@ class Line:
 
 def line(name: str, scored: Scored, metric: str, goal: float | None) -> Line:
     present = [label for label in LABELS if label in scored.gold]
-    return Line(
-        name, metric, score(scored.gold, scored.chosen, scored.confidence, LABELS, present), goal
-    )
+    report = score(scored.gold, scored.chosen, scored.confidence, LABELS, present)
+    return Line(name, metric, report, goal, scored)
+
+
+def macro_labels(ln: Line) -> list[str]:
+    """The labels whose F1 the row's score averages: the labels present, or the row's one."""
+    if ln.metric != "macro-F1":
+        return [ln.metric]
+    return [label for label in LABELS if label in ln.scored.gold]
 
 
 def sure_precision(scored: Scored, label: str, at: float = 0.9) -> tuple[int, float | None]:
@@ -433,6 +444,16 @@ def main(argv: list[str] | None = None) -> int:
             },
             "headline": {"row": worst.name, "value": round(worst.value, 4)},
             **extra,
+            # What scripts/compare_extractors.py compares two models on, utterance by utterance.
+            "predictions": {
+                ln.name: {
+                    "labels": macro_labels(ln),
+                    "call": ln.scored.call,
+                    "gold": ln.scored.gold,
+                    "chosen": ln.scored.chosen,
+                }
+                for ln in lines
+            },
         }
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
