@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.extract.scoring import paired_bootstrap  # noqa: E402
+from assistant.extract.scoring import paired_bootstrap, score  # noqa: E402
 
 
 class CompareError(Exception):
@@ -44,6 +44,12 @@ def read(path: Path) -> dict[str, Any]:
     return results
 
 
+def mean_f1(row: dict[str, Any]) -> float:
+    """The row's score from its decisions (the JSON's rounded value could round again)."""
+    ones = [1.0] * len(row["gold"])
+    return score(row["gold"], row["chosen"], ones, row["labels"]).macro_f1
+
+
 def compare(first: dict[str, Any], second: dict[str, Any], draws: int) -> list[dict[str, Any]]:
     """One entry per row both files hold, in the first file's order."""
     rows = []
@@ -61,8 +67,8 @@ def compare(first: dict[str, Any], second: dict[str, Any], draws: int) -> list[d
                 "row": name,
                 "n": len(a["gold"]),
                 "calls": len(set(a["call"])),
-                "first": first["rows"][name]["value"],
-                "second": second["rows"][name]["value"],
+                "first": round(mean_f1(a), 6),
+                "second": round(mean_f1(b), 6),
                 "difference": round(diff, 4),
                 "low": round(low, 4),
                 "high": round(high, 4),
