@@ -25,6 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.extract.scoring import paired_bootstrap, score  # noqa: E402
 
+# Each row's decisions, as eval_extractor.py --json writes them: the labels its score averages,
+# then one entry per utterance.
+FIELDS = ("labels", "call", "gold", "chosen")
+
 
 class CompareError(Exception):
     pass
@@ -41,6 +45,10 @@ def read(path: Path) -> dict[str, Any]:
         raise CompareError(
             f"{path}: no predictions in it; write it with scripts/eval_extractor.py --json"
         )
+    for name, row in results["predictions"].items():
+        fields = [row.get(key) if isinstance(row, dict) else None for key in FIELDS]
+        if not all(isinstance(f, list) for f in fields) or len({len(f) for f in fields[1:]}) > 1:
+            raise CompareError(f"{path}: row {name!r} lacks {', '.join(FIELDS)} of equal length")
     return results
 
 

@@ -101,7 +101,12 @@ def test_two_models_are_compared_row_by_row_and_bad_files_are_named(tmp_path: Pa
     other["predictions"]["given data"]["gold"][0] = "objection"
     changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(other))
+    short = json.loads(german.read_text())
+    short["predictions"]["given data"]["chosen"].pop()
+    cut = tmp_path / "cut.json"
+    cut.write_text(json.dumps(short))
     for files, message in (
+        ([str(english), str(cut)], "cut.json: row 'given data' lacks labels, call, gold, chosen"),
         ([str(tmp_path / "none.json"), str(english)], "none.json: no such file"),
         ([str(bare), str(english)], "bare.json: no predictions in it"),
         ([str(english), str(changed)], "scored on different data"),
