@@ -7,6 +7,14 @@ negotiation each): both models are scored on the same resampled calls, so what t
 common cancels out. An interval that holds 0 says this set cannot tell the two models apart; a
 row of a few calls moves by 0.02 on two utterances. Writes the table as JSON too (``--json``).
 
+``--bar`` also prints whether the second model clears the model card's bar for shipping a new
+extractor against the first (the shipped one), condition by condition (the card's first
+condition, the fast tests, is not judged here):
+
+  no row's interval lies entirely below 0;
+  the mean difference over the rows nobody here wrote (every row but the own split's) is above 0;
+  the headline (each model's worst row) falls by no more than HEADLINE_DROP.
+
     python scripts/eval_extractor.py --json /tmp/shipped.json
     python scripts/eval_extractor.py --model-dir /tmp/candidate --json /tmp/candidate.json
     python scripts/compare_extractors.py /tmp/shipped.json /tmp/candidate.json
@@ -28,6 +36,9 @@ from assistant.extract.scoring import paired_bootstrap, score  # noqa: E402
 # Each row's decisions, as eval_extractor.py --json writes them: the labels its score averages,
 # then one entry per utterance.
 FIELDS = ("labels", "call", "gold", "chosen")
+# Rows of calls written by this project's authors; every other row is data nobody here wrote.
+OWN = "own split"
+HEADLINE_DROP = 0.02
 
 
 class CompareError(Exception):
@@ -99,12 +110,39 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def verdict(rows: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """The bar's conditions as (what was measured, whether it holds), in the docstring's order."""
+    below = [r["row"] for r in rows if r["high"] < 0]
+    unwritten = [r["difference"] for r in rows if not r["row"].startswith(OWN)]
+    mean = sum(unwritten) / len(unwritten) if unwritten else 0.0
+    first = min(rows, key=lambda r: r["first"])
+    second = min(rows, key=lambda r: r["second"])
+    drop = first["first"] - second["second"]
+    return [
+        (
+            "no row's interval entirely below 0"
+            + (f": below in {', '.join(below)}" if below else ""),
+            not below,
+        ),
+        (
+            f"mean difference over the {len(unwritten)} rows nobody here wrote: {mean:+.4f} (> 0)",
+            mean > 0,
+        ),
+        (
+            f"headline {first['first']:.3f} ({first['row']}) -> {second['second']:.3f} "
+            f"({second['row']}): falls by {drop:+.4f} (at most {HEADLINE_DROP})",
+            drop <= HEADLINE_DROP,
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("first", type=Path, help="eval_extractor.py --json of the first model")
     p.add_argument("second", type=Path, help="the same for the second model")
     p.add_argument("--draws", type=int, default=2000, help="bootstrap draws [%(default)s]")
     p.add_argument("--json", type=Path, help="also write the table here")
+    p.add_argument("--bar", action="store_true", help="judge the second by the bar to ship")
     args = p.parse_args(argv)
     if args.draws < 100:
         p.error("--draws must be at least 100")
@@ -115,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"first: {args.first}   second: {args.second}   (diff: second - first)\n")
     print(table(rows))
+    if args.bar:
+        conditions = verdict(rows)
+        print("\nthe bar to ship the second in place of the first (fast tests not judged here):")
+        for text, holds in conditions:
+            print(f"  {'holds ' if holds else 'FAILS '} {text}")
+        print("  the second clears the bar" if all(h for _, h in conditions) else "  not cleared")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
