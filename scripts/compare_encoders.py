@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.extract.dataset import LABELS, Call, read_calls  # noqa: E402
 from assistant.extract.features import Utterance, model_inputs  # noqa: E402
-from assistant.extract.scoring import score  # noqa: E402
+from assistant.extract.scoring import present, score  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "extractor"
 GROUPS = ("all", "en", "de", "ami")
@@ -324,9 +324,9 @@ def test_scores(
     out = {}
     for group in GROUPS:
         rows = np.ones(len(gold), bool) if group == "all" else groups == group
-        present = [label for label in LABELS if label in set(gold[rows])]
+        kept = list(gold[rows])
         report = score(
-            list(gold[rows]), list(predicted[rows]), list(confidence[rows]), LABELS, present
+            kept, list(predicted[rows]), list(confidence[rows]), LABELS, present(kept, LABELS)
         )
         out[group] = round(report.macro_f1, 4)
     return out

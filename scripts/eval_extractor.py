@@ -62,7 +62,7 @@ from assistant.extract.dataset import (  # noqa: E402
 )
 from assistant.extract.details import Party, find_due, resolve_owner  # noqa: E402
 from assistant.extract.features import Utterance, model_inputs  # noqa: E402
-from assistant.extract.scoring import Report, format_report, score  # noqa: E402
+from assistant.extract.scoring import Report, format_report, present, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
 SHARED = ROOT.parent / "shared" / "data"
@@ -236,8 +236,8 @@ class Line:
 
 
 def line(name: str, scored: Scored, metric: str, goal: float | None) -> Line:
-    present = [label for label in LABELS if label in scored.gold]
-    report = score(scored.gold, scored.chosen, scored.confidence, LABELS, present)
+    labels = present(scored.gold, LABELS)
+    report = score(scored.gold, scored.chosen, scored.confidence, LABELS, labels)
     return Line(name, metric, report, goal, scored)
 
 
@@ -245,7 +245,7 @@ def macro_labels(ln: Line) -> list[str]:
     """The labels whose F1 the row's score averages: the labels present, or the row's one."""
     if ln.metric != "macro-F1":
         return [ln.metric]
-    return [label for label in LABELS if label in ln.scored.gold]
+    return present(ln.scored.gold, LABELS)
 
 
 def sure_precision(scored: Scored, label: str, at: float = 0.9) -> tuple[int, float | None]:

@@ -62,7 +62,7 @@ from bench_transcribe import word_error_rate  # noqa: E402  (a script beside thi
 
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.dataset import LABELS, SPLITS, Call, read_calls  # noqa: E402
-from assistant.extract.scoring import Report, score  # noqa: E402
+from assistant.extract.scoring import Report, present, score  # noqa: E402
 
 if TYPE_CHECKING:
     from assistant.extract.classifier import Classifier
@@ -270,8 +270,7 @@ def classify(
 def path_report(calls: list[Call], predicted: list[list[tuple[str, float]]]) -> Report:
     gold = [row.label for call in calls for row in call.scored]
     flat = [p for per_call in predicted for p in per_call]
-    present = [label for label in LABELS if label in gold]
-    return score(gold, [p for p, _ in flat], [c for _, c in flat], LABELS, present)
+    return score(gold, [p for p, _ in flat], [c for _, c in flat], LABELS, present(gold, LABELS))
 
 
 def bootstrap_difference(

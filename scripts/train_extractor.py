@@ -46,7 +46,7 @@ from assistant.extract.dataset import (  # noqa: E402
     read_calls,
 )
 from assistant.extract.features import INPUT_FORMAT, Utterance, model_input  # noqa: E402
-from assistant.extract.scoring import format_report, score  # noqa: E402
+from assistant.extract.scoring import format_report, present, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
 OUT = ROOT / "models" / "extractor"
@@ -577,8 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         if not idx:
             continue
         gold = [rows[i].label for i in idx]
-        present = [label for label in LABELS if label in gold]
-        report = score(gold, [chosen[i] for i in idx], confidence[idx].tolist(), LABELS, present)
+        report = score(
+            gold, [chosen[i] for i in idx], confidence[idx].tolist(), LABELS, present(gold, LABELS)
+        )
         print(format_report(f"test [{name}]", report))
         metrics["test"][name] = report.as_dict()
     objections = [i for i, r in enumerate(rows) if r.label == "objection"]

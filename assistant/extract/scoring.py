@@ -64,6 +64,13 @@ class Report:
         }
 
 
+def present(gold: Sequence[str], labels: Sequence[str]) -> list[str]:
+    """The ``labels`` that occur in ``gold``, in their order: what a set's macro-F1 averages (a
+    class with no gold item has no recall to measure)."""
+    found = set(gold)
+    return [label for label in labels if label in found]
+
+
 def score(
     gold: Sequence[str],
     predicted: Sequence[str],
