@@ -81,7 +81,7 @@ Decided in this order, first that applies:
      the rep; never fitted on): 95.0% (96.2% of the 88.7% above the threshold), with need talk
      as without.
    - the calls not fitted on, as written / cut to start with the customer, with need talk
-     (the words alone): ``calls_en_b`` 100% / 97.6% (100% / 96.4%), ``calls_en_c`` 97.5% / 97.5%
+     (the words alone): ``calls_en_b`` 100% / 98.8% (100% / 96.4%), ``calls_en_c`` 97.5% / 97.5%
      (95.0% / 95.0%), ``calls_en_e`` 100% / 93.3% (100% / 86.7%), ``calls_de_b`` 98.0% /
      96.1% (98.0% / 92.2%), ``calls_de_c`` 100% / 100%, ``calls_de_d`` 100% / 100%,
      ``calls_de_e`` and ``calls_de_f`` 100% / 100% (100% / 95.7% and 95.8%).
