@@ -7,7 +7,9 @@
     transcript (.vtt/.srt/.jsonl) joins at "diarize" with its own segments and speakers
 
 Roles the heuristic guessed are decided again at the start of "extract", with who states needs
-as the extractor reads the call with the roles withheld (``roles.reassess_roles``).
+as the extractor reads the call with the roles withheld (``roles.reassess_roles``). A call
+found to have one voice, whose role is the heuristic's guess, is extracted with the roles
+withheld (``roles.roles_to_read``).
 
 Each stage takes options and returns data; this module builds the ``CallReport`` from them.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from assistant import PIPELINE_VERSION, diarize, media
 from assistant.diarize import DiarizeOptions
 from assistant.diarize.profiles import ProfileStore, VoiceProfile
-from assistant.diarize.roles import reassess_roles
+from assistant.diarize.roles import reassess_roles, roles_to_read
 from assistant.extract import ExtractOptions, Extractor, get_extractor
 from assistant.languages import guess_language
 from assistant.metrics import MetricsOptions, compute_metrics
@@ -201,7 +203,8 @@ class Pipeline:
             segments, speakers = reassess_roles(
                 segments, speakers, lambda: extractor.need_talk(segments, read_as)
             )
-        items = extractor.extract(segments, o.call_date or date.today(), read_as)
+        read = roles_to_read(segments, speakers or [])
+        items = extractor.extract(read, o.call_date or date.today(), read_as)
         progress("extract", 1.0)
         progress("summarize", 0.0)
         summary = summarize(segments, items, get_sentence_encoder(), read_as, o.summarize)

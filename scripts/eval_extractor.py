@@ -26,6 +26,13 @@ far a threshold alone could go); ``--json`` writes every number, and every decis
 utterance, which ``scripts/compare_extractors.py`` compares between two models.
 Any transcript JSONL with gold labels can be scored alone with ``--data FILE``.
 
+``--one-voice`` prints another table instead: each set of written calls (the own split with
+every file's test calls, and held_out/) and the negotiations, given as a diarizer that hears one
+voice gives them (every turn the same speaker), read with every line the rep's (the heuristic's
+guess for a lone speaker) and as the product reads them (the roles withheld,
+``assistant.diarize.roles.roles_to_read``), beside the roles given; for held_out/ and the
+negotiations also with the heuristic's roles, with those it is unsure of withheld, and with none.
+
 Each call is classified by the model the product gives a call in its language: the language's
 own folder inside ``--model-dir`` (``de/``: the German model) when there is one, else the
 folder's model; the same holds for ``--cross-style-dir``.
@@ -37,7 +44,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +111,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--data", type=Path, nargs="*", help="score only these labelled JSONL files")
     p.add_argument("--detail", action="store_true", help="per-class reports and reliability")
+    p.add_argument(
+        "--one-voice", action="store_true", help="the calls as one voice: all rep / roles withheld"
+    )
     p.add_argument("--json", type=Path, help="also write the numbers here")
     return p.parse_args(argv)
 
@@ -178,11 +188,13 @@ def no_roles(call: Call) -> list[str | None]:
     return [None for _ in call.rows]
 
 
-def product_roles(models: Models) -> Callable[[Call], list[str | None]]:
-    """The roles the product gives a transcript that has speakers but no roles: the heuristic,
-    with the need talk of the model the call's language gets."""
+def product_roles(models: Models, unsure: bool = True) -> Callable[[Call], list[str | None]]:
+    """The roles the extractor reads in a transcript that has speakers but no roles, as the
+    product gives them: the heuristic's, with the need talk of the model the call's language gets
+    (``roles_to_read``: none for a lone voice). ``unsure=False`` withholds every role below
+    ROLE_CONFIDENCE_THRESHOLD too (measured, not what the product does)."""
     from assistant.diarize import diarize_transcript
-    from assistant.diarize.roles import reassess_roles
+    from assistant.diarize.roles import reassess_roles, roles_to_read
     from assistant.extract import need_talk
     from assistant.report import Segment
 
@@ -192,12 +204,53 @@ def product_roles(models: Models) -> Callable[[Call], list[str | None]]:
             for i, r in enumerate(call.rows)
         ]
         found = diarize_transcript(segments)
-        reassessed, _ = reassess_roles(
+        reassessed, speakers = reassess_roles(
             found.segments, found.speakers, lambda: need_talk(found.segments, models(call.lang))
         )
-        return [s.role for s in reassessed]
+        doubted = set() if unsure else {s.id for s in speakers if s.role_uncertain}
+        read = roles_to_read(reassessed, speakers)
+        return [None if s.speaker in doubted else s.role for s in read]
 
     return roles
+
+
+def as_one_voice(calls: Sequence[Call]) -> list[Call]:
+    """The calls as a diarizer that hears one voice gives them: every turn the same speaker."""
+    return [replace(c, rows=[replace(r, speaker="SPEAKER_00") for r in c.rows]) for c in calls]
+
+
+def all_rep(call: Call) -> list[str | None]:
+    return ["rep" for _ in call.rows]
+
+
+def one_voice(args: argparse.Namespace, model: Models) -> list[Line]:
+    """Each set with its roles given, and as one voice read with every line the rep's and with
+    the roles withheld (see the module docstring)."""
+    own = [c for c in read_calls(sorted(DATA.glob("*.jsonl"))) if c.split == "test"]
+    sets = [
+        (f"own split {lang}", [c for c in own if c.lang == lang], "macro-F1")
+        for lang in ("en", "de")
+    ]
+    sets += [(p.stem, read_calls([p]), "macro-F1") for p in sorted(HELD_OUT.glob("*.jsonl"))]
+    if args.negotiations.is_file():
+        sets.append(("negotiations", read_negotiations(args.negotiations), "objection"))
+    lines = []
+    for name, calls, metric in sets:
+        merged = as_one_voice(calls)
+        ways = [
+            ("roles given", calls, given_roles),
+            ("one voice, all rep", merged, all_rep),
+            ("one voice, product", merged, product_roles(model)),
+        ]
+        if not name.startswith("own"):
+            ways += [
+                ("heuristic", calls, product_roles(model)),
+                ("heuristic, unsure none", calls, product_roles(model, unsure=False)),
+                ("no roles", calls, no_roles),
+            ]
+        for how, given, roles in ways:
+            lines.append(line(f"{name}, {how}", classify(model, given, roles), metric, None))
+    return lines
 
 
 def read_negotiations(path: Path) -> list[Call]:
@@ -329,6 +382,8 @@ def owner_and_due(calls: list[Call]) -> dict[str, object]:
 
 def evaluate(args: argparse.Namespace, model: Models) -> tuple[list[Line], dict[str, Any]]:
     extra: dict[str, Any] = {}
+    if args.one_voice:
+        return one_voice(args, model), extra
     if args.data:
         calls = read_calls(args.data)
         return [line("given data", classify(model, calls, given_roles), "macro-F1", 0.0)], extra
@@ -408,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"models: {described}")
     print()
     print_table(lines)
+    if args.one_voice:
+        return 0
     worst = min(lines, key=lambda ln: ln.value)
     print(f"\nheadline (worst row): {worst.name}: {worst.metric} {worst.value:.3f}")
     if "ami_sure" in extra:

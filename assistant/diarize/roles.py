@@ -104,6 +104,11 @@ Decided in this order, first that applies:
    on transcribed speech, where a voice profile or the channel mapping is the way to be sure.
 
 A person can override any role later (``role_source="manual"``).
+
+**One voice**: when diarization finds a single speaker and only the heuristic names its role
+(the rep, confidence 0.5, "roles uncertain"), the extractor reads the call with the roles
+withheld (``roles_to_read``), as it reads a transcript without them: a customer merged into the
+rep's voice would otherwise lose every need and objection.
 """
 
 from __future__ import annotations
@@ -617,6 +622,18 @@ def reassess_roles(
     for sid, (role, confidence) in heuristic_roles(segments, among, need_talk=talk).items():
         by_id[sid] = _with_role(by_id[sid], role, "heuristic", confidence)
     return apply_roles(segments, by_id), list(by_id.values())
+
+
+def roles_to_read(segments: Sequence[Segment], speakers: Sequence[Speaker]) -> list[Segment]:
+    """The segments as the extractor reads them: as they are, except in a call where one voice
+    was found and its role is the heuristic's guess. There every line would read as the rep's,
+    and the model finds no need or objection in a rep's words, so a customer merged into the
+    rep's voice lost them all; such a call is read with the roles withheld, as a transcript
+    without them is. (Written calls given one voice, the model's macro-F1 with every line the
+    rep's / with the roles withheld: English 0.767 / 0.871, German 0.622 / 0.847.)"""
+    if len(speakers) != 1 or speakers[0].role_source != "heuristic":
+        return list(segments)
+    return [s.model_copy(update={"role": None}) for s in segments]
 
 
 def _voice(embedding: np.ndarray | None, talk_s: float) -> dict[str, object]:

@@ -79,6 +79,38 @@ def test_transcript_roles_are_kept_through_analyze(tmp_path: Path) -> None:
     assert set(talk) == {"rep", "customer"}
 
 
+# A call of two people as a diarizer that cannot tell their voices apart gives it: one voice.
+ONE_VOICE = [
+    "Thanks for making the time. How do you ship your orders at the moment?",
+    "Mostly UPS, with a few freight pallets every week.",
+    "Whatever we pick has to print FedEx labels as well.",
+    "Okay, FedEx is one of our standard carriers. It is forty euros per user a month.",
+    "Honestly, that is too expensive for us, our budget for this is much smaller.",
+    "I understand. I will send you a revised proposal by Friday.",
+]
+
+
+def test_a_call_found_as_one_voice_still_shows_the_customers_need(tmp_path: Path) -> None:
+    """The heuristic can only guess that a lone speaker is the rep; the extractor, reading every
+    line as the rep's, lost the customer's need (and read the objection at 0.43). It reads such a
+    call with the roles withheld, and gives no item to the rep."""
+    path = tmp_path / "call.jsonl"
+    rows = [
+        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": "SPEAKER_00"}
+        for i, t in enumerate(ONE_VOICE)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (speaker,) = report["speakers"]
+    assert (speaker["role"], speaker["role_source"]) == ("rep", "heuristic")
+    assert speaker["role_uncertain"]
+    found = {(i["kind"], tuple(i["segment_ids"])) for i in report["items"]}
+    assert {("customer_need", (2,)), ("objection", (4,)), ("action_item", (5,))} <= found
+    assert all(i["role"] is None for i in report["items"])
+
+
 def test_only_speakers_without_a_role_are_guessed() -> None:
     # Nobody is marked rep: the two unmarked speakers are decided between themselves.
     call = [
