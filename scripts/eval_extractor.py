@@ -464,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(lines)
     if args.one_voice:
+        for ln in lines if args.detail else []:
+            print()
+            print(format_report(f"[{ln.name}]", ln.report))
         return 0
     worst = min(lines, key=lambda ln: ln.value)
     print(f"\nheadline (worst row): {worst.name}: {worst.metric} {worst.value:.3f}")
