@@ -163,7 +163,8 @@ def classify(
             for r, role in zip(call.rows, call_roles, strict=True)
         ]
         place = positions(len(turns))
-        preds = classifier.predict(model_inputs(turns), position=place)
+        speakers = [r.speaker for r in call.rows]
+        preds = classifier.predict(model_inputs(turns), position=place, speakers=speakers)
         fitted = classifier.config.get("calibration")
         scores = (
             calibrated(preds.label_probs, classifier.labels, fitted, place)

@@ -287,7 +287,12 @@ def extract_items(
     if not segments:
         return []
     turns = [Utterance(s.text, s.speaker, s.role) for s in segments]
-    preds = classifier.predict(model_inputs(turns), options.batch_size, positions(len(turns)))
+    preds = classifier.predict(
+        model_inputs(turns),
+        options.batch_size,
+        positions(len(turns)),
+        [s.speaker for s in segments],
+    )
     known = {s.speaker for s in segments if s.speaker and is_name(s.speaker)}
     candidates = _candidates(segments, preds, options)
     items = [

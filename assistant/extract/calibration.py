@@ -10,11 +10,16 @@ utterances). So each item label gets, from a validation set with real priors:
   position is how far into the call the utterance is (0 at the start, 1 at the end): in real
   meetings nine in ten agreed action items are said in the last third, where the plans and
   descriptions said earlier ("we are going to develop...") read just like them;
-- a **threshold** on that calibrated confidence, chosen for F1 on the same set.
+- a **threshold** on that calibrated confidence, chosen for F1 on the same set;
+- optionally a lower **neighbour** threshold: an utterance next to an item of the label, said by
+  the same speaker, joins that item at this confidence. People give one assignment over several
+  utterances ("the Industrial Designer will work on the look and feel," / "and the User
+  Interface Designer on the interface."), and the rest of it often carries no task words of its
+  own (hysteresis, as in detecting sound events).
 
 An utterance gets the item label with the highest calibrated confidence among those at or above
-their threshold; otherwise ``none``. Fitting lives here too, so training and inference share one
-definition. Plain numpy.
+their threshold; otherwise ``none``; then runs of an item grow by their neighbours. Fitting
+lives here too, so training and inference share one definition. Plain numpy.
 """
 
 from __future__ import annotations
@@ -123,9 +128,11 @@ def decide(
     labels: Sequence[str],
     calibration: dict[str, Any] | None,
     position: np.ndarray | None = None,
+    speakers: Sequence[str | None] | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """(label, confidence) per row of softmax ``probs``, each row said at ``position`` in its
-    call (``positions``; None: no position evidence).
+    call (``positions``; None: no position evidence) by ``speakers`` (the rows must then be one
+    call in order; None: each row on its own, and no item grows to its neighbours).
 
     Without a calibration (models trained before it), the most probable label and its
     probability, as before.
@@ -144,4 +151,42 @@ def decide(
     rows = np.arange(len(probs))
     given = masked[rows, best] >= 0
     chosen = [labels[int(i)] if g else "none" for i, g in zip(best, given, strict=True)]
-    return chosen, np.where(given, conf[rows, best], 1.0 - conf[:, items].max(1))
+    confidence = np.where(given, conf[rows, best], 1.0 - conf[:, items].max(1))
+    if speakers is not None:
+        for i in items:
+            neighbour = calibration[labels[i]].get("neighbour")
+            if neighbour is not None:
+                for row in grow(chosen, conf[:, i], labels[i], neighbour, speakers):
+                    chosen[row] = labels[i]
+                    confidence[row] = conf[row, i]
+    return chosen, confidence
+
+
+def grow(
+    chosen: Sequence[str],
+    conf: np.ndarray,
+    label: str,
+    neighbour: float,
+    speakers: Sequence[str | None],
+) -> list[int]:
+    """Rows left ``none`` that join a run of ``label`` in ``chosen``: next to it, said by the
+    same (known) speaker, with ``conf`` (the label's calibrated confidence) at least
+    ``neighbour``; runs grow outward until nothing changes."""
+    joined: list[int] = []
+    run = [c == label for c in chosen]
+    todo = [i for i, c in enumerate(run) if c]
+    while todo:
+        j = todo.pop()
+        for i in (j - 1, j + 1):
+            if (
+                0 <= i < len(run)
+                and not run[i]
+                and chosen[i] == "none"
+                and speakers[i] is not None
+                and speakers[i] == speakers[j]
+                and conf[i] >= neighbour
+            ):
+                run[i] = True
+                joined.append(i)
+                todo.append(i)
+    return sorted(joined)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -122,10 +123,12 @@ class Classifier:
         pairs: list[tuple[str, str]],
         batch_size: int = 32,
         position: np.ndarray | None = None,
+        speakers: Sequence[str | None] | None = None,
     ) -> Predictions:
         """Probabilities for each (utterance, context) pair from ``features.model_inputs``, and
-        the decisions; ``position``: how far into its call each one is
-        (``calibration.positions``), where the pairs are a whole call."""
+        the decisions; where the pairs are a whole call, ``position``: how far into it each one
+        is (``calibration.positions``), and ``speakers``: who said each (an item then grows to
+        its speaker's next utterances, see ``calibration.decide``)."""
         torch = self._torch
         n = len(pairs)
         hidden = int(self.net.label_head.in_features)
@@ -152,7 +155,7 @@ class Classifier:
                 utterance = pooled[:, : hidden // 2]
                 embeddings[idx] = torch.nn.functional.normalize(utterance, dim=-1).numpy()
         chosen, confidence = decide(
-            label_probs, self.labels, self.config.get("calibration"), position
+            label_probs, self.labels, self.config.get("calibration"), position, speakers
         )
         return Predictions(
             self.labels,

@@ -36,6 +36,8 @@ _NAMED_VERB = (
     r"|soll|sollte|muss|schickt|sendet|prüft|klärt|kümmert|meldet|schaut|bringt|ruft|holt)\b"
 )
 _NAMED = re.compile(rf"(?<![\w-])((?:{_TITLE})?{_NAME})(?:'ll|,?\s+{_NAMED_VERB})")
+# A name said just before the request, as the person asked: "Lena, could you ...".
+_ADDRESSED = re.compile(rf"(?<![\w-])((?:{_TITLE})?{_NAME}),\s*$")
 # Capitalized words that are not people (sentence starts, pronouns, German nouns and articles).
 _NOT_NAMES = frozenset(
     """
@@ -66,26 +68,31 @@ class Party:
         return self.speaker or self.role
 
 
+def _is_person(match: re.Match[str], text: str, known: set[str]) -> bool:
+    """Whether the capitalized word(s) of ``match``'s first group name a person."""
+    name = match.group(1)
+    bare = re.sub(_TITLE, "", name)
+    if bare.lower() in _NOT_NAMES or bare.lower() in _WEEKDAYS or bare.lower() in _MONTHS:
+        return False
+    before = text[: match.start()].rstrip()
+    # German nouns are capitalized: "Der Vertrag wird" is no person; "Markus wird" may be.
+    article = re.search(r"(\b\w+)$", before)
+    return not (article and article.group(1).lower() in _ARTICLES and name not in known)
+
+
 def _named_owner(text: str, known: set[str]) -> str | None:
     for match in _NAMED.finditer(text):
-        name = match.group(1)
-        bare = re.sub(_TITLE, "", name)
-        if bare.lower() in _NOT_NAMES or bare.lower() in _WEEKDAYS or bare.lower() in _MONTHS:
-            continue
-        before = text[: match.start()].rstrip()
-        # German nouns are capitalized: "Der Vertrag wird" is no person; "Markus wird" may be.
-        article = re.search(r"(\b\w+)$", before)
-        if article and article.group(1).lower() in _ARTICLES and name not in known:
-            continue
-        return name
+        if _is_person(match, text, known):
+            return match.group(1)
     return None
 
 
 def resolve_owner(
     text: str, speaker: Party, other: Party | None, known_names: set[str] | None = None
 ) -> str | None:
-    """Who will do it: a named person ("Markus will check the calendar"), the other party for a
-    request ("can you loop in your CFO"), else the speaker ("I'll send the quote"). People are
+    """Who will do it: a named person ("Markus will check the calendar"), the person a request
+    is addressed to ("Lena, could you ..."), the other party for a request ("can you loop in
+    your CFO"), else the speaker ("I'll send the quote"). People are
     named where the transcript knows their names, otherwise given by role."""
     known = known_names or set()
     named = _named_owner(text, known)
@@ -94,6 +101,14 @@ def resolve_owner(
     request = _REQUEST.search(text)
     own = _SELF.search(text)
     if request and (own is None or request.start() < own.start()):
+        # "Max, you'll build the first version": the person addressed, not whoever spoke last.
+        addressed = _ADDRESSED.search(text[: request.start()])
+        if (
+            addressed
+            and _is_person(addressed, text, known)
+            and addressed.group(1) != speaker.speaker
+        ):
+            return addressed.group(1)
         if other is not None and other.label:
             return other.label
         if speaker.role in ("rep", "customer"):

@@ -366,6 +366,11 @@ def test_repeated_commitment_is_one_item(classifier: Classifier) -> None:
         ("Können Sie mir die Zahlen bis Freitag schicken?", "Bernd"),
         ("Ich schicke Ihnen das Angebot morgen", "Anna"),
         ("Der Vertrag wird dann von uns vorbereitet", "Anna"),
+        ("Max, you'll build the first version of the dashboard for Friday", "Max"),
+        ("Okay, and Dr. Weber, could you check the numbers with finance?", "Dr. Weber"),
+        ("Frau Kaya, können Sie mir die Zahlen schicken?", "Frau Kaya"),
+        ("Okay, could you send the floor plan?", "Bernd"),
+        ("Thanks, Anna, can you send it again?", "Bernd"),
     ],
 )
 def test_owner(text: str, expected: str) -> None:
@@ -592,6 +597,35 @@ def test_an_agenda_at_the_opening_is_not_an_action_item(classifier: Classifier) 
     assert [2] not in actions
     assert [6] in actions
     assert [14] in actions and [15] in actions
+
+
+# An internal wrap-up, written for this test: one assignment said over two utterances, the
+# second of which names no task of its own.
+WRAP_UP = [
+    ("Dana", None, "Okay, so we looked at the three options for the dashboard."),
+    ("Max", None, "Yeah, I think the second one is the cleanest."),
+    ("Lena", None, "Agreed, and it fits what the sales team asked for."),
+    ("Dana", None, "Good. Anything else on the budget?"),
+    ("Max", None, "No, we're within what finance gave us."),
+    ("Lena", None, "The licence costs are the same for all three."),
+    ("Dana", None, "Right, then let's wrap up."),
+    ("Dana", None, "Max, you'll build the first version of the dashboard for Friday,"),
+    ("Dana", None, "and Lena, the export to the finance system."),
+    ("Lena", None, "Sure."),
+    ("Dana", None, "Thanks everyone, see you next week."),
+]
+
+
+def test_the_rest_of_an_assignment_joins_its_action_item(classifier: Classifier) -> None:
+    """ "and Lena, the export to the finance system." is an action item only as the rest of the
+    one before it (0.23 on its own, under the threshold of 0.38): it joins the item its speaker
+    began, whose owner is the person first addressed. Without the neighbour threshold the item
+    stopped at the first utterance, and its owner was whoever spoke last (Lena)."""
+    items = extract_items(segments(WRAP_UP), FRIDAY, classifier)
+    actions = [i for i in items if i.kind == "action_item"]
+    assert [i.segment_ids for i in actions] == [[7, 8]]
+    assert actions[0].owner == "Max"
+    assert actions[0].quote.endswith("the export to the finance system.")
 
 
 def test_recalibration_refuses_bad_arguments_and_changes_nothing(tmp_path: Path) -> None:

@@ -99,3 +99,35 @@ def test_decide_weighs_the_position_of_action_items_only() -> None:
     assert labels[3:] == ["action_item", "action_item", "customer_need"]
     assert abs(confidence[3] - 0.6) < 1e-6  # mid-call: the plain calibration
     assert decide(probs, LABELS, calibration)[0][3] == "action_item"
+
+
+def test_an_action_item_grows_to_its_speakers_next_utterances() -> None:
+    """An assignment spoken over three utterances: the first passes the threshold, the rest of
+    it ("and the interface,") only the neighbour threshold. They join it when the same speaker
+    says them next to it, in both directions and in runs; not when another speaker does, not
+    across an unknown speaker, not without speakers, and not under the neighbour threshold."""
+    calibration = {
+        "action_item": {"a": 1.0, "b": 0.0, "threshold": 0.6, "neighbour": 0.2},
+        "customer_need": {"a": 1.0, "b": 0.0, "threshold": 0.5},
+        "objection": {"a": 1.0, "b": 0.0, "threshold": 0.5},
+    }
+    ai = [0.1, 0.3, 0.9, 0.25, 0.3, 0.3, 0.1, 0.9, 0.15, 0.3]
+    probs = np.array([[p, 0.0, 0.0, 1.0 - p] for p in ai])
+    speakers = ["B", "A", "A", "A", "A", "B", None, "C", "C", None]
+    labels, confidence = decide(probs, LABELS, calibration, None, speakers)
+    assert labels == [
+        "none",  # another speaker's
+        "action_item",  # before the item
+        "action_item",  # the item
+        "action_item",
+        "action_item",  # a run: next to a grown one
+        "none",  # another speaker
+        "none",
+        "action_item",
+        "none",  # under the neighbour threshold
+        "none",  # an unknown speaker
+    ]
+    assert abs(confidence[3] - 0.25) < 1e-6  # its own confidence, not the item's
+    assert decide(probs, LABELS, calibration)[0].count("action_item") == 2
+    without = {**calibration, "action_item": {"a": 1.0, "b": 0.0, "threshold": 0.6}}
+    assert decide(probs, LABELS, without, None, speakers)[0].count("action_item") == 2
