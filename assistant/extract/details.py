@@ -92,8 +92,8 @@ def resolve_owner(
 ) -> str | None:
     """Who will do it: a named person ("Markus will check the calendar"), the person a request
     is addressed to ("Lena, could you ..."), the other party for a request ("can you loop in
-    your CFO"), else the speaker ("I'll send the quote"). People are
-    named where the transcript knows their names, otherwise given by role."""
+    your CFO"), else the speaker ("I'll send the quote"). People are named where the
+    transcript knows their names, otherwise given by role."""
     known = known_names or set()
     named = _named_owner(text, known)
     if named and named != speaker.speaker:
