@@ -47,7 +47,9 @@ _NOT_NAMES = frozenset(
     es das der die den dem des ein eine einer einen unser unsere ihr ihre mein meine man dann
     also ja nein gut genau okay und aber oder wer was das dies diese dieser jemand team einkauf
     vertrieb geschäftsführung rechtsabteilung thanks thank sounds absolutely definitely cool
-    alright danke prima super klar perfekt natürlich gerne sehr
+    alright danke prima super klar perfekt natürlich gerne sehr honestly actually basically
+    frankly seriously obviously look listen hey hi hello oh anyway sorry please now ideally
+    hopefully finally first übrigens ehrlich eigentlich hallo schau moment
     """.split()  # noqa: SIM905
 )
 _ARTICLES = frozenset(
@@ -68,22 +70,18 @@ class Party:
         return self.speaker or self.role
 
 
-def _is_person(match: re.Match[str], text: str, known: set[str]) -> bool:
-    """Whether the capitalized word(s) of ``match``'s first group name a person."""
-    name = match.group(1)
-    bare = re.sub(_TITLE, "", name)
-    if bare.lower() in _NOT_NAMES or bare.lower() in _WEEKDAYS or bare.lower() in _MONTHS:
-        return False
-    before = text[: match.start()].rstrip()
-    # German nouns are capitalized: "Der Vertrag wird" is no person; "Markus wird" may be.
-    article = re.search(r"(\b\w+)$", before)
-    return not (article and article.group(1).lower() in _ARTICLES and name not in known)
-
-
 def _named_owner(text: str, known: set[str]) -> str | None:
     for match in _NAMED.finditer(text):
-        if _is_person(match, text, known):
-            return match.group(1)
+        name = match.group(1)
+        bare = re.sub(_TITLE, "", name)
+        if bare.lower() in _NOT_NAMES or bare.lower() in _WEEKDAYS or bare.lower() in _MONTHS:
+            continue
+        before = text[: match.start()].rstrip()
+        # German nouns are capitalized: "Der Vertrag wird" is no person; "Markus wird" may be.
+        article = re.search(r"(\b\w+)$", before)
+        if article and article.group(1).lower() in _ARTICLES and name not in known:
+            continue
+        return name
     return None
 
 
@@ -91,9 +89,9 @@ def resolve_owner(
     text: str, speaker: Party, other: Party | None, known_names: set[str] | None = None
 ) -> str | None:
     """Who will do it: a named person ("Markus will check the calendar"), the person a request
-    is addressed to ("Lena, could you ..."), the other party for a request ("can you loop in
-    your CFO"), else the speaker ("I'll send the quote"). People are named where the
-    transcript knows their names, otherwise given by role."""
+    is addressed to by a name the call knows ("Lena, could you ..."), the other party for a
+    request ("can you loop in your CFO"), else the speaker ("I'll send the quote"). People are
+    named where the transcript knows their names, otherwise given by role."""
     known = known_names or set()
     named = _named_owner(text, known)
     if named and named != speaker.speaker:
@@ -101,13 +99,10 @@ def resolve_owner(
     request = _REQUEST.search(text)
     own = _SELF.search(text)
     if request and (own is None or request.start() < own.start()):
-        # "Max, you'll build the first version": the person addressed, not whoever spoke last.
+        # "Max, you'll build the first version": the person addressed, not whoever spoke last;
+        # only a name the call knows ("Honestly, could you ..." addresses nobody).
         addressed = _ADDRESSED.search(text[: request.start()])
-        if (
-            addressed
-            and _is_person(addressed, text, known)
-            and addressed.group(1) != speaker.speaker
-        ):
+        if addressed and addressed.group(1) in known and addressed.group(1) != speaker.speaker:
             return addressed.group(1)
         if other is not None and other.label:
             return other.label

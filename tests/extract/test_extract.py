@@ -366,15 +366,31 @@ def test_repeated_commitment_is_one_item(classifier: Classifier) -> None:
         ("Können Sie mir die Zahlen bis Freitag schicken?", "Bernd"),
         ("Ich schicke Ihnen das Angebot morgen", "Anna"),
         ("Der Vertrag wird dann von uns vorbereitet", "Anna"),
-        ("Max, you'll build the first version of the dashboard for Friday", "Max"),
-        ("Okay, and Dr. Weber, could you check the numbers with finance?", "Dr. Weber"),
-        ("Frau Kaya, können Sie mir die Zahlen schicken?", "Frau Kaya"),
-        ("Okay, could you send the floor plan?", "Bernd"),
-        ("Thanks, Anna, can you send it again?", "Bernd"),
     ],
 )
 def test_owner(text: str, expected: str) -> None:
     assert resolve_owner(text, Party("Anna", "rep"), Party("Bernd", "customer")) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Max, you'll build the first version of the dashboard for Friday", "Max"),
+        ("Okay, and Dr. Weber, could you check the numbers with finance?", "Dr. Weber"),
+        ("Frau Kaya, können Sie mir die Zahlen schicken?", "Frau Kaya"),
+        ("Okay, could you send the floor plan?", "Bernd"),
+        ("Thanks, Anna, can you send it again?", "Bernd"),  # the speaker herself
+        ("Honestly, could you send me the deck?", "Bernd"),  # no name at all
+        ("Look, can you check that?", "Bernd"),
+        ("Emily, you'll take the notes.", "Bernd"),  # a name the call does not know
+    ],
+)
+def test_a_request_belongs_to_the_person_it_addresses(text: str, expected: str) -> None:
+    """A name the call knows, said just before the request, is its owner; any other word there
+    is not, and the request goes to the other party as before."""
+    known = {"Anna", "Bernd", "Max", "Dr. Weber", "Frau Kaya"}
+    owner = resolve_owner(text, Party("Anna", "rep"), Party("Bernd", "customer"), known)
+    assert owner == expected
 
 
 def test_owner_by_role_when_names_are_unknown() -> None:
