@@ -163,7 +163,7 @@ def classify(
             for r, role in zip(call.rows, call_roles, strict=True)
         ]
         place = positions(len(turns))
-        speakers = [r.speaker for r in call.rows]
+        speakers = [t.speaker for t in turns]
         preds = classifier.predict(model_inputs(turns), position=place, speakers=speakers)
         fitted = classifier.config.get("calibration")
         scores = (
@@ -235,17 +235,18 @@ def one_voice(args: argparse.Namespace, model: Models) -> list[Line]:
     sets += [(p.stem, read_calls([p]), "macro-F1") for p in sorted(HELD_OUT.glob("*.jsonl"))]
     if args.negotiations.is_file():
         sets.append(("negotiations", read_negotiations(args.negotiations), "objection"))
+    product = product_roles(model)
     lines = []
     for name, calls, metric in sets:
         merged = as_one_voice(calls)
         ways = [
             ("roles given", calls, given_roles),
             ("one voice, all rep", merged, all_rep),
-            ("one voice, product", merged, product_roles(model)),
+            ("one voice, product", merged, product),
         ]
         if not name.startswith("own"):
             ways += [
-                ("heuristic", calls, product_roles(model)),
+                ("heuristic", calls, product),
                 ("heuristic, unsure none", calls, product_roles(model, unsure=False)),
                 ("no roles", calls, no_roles),
             ]

@@ -172,21 +172,20 @@ def grow(
     """Rows left ``none`` that join a run of ``label`` in ``chosen``: next to it, said by the
     same (known) speaker, with ``conf`` (the label's calibrated confidence) at least
     ``neighbour``; runs grow outward until nothing changes."""
+    now = list(chosen)
     joined: list[int] = []
-    run = [c == label for c in chosen]
-    todo = [i for i, c in enumerate(run) if c]
+    todo = [i for i, c in enumerate(now) if c == label]
     while todo:
         j = todo.pop()
         for i in (j - 1, j + 1):
             if (
-                0 <= i < len(run)
-                and not run[i]
-                and chosen[i] == "none"
+                0 <= i < len(now)
+                and now[i] == "none"
                 and speakers[i] is not None
                 and speakers[i] == speakers[j]
                 and conf[i] >= neighbour
             ):
-                run[i] = True
+                now[i] = label
                 joined.append(i)
                 todo.append(i)
     return sorted(joined)
