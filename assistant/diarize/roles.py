@@ -308,6 +308,38 @@ _GREETING = re.compile(
     r"\bhow (?:are you|is it going|have you been|was your)\b|\bwie geht(?:'s| es)\b", re.I
 )
 
+# How people introduce their own side: "Tobias is with me", "I've got Kwame with me", "Vikram leads
+# our implementation", "on our side: Beth, Raúl and Dennis", "der David von uns", "die Julia ist
+# auch dabei". {n} stands for a speaker's name; a name after one of _OUR_SIDE in the same sentence
+# counts too. Names come from the speaker labels (an imported transcript's), so calls whose
+# speakers are SPEAKER_1... have no introductions.
+_INTRODUCES = (
+    r"\b{n}(?:'s| is| are)? (?:also |here |joining |on the call )?(?:with me|joining me)\b",
+    r"\b(?:i've got|i have|i brought|i've also got)(?: also)? {n}\b[^.?!]{{0,30}}?"
+    r"\b(?:with me|along)\b",
+    r"\b(?:joining me|with me)(?: today| here)? (?:is|are) {n}\b",
+    r"\bi(?:'m| am) joined(?: today)? by {n}\b",
+    r"\b{n}(?:'s| is) (?:also )?here(?: too| as well)\b",
+    r"\b{n},? (?:from|on|of|in) (?:our|my) (?:\w+ )?(?:side|team|end|company|department)\b",
+    r"\b{n}(?:'s| is| will| will be|'ll|'ll be)? (?:also )?"
+    r"(?:leads?|runs?|heads?|manages?|handles?|owns?|looks after|is|'s) our\b",
+    r"\b{n}(?: will|'ll)? (?:also )?(?:leads?|runs?|handles?|owns?) your\b",
+    r"\b{n}(?:'s| is| will be|'ll be) (?:also )?your (?:\w+ )?"
+    r"(?:manager|executive|lead|contact|engineer|consultant|specialist)\b",
+    r"\b(?:der |die )?{n} (?:von uns|aus unserem team|von unserer seite|bei uns)\b",
+    r"\b{n} (?:ist|sind) (?:heute |auch |mit |ebenfalls )*dabei\b",
+    r"\b(?:mit dabei|dabei) (?:ist|sind|hab ich|habe ich) (?:heute |auch )*(?:der |die )?{n}\b",
+    r"\b(?:ich hab|ich habe) (?:heute |auch )*(?:den |die )?{n} (?:mit )?dabei\b",
+    r"\b{n} (?:ist|leitet|betreut|macht|verantwortet) "
+    r"(?:bei uns|unser|unsere|unseren|euer|eure|euren)\b",
+)
+_OUR_SIDE = re.compile(
+    r"\b(?:on|from) our (?:side|end)\b|\b(?:von|auf) unserer seite\b|\bbei uns (?:sind|ist)\b",
+    re.I,
+)
+# Speaker labels that are no name.
+_NOT_A_NAME = {"speaker", "sprecher", "rep", "customer", "kunde", "unknown", "guest", "gast"}
+
 FEATURES = (
     "opener",
     "seller phrases per utterance",
@@ -492,6 +524,48 @@ def _capped(confidence: float, raw: dict[str, list[float]], reps: set[str]) -> f
     return confidence
 
 
+def _first_names(speakers: Sequence[str]) -> dict[str, str]:
+    """{first name, lower case: speaker} for labels that start with a name no one else has."""
+    names: dict[str, list[str]] = {}
+    for sp in speakers:
+        first = re.split(r"[\s_.\-]+", sp.strip().lower())[0]
+        if first.isalpha() and len(first) > 1 and first not in _NOT_A_NAME:
+            names.setdefault(first, []).append(sp)
+    return {n: sps[0] for n, sps in names.items() if len(sps) == 1}
+
+
+def introductions(segments: Sequence[Segment], speakers: Sequence[str]) -> set[frozenset[str]]:
+    """Pairs of speakers on one side: one introduced the other as their own (``_INTRODUCES``)."""
+    names = _first_names(speakers)
+    if len(names) < 2:
+        return set()
+    n = "(" + "|".join(re.escape(name) for name in names) + ")"
+    patterns = [re.compile(p.format(n=n), re.I) for p in _INTRODUCES]
+    # "on our side: Beth runs quality, Raúl is plant IT, and Dennis...": the first name right after
+    # the phrase, then every name right after a comma or "and" in the rest of the sentence.
+    first = re.compile(
+        rf"^[:,]?\s*(?:(?:we've got|we have|there's|there is|it's|sind|ist|haben wir)\s+)?"
+        rf"(?:der |die )?{n}\b",
+        re.I,
+    )
+    listed = re.compile(rf"(?:,|\band|\bund)\s+(?:also\s+)?(?:der |die )?{n}\b", re.I)
+    pairs = set()
+    for segment in segments:
+        who = segment.speaker
+        if who is None or who not in speakers:
+            continue
+        for sentence in _sentences(segment.text):
+            found = [m.group(1) for p in patterns for m in p.finditer(sentence)]
+            ours = _OUR_SIDE.search(sentence)
+            if ours is not None and (head := first.match(sentence[ours.end() :])) is not None:
+                found += [head.group(1), *listed.findall(sentence[ours.end() + head.end() :])]
+            for name in found:
+                other = names[name.lower()]
+                if other != who:
+                    pairs.add(frozenset((who, other)))
+    return pairs
+
+
 def _changes(segments: Sequence[Segment], speakers: Sequence[str]) -> Counter[frozenset[str]]:
     """How often the word passes between each two speakers."""
     said = [s.speaker for s in segments if s.speaker is not None and s.speaker in speakers]
@@ -507,6 +581,8 @@ class SideRule:
     penalty: float = 0.06  # for each person beyond the first, in shares of speaker changes
     text_weight: float = 0.02  # for each point of the group's mean heuristic score
     min_score: float = 0.25  # that each of several people must score against the rest
+    split_link: float = 0.5  # for each two people introduced as one side and split by the group
+    joint_link: float = 0.1  # for each two people introduced as one side, both in the group
 
 
 def vendor_side(
@@ -528,6 +604,7 @@ def vendor_side(
     group whose people come first.
     """
     changes = _changes(segments, speakers)
+    links = introductions(segments, speakers)
     total = max(1, sum(changes.values()))
     best: tuple[float, set[str]] = (-math.inf, {keep or speakers[0]})
     for size in range(1, min(MAX_SIDE, len(speakers) - 1) + 1):
@@ -537,10 +614,21 @@ def vendor_side(
                 continue
             rest = [s for s in speakers if s not in side]
             text = [_scores(_relative(raw, [s, *rest]))[s] for s in group]
-            if size > 1 and min(text) < rule.min_score:
+            # Someone introduced by a groupmate may say nothing that sells.
+            vouched = [any(s in pair and pair <= side for pair in links) for s in group]
+            if size > 1 and any(
+                t < rule.min_score and not v for t, v in zip(text, vouched, strict=True)
+            ):
                 continue
             crossing = sum(n for pair, n in changes.items() if len(pair & side) == 1) / total
-            value = crossing - rule.penalty * (size - 1) + rule.text_weight * sum(text) / size
+            split = sum(len(pair & side) == 1 for pair in links)
+            value = (
+                crossing
+                - rule.penalty * (size - 1)
+                + rule.text_weight * sum(text) / size
+                - rule.split_link * split
+                + rule.joint_link * sum(pair <= side for pair in links)
+            )
             if value > best[0]:
                 best = (value, side)
     return best[1]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from assistant import diarize
 from assistant.cli import app
-from assistant.diarize.roles import heuristic_roles
+from assistant.diarize.roles import heuristic_roles, introductions
 from assistant.formats import to_md
 from assistant.report import (
     ROLE_CONFIDENCE_THRESHOLD,
@@ -259,6 +259,81 @@ def test_customers_who_talk_among_themselves_stay_customers() -> None:
             merged.append((who, text))
     found = heuristic_roles(segments([(w, None, t) for w, t in merged]), ["Anna", "Maria", "Tom"])
     assert {s for s, (role, _) in found.items() if role == "rep"} == {"Anna"}
+
+
+# A kickoff: the account executive opens and hands over to the implementer she brought, and
+# says almost nothing that sells; the customer brings two colleagues of her own.
+KICKOFF = [
+    (
+        "Priya",
+        "Good morning, everyone, and thanks for making the time. Marek is with me; he will "
+        "run your rollout from here on.",
+    ),
+    ("Marek", "Morning, all. Olga, I think you're on mute."),
+    ("Olga", "Sorry about that. Morning. Stefan's here too, and Jana from our finance team."),
+    ("Stefan", "Hi, everyone."),
+    ("Marek", "So the plan has three steps: the warehouses first, then the shops, then the app."),
+    (
+        "Olga",
+        "The warehouses have to be live before the autumn peak. Last year we lost two weeks "
+        "to paper pick lists.",
+    ),
+    (
+        "Jana",
+        "From finance: our customers get one invoice a month today, and that must not change.",
+    ),
+    ("Marek", "Understood. The invoices stay as they are in step one."),
+    ("Stefan", "Do the older scanners need new firmware?"),
+    ("Marek", "Only the older ones. I'll send you the list by Friday."),
+    ("Olga", "Good. Priya, can you send the signed order form to Jana?"),
+    ("Priya", "Of course, today."),
+]
+
+
+def test_people_introduced_as_ones_own_stay_on_that_side() -> None:
+    names = ["Priya", "Marek", "Olga", "Stefan", "Jana"]
+    call = segments([(who, None, text) for who, text in KICKOFF])
+    assert introductions(call, names) == {
+        frozenset({"Priya", "Marek"}),
+        frozenset({"Olga", "Stefan"}),
+        frozenset({"Olga", "Jana"}),
+    }
+    found = heuristic_roles(call, names)
+    assert {s for s, (role, _) in found.items() if role == "rep"} == {"Priya", "Marek"}
+    # Diarization's labels name nobody: the words alone miss the quiet account executive.
+    label = {name: f"SPEAKER_{i + 1}" for i, name in enumerate(names)}
+    anonymous = segments([(label[who], None, text) for who, text in KICKOFF])
+    assert introductions(anonymous, list(label.values())) == set()
+    found = heuristic_roles(anonymous, list(label.values()))
+    assert found[label["Priya"]][0] == "customer"
+
+
+@pytest.mark.parametrize(
+    ("said", "linked"),
+    [
+        (
+            "Hi Sofia, thanks for the time. I've got Bruno with me, he runs our support desk.",
+            {"Bruno"},
+        ),
+        ("Sofia, can you send Bruno the export?", set()),
+        ("On our side: Eva runs purchasing, and Jonas is our controller.", {"Eva", "Jonas"}),
+        ("I can pull the report from our side and send it to you and Eva by Friday.", set()),
+        ("Joining me today is Jonas, who heads our data team.", {"Jonas"}),
+        ("servus sofia heute ist der bruno von uns dabei", {"Bruno"}),
+        ("Die Eva ist auch dabei, sie betreut euch ab nächster Woche.", {"Eva"}),
+        ("Hallo Jonas, schön dass es klappt.", set()),
+    ],
+)
+def test_introductions_are_told_from_greetings_and_requests(said: str, linked: set[str]) -> None:
+    names = ["Anna Berger", "Sofia", "Bruno", "Eva", "Jonas"]
+    call = segments([("Anna Berger", None, said), ("Sofia", None, "Hello.")])
+    assert introductions(call, names) == {frozenset({"Anna Berger", n}) for n in linked}
+
+
+def test_a_first_name_two_speakers_share_introduces_nobody() -> None:
+    names = ["Anna Berger", "Tom Weber", "Tom Kovac"]
+    call = segments([("Anna Berger", None, "Tom is with me today."), ("Tom Weber", None, "Hi.")])
+    assert introductions(call, names) == set()
 
 
 def test_multi_party_calls_never_tuned_on_get_most_roles_right() -> None:
