@@ -38,6 +38,8 @@ said against how often it was right.
   --side-grid  choose the settings of the rule for several people on the vendor's side
                (assistant.diarize.roles.SideRule) on calls_en_g and calls_de_g and the
                single-rep calls, never on held_out/, and print the best (about 2 minutes).
+  --link-grid  the same for the settings of people introduced as one side (split_link,
+               joint_link), the others at their defaults.
 
 Run, for example:
 
@@ -83,6 +85,8 @@ SIDE_GRID = {
     "text_weight": (0.01, 0.02, 0.04),
     "min_score": (0.0, 0.25, 0.5),
 }
+# The settings for people introduced as one side (--link-grid), the others as SideRule's defaults.
+LINK_GRID = {"split_link": (0.0, 0.1, 0.5, 1.0), "joint_link": (0.0, 0.06, 0.1, 0.3)}
 AMI_PIECE = 40  # utterances: about as long as a written sales call
 BINS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 
@@ -298,8 +302,10 @@ def fit(files: Sequence[Path], l2: float = 0.003) -> list[float]:
     return [round(float(w), 2) for w in weights]
 
 
-def side_grid(folder: Path, top: int = 8) -> list[tuple[float, SideRule]]:
-    """Choose the vendor-side rule's settings (``SideRule``): every combination of SIDE_GRID,
+def side_grid(
+    folder: Path, top: int = 8, grid: Mapping[str, Sequence[float]] = SIDE_GRID
+) -> list[tuple[float, SideRule]]:
+    """Choose the vendor-side rule's settings (``SideRule``): every combination of ``grid``,
     valued at the mean share of calls whose vendor side comes out exactly right over the
     SIDE_FILES, plus that mean over the other (single-rep) files of ``folder``, each call as
     written and customer first. Calls of two speakers do not depend on the settings."""
@@ -316,8 +322,8 @@ def side_grid(folder: Path, top: int = 8) -> list[tuple[float, SideRule]]:
         for name, convs in files.items()
     }
     results = []
-    for values in itertools.product(*SIDE_GRID.values()):
-        rule = SideRule(**dict(zip(SIDE_GRID, values, strict=True)))
+    for values in itertools.product(*grid.values()):
+        rule = SideRule(**dict(zip(grid, values, strict=True)))
         share = {
             name: (fixed[name] + sum(exact(c, rule) for c in convs if len(c.speakers) > 2))
             / len(convs)
@@ -354,9 +360,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"choose the vendor-side rule's settings on {' '.join(SIDE_FILES)} and print the best",
     )
+    parser.add_argument(
+        "--link-grid",
+        action="store_true",
+        help="as --side-grid, for the settings of people introduced as one side (LINK_GRID)",
+    )
     args = parser.parse_args(argv)
-    if args.side_grid:
-        for value, rule in side_grid(args.calls):
+    if args.side_grid or args.link_grid:
+        grid = LINK_GRID if args.link_grid else SIDE_GRID
+        for value, rule in side_grid(args.calls, grid=grid):
             print(f"{value:.4f}  {rule}")
         return 0
     if args.fit is not None:
