@@ -308,6 +308,31 @@ def test_people_introduced_as_ones_own_stay_on_that_side() -> None:
     assert found[label["Priya"]][0] == "customer"
 
 
+def test_an_imported_kickoff_keeps_the_introduced_implementer_with_the_rep(tmp_path: Path) -> None:
+    """Through the product: a transcript with names and no roles, read by the extractor too."""
+    path = tmp_path / "kickoff.jsonl"
+    rows = [
+        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w}
+        for i, (w, t) in enumerate(KICKOFF)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    roles = {s["id"]: s["role"] for s in report["speakers"]}
+    assert roles == {
+        "Priya": "rep",
+        "Marek": "rep",
+        "Olga": "customer",
+        "Stefan": "customer",
+        "Jana": "customer",
+    }
+    # Two people on the vendor's side is the heuristic's reading, never certain.
+    assert all(s["role_uncertain"] for s in report["speakers"])
+    for item in report["items"]:
+        assert item["role"] == roles[item["speaker"]]
+
+
 @pytest.mark.parametrize(
     ("said", "linked"),
     [
