@@ -54,16 +54,26 @@ def segments(call: list[tuple[str, str | None, str]]) -> list[Segment]:
     ]
 
 
-def test_transcript_roles_are_kept_through_analyze(tmp_path: Path) -> None:
-    path = tmp_path / "call.jsonl"
-    rows = [
-        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w, "role": r}
-        for i, (w, r, t) in enumerate(CALL)
-    ]
+def analyze(path: Path, rows: list[dict[str, object]]) -> dict:
+    """The report of ``assistant analyze`` on ``rows`` written as a .jsonl transcript."""
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def named_rows(call: list[tuple[str, str]]) -> list[dict[str, object]]:
+    return [
+        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w}
+        for i, (w, t) in enumerate(call)
+    ]
+
+
+def test_transcript_roles_are_kept_through_analyze(tmp_path: Path) -> None:
+    rows = named_rows([(who, text) for who, _, text in CALL])
+    for row, (_, role, _) in zip(rows, CALL, strict=True):
+        row["role"] = role
+    report = analyze(tmp_path / "call.jsonl", rows)
     assert [(s["speaker"], s["role"]) for s in report["segments"]] == [(w, r) for w, r, _ in CALL]
     speakers = {s["id"]: s for s in report["speakers"]}
     assert {k: s["role"] for k, s in speakers.items()} == {"Lena": "customer", "Tom": "rep"}
@@ -94,15 +104,7 @@ def test_a_call_found_as_one_voice_still_shows_the_customers_need(tmp_path: Path
     """The heuristic can only guess that a lone speaker is the rep; the extractor, reading every
     line as the rep's, lost the customer's need (and read the objection at 0.43). It reads such a
     call with the roles withheld, and gives no item to the rep."""
-    path = tmp_path / "call.jsonl"
-    rows = [
-        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": "SPEAKER_00"}
-        for i, t in enumerate(ONE_VOICE)
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = analyze(tmp_path / "call.jsonl", named_rows([("SPEAKER_00", t) for t in ONE_VOICE]))
     (speaker,) = report["speakers"]
     assert (speaker["role"], speaker["role_source"]) == ("rep", "heuristic")
     assert speaker["role_uncertain"]
@@ -310,15 +312,7 @@ def test_people_introduced_as_ones_own_stay_on_that_side() -> None:
 
 def test_an_imported_kickoff_keeps_the_introduced_implementer_with_the_rep(tmp_path: Path) -> None:
     """Through the product: a transcript with names and no roles, read by the extractor too."""
-    path = tmp_path / "kickoff.jsonl"
-    rows = [
-        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w}
-        for i, (w, t) in enumerate(KICKOFF)
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = analyze(tmp_path / "kickoff.jsonl", named_rows(KICKOFF))
     roles = {s["id"]: s["role"] for s in report["speakers"]}
     assert roles == {
         "Priya": "rep",
@@ -399,15 +393,7 @@ def test_who_states_needs_tells_the_customer_where_the_cue_phrases_do_not(tmp_pa
     plain = segments([(who, None, text) for who, text in PLAIN_CALL])
     words_only = heuristic_roles(plain, ["Dana", "Marco"])
     assert words_only["Dana"][0] == "rep"  # what the words' cues alone decide
-    path = tmp_path / "call.jsonl"
-    rows = [
-        {"text": t, "start_s": 4.0 * i, "end_s": 4.0 * i + 3.5, "speaker": w}
-        for i, (w, t) in enumerate(PLAIN_CALL)
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = analyze(tmp_path / "call.jsonl", named_rows(PLAIN_CALL))
     speakers = {s["id"]: s for s in report["speakers"]}
     assert {k: s["role"] for k, s in speakers.items()} == {"Dana": "customer", "Marco": "rep"}
     assert all(s["role_source"] == "heuristic" for s in speakers.values())
