@@ -355,8 +355,12 @@ _OUR_SIDE = re.compile(
     r"\b(?:on|from) our (?:side|end)\b|\b(?:von|auf) unserer seite\b|\bbei uns (?:sind|ist)\b",
     re.I,
 )
-# Speaker labels that are no name, and titles before one.
-_NOT_A_NAME = {"speaker", "sprecher", "rep", "customer", "kunde", "unknown", "guest", "gast"}
+# Speaker labels that are no name, names that are also words the patterns hold ("I will run
+# your..."), and titles before a name.
+_NOT_A_NAME = {
+    *("speaker", "sprecher", "rep", "customer", "kunde", "unknown", "guest", "gast"),
+    *("will", "may", "ist", "sind"),
+}
 _TITLES = {"herr", "frau", "mr", "mrs", "ms", "dr", "prof"}
 
 FEATURES = (

@@ -342,10 +342,11 @@ def test_an_imported_kickoff_keeps_the_introduced_implementer_with_the_rep(tmp_p
         ("Die Eva ist auch dabei, sie betreut euch ab nächster Woche.", {"Eva"}),
         ("Hallo Jonas, schön dass es klappt.", set()),
         ("Den Herrn Kovac kennen Sie schon, der Kovac von uns macht die Schulung.", {"Herr Kovac"}),
+        ("I will run your onboarding myself.", set()),
     ],
 )
 def test_introductions_are_told_from_greetings_and_requests(said: str, linked: set[str]) -> None:
-    names = ["Anna Berger", "Sofia", "Bruno", "Eva", "Jonas", "Herr Kovac"]
+    names = ["Anna Berger", "Sofia", "Bruno", "Eva", "Jonas", "Herr Kovac", "Will"]
     call = segments([("Anna Berger", None, said), ("Sofia", None, "Hello.")])
     assert introductions(call, names) == {frozenset({"Anna Berger", n}) for n in linked}
 
