@@ -642,8 +642,9 @@ def vendor_side(
                 continue
             rest = [s for s in speakers if s not in side]
             text = [_scores(_relative(raw, [s, *rest]))[s] for s in group]
+            joined = [pair for pair in links if pair <= side]
             # Someone introduced by a groupmate may say nothing that sells.
-            vouched = [any(s in pair and pair <= side for pair in links) for s in group]
+            vouched = [any(s in pair for pair in joined) for s in group]
             if size > 1 and any(
                 t < rule.min_score and not v for t, v in zip(text, vouched, strict=True)
             ):
@@ -655,7 +656,7 @@ def vendor_side(
                 - rule.penalty * (size - 1)
                 + rule.text_weight * sum(text) / size
                 - rule.split_link * split
-                + rule.joint_link * sum(pair <= side for pair in links)
+                + rule.joint_link * len(joined)
             )
             if value > best[0]:
                 best = (value, side)
