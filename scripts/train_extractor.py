@@ -16,6 +16,11 @@ Seeds are fixed; the same data and the same library versions give the same model
 Methods (``--method``):
   lora  LoRA adapter on every linear layer of the encoder, plus the heads (the shipped model)
   head  frozen encoder, heads only (the fast baseline it was measured against)
+
+``--start-from DIR`` refits the heads of a trained model on its own encoder, frozen with its
+adapter merged: the heads start from that model's and train on today's data (minutes, where the
+adapter takes an hour a seed). The encoder's representation stays what the model learnt; the
+heads learn what new data says about it. The folder written holds the same adapter.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import argparse
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -36,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from assistant.extract import calibration, net  # noqa: E402
+from assistant.extract.classifier import check_artifact  # noqa: E402
 from assistant.extract.dataset import (  # noqa: E402
     CATEGORIES,
     LABELS,
@@ -116,6 +123,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="K",
         help="keep the mean of the last K epochs' trained weights instead of the epoch with "
         "the best validation macro-F1 (0: the best epoch)",
+    )
+    p.add_argument(
+        "--start-from",
+        type=Path,
+        metavar="DIR",
+        help="a trained model whose heads to refit on its frozen encoder (its base, adapter and "
+        "int8 setting are kept; implies --method head)",
     )
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
@@ -317,8 +331,15 @@ def main(argv: list[str] | None = None) -> int:
             langs[call.lang] = langs.get(call.lang, 0) + 1
         print(f"{name:<6} {len(part):>4} calls {langs}  {label_counts(part)}")
 
+    source: dict[str, Any] = {}
+    if args.start_from:
+        source = check_artifact(args.start_from)
+        args.method, args.base, args.int8 = "head", source.get("base", "minilm"), source["int8"]
     tokenizer = net.load_tokenizer(args.base)
-    encoder = net.load_base_encoder(args.base)
+    if args.start_from:
+        encoder = net.load_trained_encoder(args.base, args.start_from / "adapter")
+    else:
+        encoder = net.load_base_encoder(args.base)
     n_layers = int(encoder.config.num_hidden_layers)
     if args.method == "lora":
         from peft import LoraConfig, get_peft_model
@@ -353,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     # the real prior back (exact for a subsampled class).
     prior = torch.zeros(len(LABELS))
     prior[LABELS.index("none")] = -math.log(args.none_rate)
+    if args.start_from:
+        # The source's label head has the prior put back in its bias; train without it again.
+        model.load_heads(args.start_from / "heads.safetensors")
+        with torch.no_grad():
+            model.label_head.bias[LABELS.index("none")] += math.log(source["none_rate"])
 
     def infer(calls_: list[Call]) -> tuple[np.ndarray, np.ndarray, list[Row], list[Call]]:
         pairs, _, _, rows, owners = examples(calls_, None, 0.0)
@@ -400,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     # The encoder's lower layers are frozen, so their output never changes: compute it once per
     # draw of the augmentations (--variants) and train only the top layers and the heads on it.
     frozen = n_layers if args.method == "head" else n_layers - args.layers
+    heads_only = frozen == n_layers
     Cached = tuple[
         list[torch.Tensor], list[torch.Tensor], list[int], list[int], list[int], list[float]
     ]
@@ -415,8 +442,13 @@ def main(argv: list[str] | None = None) -> int:
                 batch = tokenize([pairs[i] for i in idx])
                 mask = batch["attention_mask"]
                 hidden = model.run_layers(model.embed(batch), mask, 0, frozen)
+                if heads_only:  # nothing left to run: keep the pooled vector alone
+                    pooled = model.pool(hidden, mask, batch["token_type_ids"])
                 for k, i in enumerate(idx):
                     n = int(mask[k].sum())
+                    if heads_only:
+                        hidden_out[i] = pooled[k].clone()
+                        continue
                     hidden_out[i] = hidden[k, :n].to(torch.bfloat16).clone()
                     types_out[i] = batch["token_type_ids"][k, :n].clone()
         return hidden_out, types_out
@@ -446,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     def top(
         hidden: list[torch.Tensor], types: list[torch.Tensor], idx: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if heads_only:
+            pooled = model.dropout(torch.stack([hidden[i] for i in idx]))
+            return model.label_head(pooled), model.category_head(pooled)
         length = max(len(hidden[i]) for i in idx)
         h = torch.zeros(len(idx), length, hidden[idx[0]].shape[-1])
         mask = torch.zeros(len(idx), length, dtype=torch.long)
@@ -594,7 +629,11 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
 
     adapter = args.out / "adapter"
-    if args.method == "lora":
+    if args.start_from:
+        if adapter.resolve() != (args.start_from / "adapter").resolve():
+            shutil.rmtree(adapter, ignore_errors=True)
+            shutil.copytree(args.start_from / "adapter", adapter)
+    elif args.method == "lora":
         model.encoder.save_pretrained(str(adapter))
         # The base path of this machine means nothing elsewhere; the base comes from the package.
         cfg_path = adapter / "adapter_config.json"
@@ -609,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     save_file(model.heads_state(), str(args.out / "heads.safetensors"))
     config = {
         "base_model": net.BASES[args.base][1],
-        "method": args.method,
+        "method": source.get("method", args.method),
         "input_format": INPUT_FORMAT,
         "labels": list(LABELS),
         "categories": list(CATEGORIES),
@@ -622,8 +661,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "epochs": args.epochs,
         "average_last": args.average_last,
-        "lora_rank": args.rank if args.method == "lora" else None,
-        "lora_layers": args.layers if args.method == "lora" else None,
+        "lora_rank": source.get("lora_rank", args.rank if args.method == "lora" else None),
+        "lora_layers": source.get("lora_layers", args.layers if args.method == "lora" else None),
+        "heads_refit_from": str(args.start_from) if args.start_from else None,
         "german_repeat": args.german_repeat,
         "ami_repeat": args.ami_repeat,
         "ami_none_rate": args.ami_none_rate,

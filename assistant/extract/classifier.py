@@ -79,7 +79,6 @@ class Classifier:
     def __init__(self, model_dir: Path, float32: bool = False) -> None:
         """``float32``: leave an int8 model's encoder in float32, as training calibrates it."""
         import torch
-        from safetensors.torch import load_file
 
         from assistant.extract import net
 
@@ -91,28 +90,12 @@ class Classifier:
         self.temperature = float(self.config.get("temperature", 1.0))
         try:
             base = str(self.config.get("base", "minilm"))
-            encoder = net.load_base_encoder(base)
+            encoder = net.load_trained_encoder(base, model_dir / "adapter")
             self.tokenizer = net.load_tokenizer(base)
-            adapter = model_dir / "adapter"
-            if adapter.is_dir():
-                import warnings
-
-                from peft import PeftModel
-
-                with warnings.catch_warnings():
-                    # peft asks transformers a deprecated question; nothing for users to do.
-                    warnings.simplefilter("ignore", FutureWarning)
-                    encoder = PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()
             if self.config.get("int8") and not float32:  # int8 linear layers, as measured
                 encoder = net.int8(encoder, feed_forward_out=False)
             self.net = net.ExtractorNet(encoder, len(self.labels), len(self.categories))
-            heads = load_file(str(model_dir / "heads.safetensors"))
-            self.net.label_head.load_state_dict(
-                {k.split(".", 1)[1]: v.float() for k, v in heads.items() if k.startswith("label")}
-            )
-            self.net.category_head.load_state_dict(
-                {k.split(".", 1)[1]: v.float() for k, v in heads.items() if k.startswith("categ")}
-            )
+            self.net.load_heads(model_dir / "heads.safetensors")
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelError(f"cannot load the extraction model in {model_dir}: {exc}") from exc
         self.net.eval()

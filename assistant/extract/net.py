@@ -165,3 +165,29 @@ class ExtractorNet(nn.Module):
             for name in ("label_head", "category_head")
             for key, value in getattr(self, name).state_dict().items()
         }
+
+    def load_heads(self, path: Path) -> None:
+        """Both heads from a ``heads.safetensors`` that ``heads_state`` wrote."""
+        from safetensors.torch import load_file
+
+        heads = load_file(str(path))
+        for name in ("label_head", "category_head"):
+            getattr(self, name).load_state_dict(
+                {k.split(".", 1)[1]: v.float() for k, v in heads.items() if k.startswith(name)}
+            )
+
+
+def load_trained_encoder(base: str, adapter: Path) -> Any:
+    """The base encoder with a trained model's LoRA adapter (if the folder exists) merged into
+    its weights: what that model runs, at the cost of the base alone."""
+    encoder = load_base_encoder(base)
+    if not adapter.is_dir():
+        return encoder
+    import warnings
+
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        # peft asks transformers a deprecated question; nothing for users to do.
+        warnings.simplefilter("ignore", FutureWarning)
+        return PeftModel.from_pretrained(encoder, str(adapter)).merge_and_unload()

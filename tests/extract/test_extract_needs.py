@@ -12,9 +12,7 @@ from datetime import date
 
 import pytest
 
-from assistant.extract import extract_items
-from assistant.extract.classifier import get_classifier
-from tests.helpers import written_call
+from tests.helpers import shown_as
 
 CALL_DATE = date(2026, 3, 6)
 
@@ -257,15 +255,6 @@ PROBES_DE: list[Probe] = [
 PROBES = PROBES_EN + PROBES_DE
 
 
-def _need_segments(language: str, turns: list[tuple[str, str]]) -> set[int]:
-    """The segments the product shows as customer needs in this call (in ``language``, so
-    through the model that language gets)."""
-    speakers = {"rep": "Alex", "customer": "Sam"}
-    call = written_call([(speakers[role], role, text) for role, text in turns], CALL_DATE)
-    items = extract_items(call.segments, CALL_DATE, get_classifier(None, language))
-    return {i for item in items if item.kind == "customer_need" for i in item.segment_ids}
-
-
 @pytest.fixture(scope="module")
 def probe_results() -> tuple[list[str], list[str], int]:
     """(needs missed, near misses shown as needs, needs in the probe), each as 'call:turn'."""
@@ -274,7 +263,7 @@ def probe_results() -> tuple[list[str], list[str], int]:
     total = 0
     for name, turns, needs, near_misses in PROBES:
         assert all(turns[i][0] == "customer" for i in needs)
-        found = _need_segments(name.split("-")[0], turns)
+        found = shown_as("customer_need", name.split("-")[0], turns, CALL_DATE)
         total += len(needs)
         missed += [f"{name}:{i}" for i in needs if i not in found]
         wrong += [f"{name}:{i}" for i in near_misses if i in found]

@@ -169,6 +169,18 @@ def written_call(
     )
 
 
+def shown_as(kind: str, language: str, turns: list[tuple[str, str]], day: date) -> set[int]:
+    """The turns of a short call, given as (role, text), that the product shows as items of
+    ``kind``: the shipped model for ``language`` and the product's extraction path."""
+    from assistant.extract import extract_items
+    from assistant.extract.classifier import get_classifier
+
+    speakers = {"rep": "Alex", "customer": "Sam"}
+    call = written_call([(speakers[role], role, text) for role, text in turns], day)
+    items = extract_items(call.segments, day, get_classifier(None, language))
+    return {i for item in items if item.kind == kind for i in item.segment_ids}
+
+
 def line_item(lines: list[Line], i: int, kind: str, **fields: object) -> ReportItem:
     """An item on line ``i`` of a ``written_call``, said by that line's speaker."""
     from assistant.report import Item
