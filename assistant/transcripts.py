@@ -66,7 +66,7 @@ def _time(path: Path, number: int, name: str, value: object) -> float:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise TranscriptFormatError(
-            f"{path.name}:{number}: start_s/end_s must be numbers, not {_excerpt(repr(value))}"
+            f"{path.name}:{number}: {name} must be a number, not {_excerpt(repr(value))}"
         ) from exc
     except OverflowError:
         seconds = math.inf  # an integer too large for a float
@@ -112,6 +112,10 @@ def _parse_cues(path: Path, text: str) -> list[Segment]:
     return segments
 
 
+# The project's names for a turn's times, and those of faster-whisper's and WhisperX's segments.
+_TIME_KEYS = (("start_s", "end_s"), ("start", "end"))
+
+
 def _parse_jsonl(path: Path, text: str) -> list[Segment]:
     segments: list[Segment] = []
     clock = 0.0
@@ -134,8 +138,11 @@ def _parse_jsonl(path: Path, text: str) -> list[Segment]:
             ) from exc
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise TranscriptFormatError(f"{path.name}:{number}: each line needs a 'text' string")
-        start_s = _time(path, number, "start_s", row.get("start_s", clock))
-        end_s = _time(path, number, "end_s", row.get("end_s", start_s))
+        start_name, end_name = (
+            _TIME_KEYS[0] if "start_s" in row or "end_s" in row else _TIME_KEYS[1]
+        )
+        start_s = _time(path, number, start_name, row.get(start_name, clock))
+        end_s = _time(path, number, end_name, row.get(end_name, start_s))
         role = row.get("role")
         if role not in (None, "rep", "customer"):
             raise TranscriptFormatError(f"{path.name}:{number}: role must be 'rep' or 'customer'")

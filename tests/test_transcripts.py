@@ -83,13 +83,26 @@ def test_jsonl_with_optional_fields(tmp_path: Path) -> None:
     assert segments[1].start_s == 2.5
 
 
+def test_jsonl_reads_start_and_end_as_whisper_tools_write_them(tmp_path: Path) -> None:
+    """Segments exported by faster-whisper or WhisperX carry ``start``/``end``: their times are
+    kept, not read as missing (every turn at 0:00)."""
+    path = tmp_path / "whisperx.jsonl"
+    path.write_text(
+        '{"start": 1.5, "end": 4.0, "text": "We need SSO.", "speaker": "SPEAKER_01"}\n'
+        '{"start": 4.5, "end": 6.25, "text": "Okay.", "speaker": "SPEAKER_00"}\n'
+    )
+    segments = read_transcript(path)
+    assert [(s.start_s, s.end_s) for s in segments] == [(1.5, 4.0), (4.5, 6.25)]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("bad.jsonl", '{"text": "ok"}\nnot json\n', "bad.jsonl:2: not valid JSON"),
         ("notext.jsonl", '{"speaker": "Anna"}\n', "needs a 'text' string"),
         ("role.jsonl", '{"text": "x", "role": "boss"}\n', "role must be"),
-        ("times.jsonl", '{"text": "x", "start_s": "soon"}\n', "must be numbers"),
+        ("times.jsonl", '{"text": "x", "start_s": "soon"}\n', "start_s must be a number"),
+        ("start.jsonl", '{"text": "x", "start": "soon"}\n', "start must be a number"),
         ("empty.jsonl", "\n", "no utterances"),
         ("noheader.vtt", "00:00:01.000 --> 00:00:02.000\nhi\n", "must start with 'WEBVTT'"),
         ("badtime.srt", "1\n00:00:xx,000 --> 00:00:02,000\nhi\n", "bad cue timing"),
