@@ -17,10 +17,11 @@ Methods (``--method``):
   lora  LoRA adapter on every linear layer of the encoder, plus the heads (the shipped model)
   head  frozen encoder, heads only (the fast baseline it was measured against)
 
-``--start-from DIR`` refits the heads of a trained model on its own encoder, frozen with its
-adapter merged: the heads start from that model's and train on today's data (minutes, where the
-adapter takes an hour a seed). The encoder's representation stays what the model learnt; the
-heads learn what new data says about it. The folder written holds the same adapter.
+``--start-from DIR`` goes on from a trained model: its encoder with its adapter merged, and its
+heads. With ``--method head`` only the heads train (minutes: the encoder's output is cached
+once); with ``--method lora`` a new adapter trains on the top ``--layers`` of that encoder too,
+and the folder written holds both adapters stacked into one (rank added, same scale), so the
+model still loads as the base plus one adapter.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--start-from",
         type=Path,
         metavar="DIR",
-        help="a trained model whose heads to refit on its frozen encoder (its base, adapter and "
-        "int8 setting are kept; implies --method head)",
+        help="go on from a trained model (its base, adapter, heads and int8 setting): "
+        "--method head refits the heads alone, lora adds an adapter on its top --layers",
     )
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
@@ -284,6 +285,41 @@ def check_data(holdout: list[str], ami: Path, files: Iterable[Path] | None = Non
         raise ValueError(f"--holdout names no data file: {', '.join(sorted(unknown))}")
 
 
+def stack_adapters(first: Path, second: Path) -> None:
+    """Write into ``second`` (an adapter trained on ``first``'s merged weights) one adapter that
+    adds both updates: the A matrices stacked, the B matrices side by side (a module the second
+    never adapted gets zeros there). Exact when both have the same scale (alpha / rank)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    configs = [json.loads((a / "adapter_config.json").read_text()) for a in (first, second)]
+    scales = [c["lora_alpha"] / c["r"] for c in configs]
+    if scales[0] != scales[1] or not set(configs[1]["layers_to_transform"]) <= set(
+        configs[0]["layers_to_transform"]
+    ):
+        raise ValueError("the adapters differ in scale or the second adapts other layers")
+    weights = [load_file(str(a / "adapter_model.safetensors")) for a in (first, second)]
+    rank = configs[1]["r"]
+    stacked = {}
+    for name, value in weights[0].items():
+        if "lora_A" in name:  # (rank, in)
+            extra = weights[1].get(name, torch.zeros(rank, value.shape[1]))
+            stacked[name] = torch.cat([value, extra], 0).contiguous()
+        else:  # lora_B: (out, rank)
+            extra = weights[1].get(name, torch.zeros(value.shape[0], rank))
+            stacked[name] = torch.cat([value, extra], 1).contiguous()
+    save_file(stacked, str(second / "adapter_model.safetensors"))
+    config = dict(configs[0], r=configs[0]["r"] + rank)
+    config["lora_alpha"] = round(scales[0] * config["r"])
+    (second / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def source_record(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """What a model trained ``--start-from`` went on from, for its config.json."""
+    keys = ("seed", "epochs", "average_last", "lora_rank", "lora_layers", "start_from")
+    return {"folder": str(folder), **{k: config.get(k) for k in keys}}
+
+
 def describe(calls: list[Call]) -> None:
     """Counts per source, language, split and label, as the data card shows them."""
     print("| source | language | split | calls | " + " | ".join(LABELS) + " | total |")
@@ -334,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     source: dict[str, Any] = {}
     if args.start_from:
         source = check_artifact(args.start_from)
-        args.method, args.base, args.int8 = "head", source.get("base", "minilm"), source["int8"]
+        args.base, args.int8 = source.get("base", "minilm"), source["int8"]
     tokenizer = net.load_tokenizer(args.base)
     if args.start_from:
         encoder = net.load_trained_encoder(args.base, args.start_from / "adapter")
@@ -629,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
 
     adapter = args.out / "adapter"
-    if args.start_from:
+    if args.start_from and args.method == "head":
         if adapter.resolve() != (args.start_from / "adapter").resolve():
             shutil.rmtree(adapter, ignore_errors=True)
             shutil.copytree(args.start_from / "adapter", adapter)
@@ -641,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         adapter_cfg["base_model_name_or_path"] = net.BASES[args.base][0]
         cfg_path.write_text(json.dumps(adapter_cfg, indent=2, sort_keys=True) + "\n")
         (adapter / "README.md").unlink(missing_ok=True)
+        if args.start_from:
+            stack_adapters(args.start_from / "adapter", adapter)
     elif adapter.is_dir():
         for f in adapter.iterdir():
             f.unlink()
@@ -661,9 +699,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "epochs": args.epochs,
         "average_last": args.average_last,
-        "lora_rank": source.get("lora_rank", args.rank if args.method == "lora" else None),
-        "lora_layers": source.get("lora_layers", args.layers if args.method == "lora" else None),
-        "heads_refit_from": str(args.start_from) if args.start_from else None,
+        "lora_rank": args.rank if args.method == "lora" else None,
+        "lora_layers": args.layers if args.method == "lora" else None,
+        "start_from": source_record(args.start_from, source) if args.start_from else None,
         "german_repeat": args.german_repeat,
         "ami_repeat": args.ami_repeat,
         "ami_none_rate": args.ami_none_rate,

@@ -688,6 +688,44 @@ def test_a_merged_adapter_adds_the_mean_of_the_models_updates() -> None:
     assert not torch.allclose(update, adapters[0][name.format("B")] @ adapters[0][name.format("A")])
 
 
+def test_stacked_adapters_add_both_updates(tmp_path: Path) -> None:
+    """Going on from a trained model (``train_extractor.py --start-from``): the adapter written
+    adds the first model's update and the second's, also where the second adapted nothing, and
+    adapters of different scales are refused."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_extractor import stack_adapters
+
+    torch.manual_seed(0)
+    name = "base_model.model.encoder.layer.{}.attention.self.query.lora_{}.weight"
+    shapes = {"A": (4, 12), "B": (12, 4)}
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, rank, layers in ((first, 4, [4, 5]), (second, 2, [5])):
+        folder.mkdir()
+        weights = {
+            name.format(layer, m): torch.randn(*(rank if d == 4 else d for d in shapes[m]))
+            for layer in layers
+            for m in "AB"
+        }
+        save_file(weights, str(folder / "adapter_model.safetensors"))
+        config = {"r": rank, "lora_alpha": 2 * rank, "layers_to_transform": layers}
+        (folder / "adapter_config.json").write_text(json.dumps(config))
+    parts = [load_file(str(f / "adapter_model.safetensors")) for f in (first, second)]
+    stack_adapters(first, second)
+    stacked = load_file(str(second / "adapter_model.safetensors"))
+    assert json.loads((second / "adapter_config.json").read_text())["r"] == 6
+    for layer in (4, 5):
+        a, b = name.format(layer, "A"), name.format(layer, "B")
+        want = sum(w[b] @ w[a] for w in parts if a in w)
+        assert torch.allclose(stacked[b] @ stacked[a], want, atol=1e-5)
+    config = json.loads((first / "adapter_config.json").read_text())
+    (first / "adapter_config.json").write_text(json.dumps(dict(config, lora_alpha=4)))
+    with pytest.raises(ValueError, match="differ in scale"):
+        stack_adapters(first, second)
+
+
 def test_a_model_merged_with_a_copy_of_itself_predicts_what_it_did(
     tmp_path: Path, classifier: Classifier
 ) -> None:
