@@ -42,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract import calibration, net  # noqa: E402
 from assistant.extract.classifier import check_artifact  # noqa: E402
 from assistant.extract.dataset import (  # noqa: E402
@@ -351,6 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    source: dict[str, Any] = {}
+    if args.start_from:
+        try:
+            source = check_artifact(args.start_from)
+        except AssistantError as exc:
+            print(f"error: --start-from: {exc}", file=sys.stderr)
+            return 2
+        args.base, args.int8 = source.get("base", "minilm"), bool(source.get("int8"))
     calls = read_calls(f for f in files if f.stem not in args.holdout)
     held_out = read_calls(f for f in files if f.stem in args.holdout)
     calls += [c for c in read_ami_meetings(args.ami, for_training=True) if c.split != "test"]
@@ -367,16 +376,21 @@ def main(argv: list[str] | None = None) -> int:
             langs[call.lang] = langs.get(call.lang, 0) + 1
         print(f"{name:<6} {len(part):>4} calls {langs}  {label_counts(part)}")
 
-    source: dict[str, Any] = {}
-    if args.start_from:
-        source = check_artifact(args.start_from)
-        args.base, args.int8 = source.get("base", "minilm"), source["int8"]
     tokenizer = net.load_tokenizer(args.base)
     if args.start_from:
         encoder = net.load_trained_encoder(args.base, args.start_from / "adapter")
     else:
         encoder = net.load_base_encoder(args.base)
     n_layers = int(encoder.config.num_hidden_layers)
+    if args.start_from and args.method == "lora":
+        adapted = json.loads((args.start_from / "adapter" / "adapter_config.json").read_text())
+        if not set(range(n_layers - args.layers, n_layers)) <= set(adapted["layers_to_transform"]):
+            print(
+                f"error: --layers {args.layers} reaches below the layers {args.start_from} "
+                "adapted; its adapter could not hold the new one",
+                file=sys.stderr,
+            )
+            return 2
     if args.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -699,8 +713,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "epochs": args.epochs,
         "average_last": args.average_last,
-        "lora_rank": args.rank if args.method == "lora" else None,
-        "lora_layers": args.layers if args.method == "lora" else None,
+        "lora_rank": args.rank if args.method == "lora" else source.get("lora_rank"),
+        "lora_layers": args.layers if args.method == "lora" else source.get("lora_layers"),
         "start_from": source_record(args.start_from, source) if args.start_from else None,
         "german_repeat": args.german_repeat,
         "ami_repeat": args.ami_repeat,

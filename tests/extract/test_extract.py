@@ -663,6 +663,18 @@ def test_recalibration_refuses_bad_arguments_and_changes_nothing(tmp_path: Path)
     assert config.read_bytes() == before
 
 
+def test_training_refuses_a_start_that_is_no_model_and_writes_nothing(tmp_path: Path) -> None:
+    """``train_extractor.py --start-from`` a folder without a model says so before reading any
+    data, and writes nothing."""
+    script = [sys.executable, str(ROOT / "scripts" / "train_extractor.py")]
+    ami = ROOT / "models" / "extractor" / "config.json"  # any file: it is not read
+    out = tmp_path / "out"
+    args = ["--start-from", str(tmp_path), "--ami", str(ami), "--out", str(out)]
+    run = subprocess.run([*script, *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "--start-from: no extraction model" in run.stderr
+    assert "Traceback" not in run.stderr and not out.exists()
+
+
 def merge_script() -> list[str]:
     return [sys.executable, str(ROOT / "scripts" / "merge_extractors.py")]
 
