@@ -12,14 +12,12 @@ from datetime import date
 
 import pytest
 
-from tests.helpers import shown_as
+from tests.helpers import Probe, probe_outcome
 
 CALL_DATE = date(2026, 3, 6)
 
-# Each probe: a short call as (role, text) turns, the indices of the customer's needs, and the
-# indices of near misses that must not come out as needs.
-Probe = tuple[str, list[tuple[str, str]], list[int], list[int]]
-
+# Each probe (``Probe``): a short call, the indices of the customer's needs, and the indices of
+# near misses that must not come out as needs.
 PROBES_EN: list[Probe] = [
     (
         "en-recording",
@@ -258,16 +256,9 @@ PROBES = PROBES_EN + PROBES_DE
 @pytest.fixture(scope="module")
 def probe_results() -> tuple[list[str], list[str], int]:
     """(needs missed, near misses shown as needs, needs in the probe), each as 'call:turn'."""
-    missed: list[str] = []
-    wrong: list[str] = []
-    total = 0
-    for name, turns, needs, near_misses in PROBES:
+    for _, turns, needs, _ in PROBES:
         assert all(turns[i][0] == "customer" for i in needs)
-        found = shown_as("customer_need", name.split("-")[0], turns, CALL_DATE)
-        total += len(needs)
-        missed += [f"{name}:{i}" for i in needs if i not in found]
-        wrong += [f"{name}:{i}" for i in near_misses if i in found]
-    return missed, wrong, total
+    return probe_outcome("customer_need", PROBES, CALL_DATE)
 
 
 def test_short_direct_needs_are_found(probe_results: tuple[list[str], list[str], int]) -> None:

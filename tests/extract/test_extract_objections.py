@@ -12,14 +12,12 @@ from datetime import date
 
 import pytest
 
-from tests.helpers import shown_as
+from tests.helpers import Probe, probe_outcome
 
 CALL_DATE = date(2026, 3, 6)
 
-# Each probe: a short call as (role, text) turns, the indices of the customer's objections
-# (8 words or fewer), and the indices of near misses that must not come out as objections.
-Probe = tuple[str, list[tuple[str, str]], list[int], list[int]]
-
+# Each probe (``Probe``): a short call, the indices of the customer's objections (8 words or
+# fewer), and the indices of near misses that must not come out as objections.
 PROBES_EN: list[Probe] = [
     (
         "en-seats",
@@ -219,16 +217,9 @@ PROBES = PROBES_EN + PROBES_DE
 def probe_results() -> tuple[list[str], list[str], int]:
     """(objections missed, near misses shown as objections, objections in the probe), each as
     'call:turn'."""
-    missed: list[str] = []
-    wrong: list[str] = []
-    total = 0
-    for name, turns, objections, near_misses in PROBES:
+    for _, turns, objections, _ in PROBES:
         assert all(turns[i][0] == "customer" and len(turns[i][1].split()) <= 8 for i in objections)
-        found = shown_as("objection", name.split("-")[0], turns, CALL_DATE)
-        total += len(objections)
-        missed += [f"{name}:{i}" for i in objections if i not in found]
-        wrong += [f"{name}:{i}" for i in near_misses if i in found]
-    return missed, wrong, total
+    return probe_outcome("objection", PROBES, CALL_DATE)
 
 
 @pytest.mark.xfail(

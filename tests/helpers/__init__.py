@@ -169,16 +169,30 @@ def written_call(
     )
 
 
-def shown_as(kind: str, language: str, turns: list[tuple[str, str]], day: date) -> set[int]:
-    """The turns of a short call, given as (role, text), that the product shows as items of
-    ``kind``: the shipped model for ``language`` and the product's extraction path."""
+# A probe of the extractor: a short call as (role, text) turns, the indices of the items it must
+# show, and the indices of near misses it must not show as such.
+Probe = tuple[str, list[tuple[str, str]], list[int], list[int]]
+
+
+def probe_outcome(kind: str, probes: list[Probe], day: date) -> tuple[list[str], list[str], int]:
+    """(items missed, near misses shown as items, items in the probes), each as 'call:turn':
+    each probe through the shipped model for its language (the name's prefix) and the product's
+    extraction path."""
     from assistant.extract import extract_items
     from assistant.extract.classifier import get_classifier
 
+    missed: list[str] = []
+    wrong: list[str] = []
+    total = 0
     speakers = {"rep": "Alex", "customer": "Sam"}
-    call = written_call([(speakers[role], role, text) for role, text in turns], day)
-    items = extract_items(call.segments, day, get_classifier(None, language))
-    return {i for item in items if item.kind == kind for i in item.segment_ids}
+    for name, turns, wanted, near_misses in probes:
+        call = written_call([(speakers[role], role, text) for role, text in turns], day)
+        items = extract_items(call.segments, day, get_classifier(None, name.split("-")[0]))
+        found = {i for item in items if item.kind == kind for i in item.segment_ids}
+        total += len(wanted)
+        missed += [f"{name}:{i}" for i in wanted if i not in found]
+        wrong += [f"{name}:{i}" for i in near_misses if i in found]
+    return missed, wrong, total
 
 
 def line_item(lines: list[Line], i: int, kind: str, **fields: object) -> ReportItem:
