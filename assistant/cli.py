@@ -130,7 +130,9 @@ def make_pipeline(**overrides: Any) -> Pipeline:
 @app.command()
 @user_errors
 def analyze(
-    path: Annotated[Path, typer.Argument(help="A recording, or a .vtt/.srt/.jsonl transcript")],
+    path: Annotated[
+        Path, typer.Argument(help="A recording, or a transcript (.vtt/.srt/.jsonl/.json)")
+    ],
     model: ModelOpt = None,
     engine: EngineOpt = None,
     language: LanguageOpt = None,

@@ -10,7 +10,7 @@
     │   │   ├── EmptyAudioError    zero-length or too short to hold speech
     │   │   ├── TooLongError       longer than the configured limit
     │   │   └── TruncatedMediaError decodes to far less than the container declares
-    │   ├── TranscriptFormatError  a .vtt/.srt/.jsonl transcript that cannot be parsed
+    │   ├── TranscriptFormatError  a .vtt/.srt/.jsonl/.json transcript that cannot be parsed
     │   └── OptionError            an option value that is not allowed (unknown engine, language...)
     └── ModelError                 a model cannot be found or loaded
 

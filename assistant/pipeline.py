@@ -4,7 +4,7 @@
 
     recording --media--> 16 kHz audio --transcribe--> segments/words
               --diarize--> speakers, roles --extract--> items --summarize--> summary, metrics
-    transcript (.vtt/.srt/.jsonl) joins at "diarize" with its own segments and speakers
+    transcript (.vtt/.srt/.jsonl/.json) joins at "diarize" with its own segments and speakers
 
 Roles the heuristic guessed are decided again at the start of "extract", with who states needs
 as the extractor reads the call with the roles withheld (``roles.reassess_roles``). A call

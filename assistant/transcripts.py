@@ -1,7 +1,8 @@
-"""Transcripts as input: WebVTT, SubRip and JSONL (Zoom, Teams and our own exports).
+"""Transcripts as input: WebVTT, SubRip, JSONL (Zoom, Teams and our own exports) and the JSON
+files Whisper and WhisperX write.
 
 A transcript skips transcription; the later stages run on its utterances. Speakers are taken from
-WebVTT voice tags (``<v Anna>``), a ``Name: text`` prefix (Zoom) or the JSONL ``speaker`` field.
+WebVTT voice tags (``<v Anna>``), a ``Name: text`` prefix (Zoom) or the JSON ``speaker`` field.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from assistant.errors import TranscriptFormatError
 from assistant.report import Segment
 
-TRANSCRIPT_EXTENSIONS = frozenset({".vtt", ".srt", ".jsonl"})
+TRANSCRIPT_EXTENSIONS = frozenset({".vtt", ".srt", ".jsonl", ".json"})
 # No call lasts this long; the bound keeps every later sum, clock and duration finite.
 MAX_TIME_S = 1000 * 3600.0
 
@@ -60,19 +61,19 @@ def _seconds(path: Path, stamp: str) -> float:
     return total
 
 
-def _time(path: Path, number: int, name: str, value: object) -> float:
-    """A JSONL time in seconds: a finite number from 0 to ``MAX_TIME_S``."""
+def _time(where: str, name: str, value: object) -> float:
+    """A JSON time in seconds: a finite number from 0 to ``MAX_TIME_S``."""
     try:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise TranscriptFormatError(
-            f"{path.name}:{number}: {name} must be a number, not {_excerpt(repr(value))}"
+            f"{where}: {name} must be a number, not {_excerpt(repr(value))}"
         ) from exc
     except OverflowError:
         seconds = math.inf  # an integer too large for a float
     if not (math.isfinite(seconds) and 0 <= seconds <= MAX_TIME_S):
         raise TranscriptFormatError(
-            f"{path.name}:{number}: {name} must be a time from 0 to {MAX_TIME_S:.0f} seconds, "
+            f"{where}: {name} must be a time from 0 to {MAX_TIME_S:.0f} seconds, "
             f"not {_excerpt(str(seconds))}"
         )
     return seconds
@@ -116,53 +117,74 @@ def _parse_cues(path: Path, text: str) -> list[Segment]:
 _TIME_KEYS = (("start_s", "end_s"), ("start", "end"))
 
 
-def _parse_jsonl(path: Path, text: str) -> list[Segment]:
+def _loads(where: str, text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TranscriptFormatError(f"{where}: not valid JSON ({exc.msg})") from exc
+    except ValueError as exc:  # an integer of more digits than int() converts
+        raise TranscriptFormatError(f"{where}: a number has too many digits") from exc
+    except RecursionError as exc:
+        raise TranscriptFormatError(f"{where}: not valid JSON (nested too deeply)") from exc
+
+
+def _turns(rows: list[tuple[str, object]]) -> list[Segment]:
+    """Segments of JSON turns, each ``(where, row)``: ``text``, optional ``speaker``,
+    ``role`` and times (a turn without a start starts where the one before ended)."""
     segments: list[Segment] = []
     clock = 0.0
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TranscriptFormatError(
-                f"{path.name}:{number}: not valid JSON ({exc.msg})"
-            ) from exc
-        except ValueError as exc:  # an integer of more digits than int() converts
-            raise TranscriptFormatError(
-                f"{path.name}:{number}: a number has too many digits"
-            ) from exc
-        except RecursionError as exc:
-            raise TranscriptFormatError(
-                f"{path.name}:{number}: not valid JSON (nested too deeply)"
-            ) from exc
+    for where, row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise TranscriptFormatError(f"{path.name}:{number}: each line needs a 'text' string")
+            raise TranscriptFormatError(f"{where}: each turn needs a 'text' string")
         start_name, end_name = (
             _TIME_KEYS[0] if "start_s" in row or "end_s" in row else _TIME_KEYS[1]
         )
-        start_s = _time(path, number, start_name, row.get(start_name, clock))
-        end_s = _time(path, number, end_name, row.get(end_name, start_s))
+        start_s = _time(where, start_name, row.get(start_name, clock))
+        end_s = _time(where, end_name, row.get(end_name, start_s))
         role = row.get("role")
         if role not in (None, "rep", "customer"):
-            raise TranscriptFormatError(f"{path.name}:{number}: role must be 'rep' or 'customer'")
+            raise TranscriptFormatError(f"{where}: role must be 'rep' or 'customer'")
         speaker = row.get("speaker")
+        clock = max(end_s, start_s)
+        if not row["text"].strip():
+            continue  # Whisper writes empty segments over silence
         segments.append(
             Segment(
                 id=len(segments),
                 start_s=start_s,
-                end_s=max(end_s, start_s),
+                end_s=clock,
                 text=row["text"].strip(),
                 speaker=str(speaker) if speaker is not None else None,
                 role=role,
             )
         )
-        clock = max(end_s, start_s)
     return segments
 
 
+def _parse_jsonl(path: Path, text: str) -> list[Segment]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            where = f"{path.name}:{number}"
+            rows.append((where, _loads(where, line)))
+    return _turns(rows)
+
+
+def _parse_json(path: Path, text: str) -> list[Segment]:
+    """A whole-file JSON transcript: Whisper's and WhisperX's ``{"segments": [...]}`` (WhisperX
+    adds each segment's ``speaker``), or a bare list of turns."""
+    document = _loads(path.name, text)
+    turns = document.get("segments") if isinstance(document, dict) else document
+    if not isinstance(turns, list):
+        raise TranscriptFormatError(
+            f"{path.name}: a JSON transcript is a list of turns or an object with a "
+            "'segments' list (as Whisper and WhisperX write it)"
+        )
+    return _turns([(f"{path.name}: segment {n}", row) for n, row in enumerate(turns, 1)])
+
+
 def read_transcript(path: Path) -> list[Segment]:
-    """Utterances of a ``.vtt``, ``.srt`` or ``.jsonl`` transcript, in file order."""
+    """Utterances of a ``.vtt``, ``.srt``, ``.jsonl`` or ``.json`` transcript, in file order."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -172,6 +194,8 @@ def read_transcript(path: Path) -> list[Segment]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         segments = _parse_jsonl(path, text)
+    elif suffix == ".json":
+        segments = _parse_json(path, text)
     elif suffix == ".vtt" and not text.lstrip().startswith("WEBVTT"):
         raise TranscriptFormatError(f"{path.name}: a WebVTT file must start with 'WEBVTT'")
     else:

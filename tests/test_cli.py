@@ -139,6 +139,32 @@ def test_vtt_transcript_keeps_its_segments(tmp_path: Path) -> None:
     ]
 
 
+def test_whisperx_json_keeps_its_speakers_and_times(tmp_path: Path) -> None:
+    """A WhisperX result file is analysed as it is: its speakers and times are the call's."""
+    path = tmp_path / "call.json"
+    segments = [
+        {
+            "start": 1.0,
+            "end": 4.0,
+            "text": " Thanks for joining. What brings you here?",
+            "speaker": "SPEAKER_00",
+        },
+        {
+            "start": 4.5,
+            "end": 9.0,
+            "text": " We need the reports to go out in Spanish too.",
+            "speaker": "SPEAKER_01",
+        },
+    ]
+    path.write_text(json.dumps({"segments": segments, "word_segments": []}))
+    report = analyze(str(path))
+    assert report["source"]["kind"] == "transcript"
+    assert [(s["speaker"], s["start_s"], s["end_s"]) for s in report["segments"]] == [
+        ("SPEAKER_00", 1.0, 4.0),
+        ("SPEAKER_01", 4.5, 9.0),
+    ]
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True, timeout=300
@@ -230,6 +256,7 @@ HOSTILE_TRANSCRIPTS = {
     "nested.jsonl": ("[" * 100_000 + "\n", "nested too deeply"),
     "nan.jsonl": ('{"text": "x", "start_s": NaN}\n', "must be a time"),
     "negative.jsonl": ('{"text": "x", "start_s": -3}\n', "must be a time"),
+    "nested.json": ('{"segments": ' + "[" * 100_000, "nested too deeply"),
     "tags.vtt": (
         "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n"
         + "<" * 1_000_000

@@ -95,9 +95,58 @@ def test_jsonl_reads_start_and_end_as_whisper_tools_write_them(tmp_path: Path) -
     assert [(s.start_s, s.end_s) for s in segments] == [(1.5, 4.0), (4.5, 6.25)]
 
 
+def test_whole_file_json_as_whisper_and_whisperx_write_it(tmp_path: Path) -> None:
+    """WhisperX's ``{"segments": [...]}`` with a speaker on each segment, Whisper's without
+    speakers and with an empty segment over silence, and a bare list of turns."""
+    whisperx = tmp_path / "call.json"
+    whisperx.write_text(
+        json.dumps(
+            {
+                "segments": [
+                    {"start": 0.5, "end": 3.0, "text": " Hi Dana.", "speaker": "SPEAKER_00"},
+                    {"start": 3.2, "end": 7.9, "text": " We need SSO.", "speaker": "SPEAKER_01"},
+                ],
+                "word_segments": [{"word": "Hi", "start": 0.5, "end": 0.7}],
+            }
+        )
+    )
+    assert [(s.start_s, s.end_s, s.text, s.speaker) for s in read_transcript(whisperx)] == [
+        (0.5, 3.0, "Hi Dana.", "SPEAKER_00"),
+        (3.2, 7.9, "We need SSO.", "SPEAKER_01"),
+    ]
+    whisper = tmp_path / "whisper.json"
+    whisper.write_text(
+        json.dumps(
+            {
+                "text": " Hello. Go on.",
+                "language": "en",
+                "segments": [
+                    {"id": 0, "seek": 0, "start": 0.0, "end": 1.0, "text": " Hello."},
+                    {"id": 1, "seek": 0, "start": 1.0, "end": 4.0, "text": " "},
+                    {"id": 2, "seek": 0, "start": 4.0, "end": 5.5, "text": " Go on."},
+                ],
+            }
+        )
+    )
+    segments = read_transcript(whisper)
+    assert [(s.id, s.start_s, s.text, s.speaker) for s in segments] == [
+        (0, 0.0, "Hello.", None),
+        (1, 4.0, "Go on.", None),
+    ]
+    turns = tmp_path / "turns.json"
+    turns.write_text('[{"text": "Hi.", "role": "rep"}, {"text": "Hello.", "role": "customer"}]')
+    assert [s.role for s in read_transcript(turns)] == ["rep", "customer"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
+        ("notjson.json", "{oops", "notjson.json: not valid JSON"),
+        ("nosegments.json", '{"text": "hi"}', "an object with a 'segments' list"),
+        ("scalar.json", "42", "a list of turns"),
+        ("turn.json", '{"segments": [{"text": "a"}, "b"]}', "turn.json: segment 2: each turn"),
+        ("time.json", '{"segments": [{"text": "a", "end": -1}]}', "segment 1: end must be"),
+        ("emptyjson.json", '{"segments": []}', "no utterances"),
         ("bad.jsonl", '{"text": "ok"}\nnot json\n', "bad.jsonl:2: not valid JSON"),
         ("notext.jsonl", '{"speaker": "Anna"}\n', "needs a 'text' string"),
         ("role.jsonl", '{"text": "x", "role": "boss"}\n', "role must be"),
