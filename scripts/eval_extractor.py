@@ -81,7 +81,8 @@ CROSS_GOAL = {"en": 0.85, "de": 0.82}  # macro-F1 on calls written in another ba
 # style, long turns and soft objections (calls_en_c, calls_de_d); short direct needs (calls_en_d,
 # calls_de_e); German near misses of needs (calls_de_f); small-deal price bargaining
 # (calls_en_e); multi-party calls with two or three people on the vendor's side (calls_en_g,
-# calls_de_g); short direct objections (calls_en_l, calls_de_i).
+# calls_de_g); short direct objections (calls_en_l, calls_de_i); near misses of objections
+# (calls_en_m).
 HARDER = (
     "calls_en_c",
     "calls_de_d",
@@ -93,6 +94,7 @@ HARDER = (
     "calls_de_g",
     "calls_en_l",
     "calls_de_i",
+    "calls_en_m",
 )
 # Written for this project, never trained on (the training script reads data/*.jsonl only).
 HELD_OUT = DATA / "held_out"

@@ -23,7 +23,7 @@ PROBES_EN: list[Probe] = [
         "en-seats",
         [
             ("rep", "It's forty-five dollars per seat per month, billed annually."),
-            ("customer", "Hmm. That's more than we pay now."),
+            ("customer", "Hmm. Our current tool costs us less."),
             ("rep", "I know it's not the cheapest option out there."),
             ("customer", "Is training part of that price?"),
         ],
@@ -85,7 +85,7 @@ PROBES_EN: list[Probe] = [
         "en-asr",
         [
             ("rep", "so that comes to about two grand a month all in"),
-            ("customer", "yeah no that's way more than we figured"),
+            ("customer", "yeah no we can't swing that"),
             ("customer", "what does the basic plan cost"),
             ("rep", "the basic one is eight hundred"),
         ],
@@ -96,7 +96,7 @@ PROBES_EN: list[Probe] = [
         "en-cheaper",
         [
             ("rep", "With the annual discount it's nine hundred a month."),
-            ("customer", "Oh, that's less than I'd budgeted."),
+            ("customer", "Oh nice, under what I'd planned to spend."),
             ("customer", "Sounds fair to me."),
             ("rep", "Great, I'll send the order form over today."),
         ],
@@ -108,7 +108,7 @@ PROBES_EN: list[Probe] = [
         [
             ("customer", "How about six hundred?"),
             ("rep", "I can't go that low, I'm afraid."),
-            ("customer", "Then that's more than we can spend."),
+            ("customer", "Then it's out of our range."),
         ],
         [2],
         [0, 1],
@@ -224,7 +224,7 @@ def probe_results() -> tuple[list[str], list[str], int]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a known gap: the shipped models find 5 of these 16 (models/extractor/MODEL_CARD.md, "
+    reason="a known gap: the shipped models find 6 of these 16 (models/extractor/MODEL_CARD.md, "
     "'Short, direct objections'); strict, so a model that finds them turns this into a failure "
     "until the mark goes",
 )
