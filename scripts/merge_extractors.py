@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from calibrate_extractor import calibrate  # noqa: E402
-from train_extractor import AMI, check_data  # noqa: E402
+from train_extractor import AMI, check_data, concat_lora, with_rank  # noqa: E402
 
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.classifier import Classifier, check_artifact  # noqa: E402
@@ -56,18 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def merge_adapters(adapters: list[dict[str, Any]]) -> dict[str, Any]:
     """One LoRA state dict whose update ``B @ A`` is the mean of the adapters' updates."""
-    import torch
-
-    k = len(adapters)
-    merged = {}
-    for name in adapters[0]:
-        if "lora_A" in name:  # (rank, in): stacked
-            merged[name] = torch.cat([a[name] for a in adapters], 0).contiguous()
-        elif "lora_B" in name:  # (out, rank): side by side, each 1/k
-            merged[name] = (torch.cat([a[name] for a in adapters], 1) / k).contiguous()
-        else:
-            raise ValueError(f"adapter weight {name} is neither LoRA A nor B")
-    return merged
+    return concat_lora(adapters, divisor=len(adapters))
 
 
 def read_models(folders: list[Path], out: Path) -> list[dict[str, Any]]:
@@ -124,11 +113,7 @@ def write_merged(models: list[dict[str, Any]], out: Path, unseen: list[str]) -> 
     heads = [load_file(str(m["folder"] / "heads.safetensors")) for m in models]
     (out / ADAPTER).mkdir(parents=True, exist_ok=True)
     save_file(merge_adapters(adapters), str(out / ADAPTER / WEIGHTS), metadata={"format": "pt"})
-    adapter = dict(models[0]["adapter"])
-    scale = adapter["lora_alpha"] / adapter["r"]
-    adapter["r"] *= k
-    alpha = scale * adapter["r"]  # the same scale at the higher rank
-    adapter["lora_alpha"] = int(alpha) if alpha.is_integer() else alpha
+    adapter = with_rank(models[0]["adapter"], models[0]["adapter"]["r"] * k)
     (out / ADAPTER / "adapter_config.json").write_text(
         json.dumps(adapter, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

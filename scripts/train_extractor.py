@@ -286,11 +286,36 @@ def check_data(holdout: list[str], ami: Path, files: Iterable[Path] | None = Non
         raise ValueError(f"--holdout names no data file: {', '.join(sorted(unknown))}")
 
 
+def concat_lora(adapters: list[dict[str, Any]], divisor: float = 1.0) -> dict[str, Any]:
+    """One LoRA state dict whose update ``B @ A`` is the sum of the adapters' updates divided by
+    ``divisor``: the A matrices stacked, the B matrices side by side. A module that an adapter
+    never adapted counts as zeros at that adapter's rank."""
+    import torch
+
+    ranks = [next(v.shape[0] for n, v in a.items() if "lora_A" in n) for a in adapters]
+    pairs = list(zip(adapters, ranks, strict=True))
+    out = {}
+    for name, value in adapters[0].items():
+        if "lora_A" in name:  # (rank, in): stacked
+            parts = [a.get(name, torch.zeros(r, value.shape[1])) for a, r in pairs]
+            out[name] = torch.cat(parts, 0).contiguous()
+        elif "lora_B" in name:  # (out, rank): side by side
+            parts = [a.get(name, torch.zeros(value.shape[0], r)) for a, r in pairs]
+            out[name] = (torch.cat(parts, 1) / divisor).contiguous()
+        else:
+            raise ValueError(f"adapter weight {name} is neither LoRA A nor B")
+    return out
+
+
+def with_rank(config: dict[str, Any], rank: int) -> dict[str, Any]:
+    """``config`` (an adapter_config.json) at ``rank``, with the same scale (alpha / rank)."""
+    alpha = config["lora_alpha"] / config["r"] * rank
+    return dict(config, r=rank, lora_alpha=int(alpha) if float(alpha).is_integer() else alpha)
+
+
 def stack_adapters(first: Path, second: Path) -> None:
     """Write into ``second`` (an adapter trained on ``first``'s merged weights) one adapter that
-    adds both updates: the A matrices stacked, the B matrices side by side (a module the second
-    never adapted gets zeros there). Exact when both have the same scale (alpha / rank)."""
-    import torch
+    adds both updates (``concat_lora``). Exact when both have the same scale (alpha / rank)."""
     from safetensors.torch import load_file, save_file
 
     configs = [json.loads((a / "adapter_config.json").read_text()) for a in (first, second)]
@@ -300,18 +325,8 @@ def stack_adapters(first: Path, second: Path) -> None:
     ):
         raise ValueError("the adapters differ in scale or the second adapts other layers")
     weights = [load_file(str(a / "adapter_model.safetensors")) for a in (first, second)]
-    rank = configs[1]["r"]
-    stacked = {}
-    for name, value in weights[0].items():
-        if "lora_A" in name:  # (rank, in)
-            extra = weights[1].get(name, torch.zeros(rank, value.shape[1]))
-            stacked[name] = torch.cat([value, extra], 0).contiguous()
-        else:  # lora_B: (out, rank)
-            extra = weights[1].get(name, torch.zeros(value.shape[0], rank))
-            stacked[name] = torch.cat([value, extra], 1).contiguous()
-    save_file(stacked, str(second / "adapter_model.safetensors"))
-    config = dict(configs[0], r=configs[0]["r"] + rank)
-    config["lora_alpha"] = round(scales[0] * config["r"])
+    save_file(concat_lora(weights), str(second / "adapter_model.safetensors"))
+    config = with_rank(configs[0], configs[0]["r"] + configs[1]["r"])
     (second / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
