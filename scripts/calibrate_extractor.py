@@ -42,7 +42,6 @@ from assistant.errors import AssistantError  # noqa: E402
 from assistant.extract.calibration import decide, f1_at, positions  # noqa: E402
 from assistant.extract.classifier import Classifier  # noqa: E402
 from assistant.extract.dataset import Call, read_ami_meetings, read_calls  # noqa: E402
-from assistant.extract.features import model_inputs  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +63,8 @@ def calibrate(classifier: Classifier, holdout: list[str], ami: Path) -> dict[str
     calls += [c for c in read_ami_meetings(ami, for_training=True) if c.split == "val"]
     # Every utterance is read: the meetings' linked utterances without task words are left out
     # of the Platt fit and the threshold (as in training) but score the neighbour threshold.
-    probs = [classifier.predict(model_inputs(turns_of(c, None, 0.0))).label_probs for c in calls]
+    read = classifier.predict
+    probs = [read(classifier.inputs(turns_of(c, None, 0.0))).label_probs for c in calls]
     rows = [row for call in calls for row in call.rows]
     fit = np.array([not row.context_only for row in rows])
     print(f"validation: {len(calls)} calls and meetings, {int(fit.sum())} utterances")

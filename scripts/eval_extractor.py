@@ -68,7 +68,7 @@ from assistant.extract.dataset import (  # noqa: E402
     read_calls,
 )
 from assistant.extract.details import Party, find_due, resolve_owner  # noqa: E402
-from assistant.extract.features import Utterance, model_inputs  # noqa: E402
+from assistant.extract.features import Utterance  # noqa: E402
 from assistant.extract.scoring import Report, format_report, present, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
@@ -168,7 +168,7 @@ def classify(
         ]
         place = positions(len(turns))
         speakers = [t.speaker for t in turns]
-        preds = classifier.predict(model_inputs(turns), position=place, speakers=speakers)
+        preds = classifier.predict(classifier.inputs(turns), position=place, speakers=speakers)
         fitted = classifier.config.get("calibration")
         scores = (
             calibrated(preds.label_probs, classifier.labels, fitted, place)

@@ -245,7 +245,7 @@ def classify(
     classifier: Classifier, calls: list[Call], texts: dict[str, list[list[str]]]
 ) -> dict[str, list[list[tuple[str, float]]]]:
     """Per path, per call, per scored row: (predicted label, its probability)."""
-    from assistant.extract.features import Utterance, model_inputs
+    from assistant.extract.features import Utterance
 
     out: dict[str, list[list[tuple[str, float]]]] = {}
     for path, per_call in texts.items():
@@ -255,7 +255,7 @@ def classify(
                 Utterance(text, row.speaker, row.role)
                 for text, row in zip(call_texts, call.rows, strict=True)
             ]
-            preds = classifier.predict(model_inputs(turns))
+            preds = classifier.predict(classifier.inputs(turns))
             labels = []
             for i, row in enumerate(call.rows):
                 if row.context_only:

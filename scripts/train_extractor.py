@@ -54,7 +54,7 @@ from assistant.extract.dataset import (  # noqa: E402
     read_ami_meetings,
     read_calls,
 )
-from assistant.extract.features import INPUT_FORMAT, Utterance, model_input  # noqa: E402
+from assistant.extract.features import INPUT_FORMATS, Utterance, model_input  # noqa: E402
 from assistant.extract.scoring import format_report, present, score  # noqa: E402
 
 DATA = ROOT / "models" / "extractor" / "data"
@@ -92,6 +92,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="adapt only the top N encoder layers (lower layers stay frozen: faster training)",
     )
     p.add_argument("--max-length", type=int, default=80, help="tokens per input")
+    p.add_argument(
+        "--input-format",
+        type=int,
+        choices=INPUT_FORMATS,
+        default=1,
+        help="context around each utterance (assistant/extract/features.py): 1, the turn "
+        "before and after; 2, as many utterances as fill the words its own length leaves",
+    )
     p.add_argument("--role-dropout", type=float, default=0.35, help="share of calls without roles")
     p.add_argument(
         "--none-rate",
@@ -195,7 +203,7 @@ def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list
 
 
 def examples(
-    calls: list[Call], rng: random.Random | None, role_dropout: float
+    calls: list[Call], rng: random.Random | None, role_dropout: float, input_format: int = 1
 ) -> tuple[list[tuple[str, str]], list[int], list[int], list[Row], list[Call]]:
     pairs, labels, categories, rows, owners = [], [], [], [], []
     for call in calls:
@@ -203,7 +211,7 @@ def examples(
         for i, row in enumerate(call.rows):
             if row.context_only:
                 continue
-            pairs.append(model_input(turns, i))
+            pairs.append(model_input(turns, i, input_format))
             labels.append(LABELS.index(row.label))
             categories.append(CATEGORIES.index(row.category) if row.category else -1)
             rows.append(row)
@@ -375,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --start-from: {exc}", file=sys.stderr)
             return 2
         args.base, args.int8 = source.get("base", "minilm"), bool(source.get("int8"))
+        args.input_format = int(source["input_format"])
     calls = read_calls(f for f in files if f.stem not in args.holdout)
     held_out = read_calls(f for f in files if f.stem in args.holdout)
     calls += [c for c in read_ami_meetings(args.ami, for_training=True) if c.split != "test"]
@@ -446,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
             model.label_head.bias[LABELS.index("none")] += math.log(source["none_rate"])
 
     def infer(calls_: list[Call]) -> tuple[np.ndarray, np.ndarray, list[Row], list[Call]]:
-        pairs, _, _, rows, owners = examples(calls_, None, 0.0)
+        pairs, _, _, rows, owners = examples(calls_, None, 0.0, args.input_format)
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         logits = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
         cat = np.zeros((len(pairs), len(CATEGORIES)), dtype=np.float32)
@@ -519,7 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         return hidden_out, types_out
 
     def cached(calls_: list[Call], augment: random.Random | None) -> Cached:
-        pairs, labels, cats, rows, owners = examples(calls_, augment, args.role_dropout)
+        pairs, labels, cats, rows, owners = examples(
+            calls_, augment, args.role_dropout, args.input_format
+        )
         if augment is not None:
             # Most meeting utterances under 4 words ("yeah", "okay") teach nothing: keep a tenth.
             keep = [
@@ -716,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     config = {
         "base_model": net.BASES[args.base][1],
         "method": source.get("method", args.method),
-        "input_format": INPUT_FORMAT,
+        "input_format": args.input_format,
         "labels": list(LABELS),
         "categories": list(CATEGORIES),
         "max_length": args.max_length,

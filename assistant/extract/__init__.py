@@ -32,7 +32,7 @@ from assistant.extract.details import (
     find_due,
     resolve_owner,
 )
-from assistant.extract.features import Utterance, model_inputs
+from assistant.extract.features import Utterance
 from assistant.report import Item, Segment
 
 if TYPE_CHECKING:
@@ -288,7 +288,7 @@ def extract_items(
         return []
     turns = [Utterance(s.text, s.speaker, s.role) for s in segments]
     preds = classifier.predict(
-        model_inputs(turns),
+        classifier.inputs(turns),
         options.batch_size,
         positions(len(turns)),
         [s.speaker for s in segments],
@@ -327,7 +327,7 @@ def need_talk(
         else ids
         for speaker, ids in said.items()
     }
-    pairs = model_inputs([Utterance(s.text, s.speaker, None) for s in segments])
+    pairs = classifier.inputs([Utterance(s.text, s.speaker, None) for s in segments])
     read = sorted({i for ids in picked.values() for i in ids})
     if not read:
         return {}

@@ -22,7 +22,7 @@ import numpy as np
 
 from assistant.errors import ModelError
 from assistant.extract.calibration import decide
-from assistant.extract.features import INPUT_FORMAT
+from assistant.extract.features import INPUT_FORMATS, Utterance, model_inputs
 
 ARTIFACT_FILES = ("config.json", "heads.safetensors")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
@@ -65,10 +65,11 @@ def check_artifact(model_dir: Path) -> dict[str, Any]:
         config: dict[str, Any] = json.loads((model_dir / "config.json").read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{model_dir / 'config.json'} is not readable JSON; retrain") from exc
-    if config.get("input_format") != INPUT_FORMAT:
+    if config.get("input_format") not in INPUT_FORMATS:
         raise ModelError(
             f"the extraction model in {model_dir} was trained on input format "
-            f"{config.get('input_format')}, this code builds format {INPUT_FORMAT}; retrain it"
+            f"{config.get('input_format')}, this code builds formats "
+            f"{', '.join(map(str, INPUT_FORMATS))}; retrain it"
         )
     return config
 
@@ -87,6 +88,7 @@ class Classifier:
         self.labels = tuple(self.config["labels"])
         self.categories = tuple(self.config["categories"])
         self.max_length = int(self.config.get("max_length", 128))
+        self.input_format = int(self.config["input_format"])
         self.temperature = float(self.config.get("temperature", 1.0))
         try:
             base = str(self.config.get("base", "minilm"))
@@ -101,6 +103,10 @@ class Classifier:
         self.net.eval()
         self._torch = torch
 
+    def inputs(self, turns: Sequence[Utterance]) -> list[tuple[str, str]]:
+        """The model's (utterance, context) pairs for a call's turns, in its input format."""
+        return model_inputs(turns, self.input_format)
+
     def predict(
         self,
         pairs: list[tuple[str, str]],
@@ -108,7 +114,7 @@ class Classifier:
         position: np.ndarray | None = None,
         speakers: Sequence[str | None] | None = None,
     ) -> Predictions:
-        """Probabilities for each (utterance, context) pair from ``features.model_inputs``, and
+        """Probabilities for each (utterance, context) pair from ``inputs``, and
         the decisions; where the pairs are a whole call, ``position``: how far into it each one
         is (``calibration.positions``), and ``speakers``: who said each (an item then grows to
         its speaker's next utterances, see ``calibration.decide``)."""

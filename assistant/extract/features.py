@@ -1,8 +1,11 @@
 """How one utterance, with its neighbours and roles, becomes the classifier's input text.
 
 Pure string work, shared by training (``scripts/train_extractor.py``) and inference, so the model
-always sees text built the same way. The utterance is the first sequence; the context (the turn
-before and the turn after, each tagged with who spoke) is the second.
+always sees text built the same way. The utterance is the first sequence; the context is the
+second: in format 1 the turn before and the turn after, each tagged with who spoke; in format 2
+as many neighbouring utterances as fill the same number of words (up to four on each side), so a
+short fragment ("Marketing Expert.") is read with the sentence it finishes. A model's
+``config.json`` records the format it was trained on.
 """
 
 from __future__ import annotations
@@ -10,12 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Bumped when the input text changes; a model trained on another version is refused.
-INPUT_FORMAT = 1
+# The formats this code builds; a model trained on another one is refused.
+INPUT_FORMATS = (1, 2)
 
 _PREV_WORDS = 30
 _NEXT_WORDS = 20
 _SELF_WORDS = 60
+# Format 2: at most this many utterances on each side, and words around the utterance as many as
+# its own words leave of this budget (at least the minimum), three fifths of them before it: the
+# input holds 80 tokens, and in format 1 a long turn around a long utterance often cut the turn
+# after it off.
+_SIDE_TURNS = 4
+_CONTEXT_WORDS = 46
+_MIN_CONTEXT_WORDS = 12
 
 
 @dataclass(frozen=True)
@@ -47,19 +57,74 @@ def _tail(text: str, words: int) -> str:
     return ("... " if len(parts) > words else "") + " ".join(parts[-words:])
 
 
-def model_input(turns: Sequence[Utterance], index: int) -> tuple[str, str]:
-    """The (utterance, context) text pair for ``turns[index]``."""
+def _side(turns: Sequence[Utterance], index: int, step: int, words: int) -> str:
+    """Format 2: the utterances before (``step`` -1) or after (+1) ``turns[index]`` in time
+    order, until they hold ``words`` words; one tag for consecutive utterances of one known
+    speaker, cut to ``words`` words on the side away from the utterance."""
+    anchor, count = turns[index], 0
+    picked: list[Utterance] = []
+    j = index + step
+    while 0 <= j < len(turns) and count < words and len(picked) < _SIDE_TURNS:
+        picked.append(turns[j])
+        count += len(turns[j].text.split())
+        j += step
+    if step < 0:
+        picked.reverse()
+    groups: list[tuple[str, list[str]]] = []
+    for k, turn in enumerate(picked):
+        prev = picked[k - 1] if k else None
+        if (
+            prev is not None
+            and turn.speaker
+            and (turn.speaker, turn.role)
+            == (
+                prev.speaker,
+                prev.role,
+            )
+        ):
+            groups[-1][1].extend(turn.text.split())
+        else:
+            groups.append((speaker_tag(turn, anchor), turn.text.split()))
+    # Cut the far end: from the start before the utterance, from the end after it.
+    kept: list[tuple[str, list[str]]] = []
+    left = words
+    for tag, ws in groups if step > 0 else reversed(groups):
+        if left <= 0:
+            break
+        part = ws[:left] if step > 0 else ws[-left:]
+        left -= len(part)
+        kept.append((tag, part))
+    cut = count > words
+    if step < 0:
+        kept.reverse()
+    text = " ".join(f"{tag} {' '.join(ws)}" for tag, ws in kept)
+    if cut:
+        text = f"... {text}" if step < 0 else f"{text} ..."
+    return text
+
+
+def model_input(turns: Sequence[Utterance], index: int, input_format: int = 1) -> tuple[str, str]:
+    """The (utterance, context) text pair for ``turns[index]``, built in ``input_format``."""
     turn = turns[index]
     first = f"{speaker_tag(turn)} {_head(turn.text, _SELF_WORDS)}"
     context = []
+    budget = max(_MIN_CONTEXT_WORDS, _CONTEXT_WORDS - len(turn.text.split()))
     if index > 0:
-        before = turns[index - 1]
-        context.append(f"before: {speaker_tag(before, turn)} {_tail(before.text, _PREV_WORDS)}")
+        if input_format == 1:
+            before = turns[index - 1]
+            text = f"{speaker_tag(before, turn)} {_tail(before.text, _PREV_WORDS)}"
+        else:
+            text = _side(turns, index, -1, round(budget * 0.6))
+        context.append(f"before: {text}")
     if index + 1 < len(turns):
-        after = turns[index + 1]
-        context.append(f"after: {speaker_tag(after, turn)} {_head(after.text, _NEXT_WORDS)}")
+        if input_format == 1:
+            after = turns[index + 1]
+            text = f"{speaker_tag(after, turn)} {_head(after.text, _NEXT_WORDS)}"
+        else:
+            text = _side(turns, index, 1, budget - round(budget * 0.6))
+        context.append(f"after: {text}")
     return first, " ".join(context) or "no context"
 
 
-def model_inputs(turns: Sequence[Utterance]) -> list[tuple[str, str]]:
-    return [model_input(turns, i) for i in range(len(turns))]
+def model_inputs(turns: Sequence[Utterance], input_format: int = 1) -> list[tuple[str, str]]:
+    return [model_input(turns, i, input_format) for i in range(len(turns))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -240,7 +241,7 @@ UNSEEN = [
 
 def _labels(classifier: Classifier, call: list[tuple[str, str, str]], roles: bool) -> list[str]:
     turns = [Utterance(text, speaker, role if roles else None) for speaker, role, text in call]
-    preds = classifier.predict([model_input(turns, i) for i in range(len(turns))])
+    preds = classifier.predict(classifier.inputs(turns))
     return list(preds.chosen)
 
 
@@ -268,7 +269,7 @@ def test_model_works_without_roles(classifier: Classifier) -> None:
 
 def test_probabilities_are_distributions(classifier: Classifier) -> None:
     turns = [Utterance(text, speaker, role) for speaker, role, text in CALL_DE]
-    preds = classifier.predict([model_input(turns, i) for i in range(len(turns))], batch_size=3)
+    preds = classifier.predict(classifier.inputs(turns), batch_size=3)
     assert preds.label_probs.shape == (len(turns), 4)
     assert abs(float(preds.label_probs.sum(1).mean()) - 1.0) < 1e-4
     assert ((preds.embeddings**2).sum(1) > 0.99).all()
@@ -465,6 +466,54 @@ def test_merge_keeps_the_item_with_a_date() -> None:
     assert len(merged) == 1
     assert merged[0].due == FRIDAY and merged[0].segment_ids == [0, 5]
     assert merged[0].confidence == 0.99
+
+
+FRAGMENTS = [
+    Utterance("okay so for next time", "A"),
+    Utterance("mm-hmm", "B"),
+    Utterance("you are going to look at the", "A"),
+    Utterance("user interface.", "A"),
+    Utterance("yeah", "C"),
+    Utterance("and I'll do the costs", "B"),
+]
+
+
+def test_the_first_input_format_reads_one_turn_either_side() -> None:
+    """Format 1, which the shipped models were trained on, stays exactly as it was."""
+    assert model_input(FRAGMENTS, 3) == (
+        "speaker: user interface.",
+        "before: same speaker: you are going to look at the after: other speaker: yeah",
+    )
+    assert model_input(FRAGMENTS, 0)[1] == "after: other speaker: mm-hmm"
+    assert model_input([Utterance("hello")], 0)[1] == "no context"
+
+
+def test_the_second_input_format_reads_a_fragment_with_what_it_finishes() -> None:
+    """Format 2 reads as many neighbours as fill the words the utterance leaves: a fragment
+    comes with the sentence it ends (one tag for one speaker's consecutive utterances), a long
+    utterance with a short context that still reaches the turn after it."""
+    first, context = model_input(FRAGMENTS, 3, 2)
+    assert first == "speaker: user interface."
+    assert context == (
+        "before: same speaker: okay so for next time other speaker: mm-hmm same speaker: you are "
+        "going to look at the after: other speaker: yeah other speaker: and I'll do the costs"
+    )
+    long = " ".join(["word"] * 40)
+    turns = [Utterance(long, "A"), Utterance(long, "B"), Utterance(long, "A")]
+    _, context = model_input(turns, 1, 2)
+    before, after = context.split(" after: ")
+    assert before == "before: ... other speaker: " + " ".join(["word"] * 7)
+    assert after == "other speaker: " + " ".join(["word"] * 5) + " ..."
+
+
+def test_a_model_of_an_unknown_input_format_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "extractor", model, ignore=shutil.ignore_patterns("de"))
+    config = json.loads((model / "config.json").read_text())
+    config["input_format"] = 3
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="input format 3, this code builds formats 1, 2"):
+        check_artifact(model)
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
