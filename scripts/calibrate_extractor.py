@@ -63,8 +63,9 @@ def calibrate(classifier: Classifier, holdout: list[str], ami: Path) -> dict[str
     calls += [c for c in read_ami_meetings(ami, for_training=True) if c.split == "val"]
     # Every utterance is read: the meetings' linked utterances without task words are left out
     # of the Platt fit and the threshold (as in training) but score the neighbour threshold.
-    read = classifier.predict
-    probs = [read(classifier.inputs(turns_of(c, None, 0.0))).label_probs for c in calls]
+    probs = [
+        classifier.predict(classifier.inputs(turns_of(c, None, 0.0))).label_probs for c in calls
+    ]
     rows = [row for call in calls for row in call.rows]
     fit = np.array([not row.context_only for row in rows])
     print(f"validation: {len(calls)} calls and meetings, {int(fit.sum())} utterances")

@@ -203,7 +203,7 @@ def turns_of(call: Call, rng: random.Random | None, role_dropout: float) -> list
 
 
 def examples(
-    calls: list[Call], rng: random.Random | None, role_dropout: float, input_format: int = 1
+    calls: list[Call], rng: random.Random | None, role_dropout: float, input_format: int
 ) -> tuple[list[tuple[str, str]], list[int], list[int], list[Row], list[Call]]:
     pairs, labels, categories, rows, owners = [], [], [], [], []
     for call in calls:
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             return args.ami_none_rate if label == none else float(args.ami_repeat)
         return lang * (args.none_rate if label == none else 1.0)
 
-    _, train_labels, _, _, train_calls = examples(split["train"], None, 0.0)
+    _, train_labels, _, _, train_calls = examples(split["train"], None, 0.0, args.input_format)
     per_epoch = sum(rate(c, y) for y, c in zip(train_labels, train_calls, strict=True))
     params = [
         {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": args.lr},

@@ -72,16 +72,8 @@ def _side(turns: Sequence[Utterance], index: int, step: int, words: int) -> str:
         picked.reverse()
     groups: list[tuple[str, list[str]]] = []
     for k, turn in enumerate(picked):
-        prev = picked[k - 1] if k else None
-        if (
-            prev is not None
-            and turn.speaker
-            and (turn.speaker, turn.role)
-            == (
-                prev.speaker,
-                prev.role,
-            )
-        ):
+        prev = picked[k - 1]
+        if k and turn.speaker and (turn.speaker, turn.role) == (prev.speaker, prev.role):
             groups[-1][1].extend(turn.text.split())
         else:
             groups.append((speaker_tag(turn, anchor), turn.text.split()))
@@ -107,22 +99,22 @@ def model_input(turns: Sequence[Utterance], index: int, input_format: int = 1) -
     """The (utterance, context) text pair for ``turns[index]``, built in ``input_format``."""
     turn = turns[index]
     first = f"{speaker_tag(turn)} {_head(turn.text, _SELF_WORDS)}"
-    context = []
-    budget = max(_MIN_CONTEXT_WORDS, _CONTEXT_WORDS - len(turn.text.split()))
-    if index > 0:
-        if input_format == 1:
-            before = turns[index - 1]
-            text = f"{speaker_tag(before, turn)} {_tail(before.text, _PREV_WORDS)}"
-        else:
-            text = _side(turns, index, -1, round(budget * 0.6))
-        context.append(f"before: {text}")
-    if index + 1 < len(turns):
-        if input_format == 1:
-            after = turns[index + 1]
-            text = f"{speaker_tag(after, turn)} {_head(after.text, _NEXT_WORDS)}"
-        else:
-            text = _side(turns, index, 1, budget - round(budget * 0.6))
-        context.append(f"after: {text}")
+    before = after = None
+    if input_format == 1:
+        if index > 0:
+            prev = turns[index - 1]
+            before = f"{speaker_tag(prev, turn)} {_tail(prev.text, _PREV_WORDS)}"
+        if index + 1 < len(turns):
+            nxt = turns[index + 1]
+            after = f"{speaker_tag(nxt, turn)} {_head(nxt.text, _NEXT_WORDS)}"
+    else:
+        budget = max(_MIN_CONTEXT_WORDS, _CONTEXT_WORDS - len(turn.text.split()))
+        share = round(budget * 0.6)
+        if index > 0:
+            before = _side(turns, index, -1, share)
+        if index + 1 < len(turns):
+            after = _side(turns, index, 1, budget - share)
+    context = [f"{side}: {text}" for side, text in (("before", before), ("after", after)) if text]
     return first, " ".join(context) or "no context"
 
 
