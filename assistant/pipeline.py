@@ -8,8 +8,8 @@
 
 Roles the heuristic guessed are decided again at the start of "extract", with who states needs
 as the extractor reads the call with the roles withheld (``roles.reassess_roles``). A call
-found to have one voice, whose role is the heuristic's guess, is extracted with the roles
-withheld (``roles.roles_to_read``).
+whose roles are all the heuristic's guess at best (one voice, a meeting where nobody sells) is
+extracted with the roles withheld (``roles.roles_to_read``).
 
 Each stage takes options and returns data; this module builds the ``CallReport`` from them.
 """

@@ -13,8 +13,10 @@ One table, one row per test set, each with its goal; the worst row is the headli
   roles withheld, so that the product's role heuristic (with the model's need talk, as the
   pipeline runs it) decides who is on the vendor's side;
 - **AMI**: whole real meetings held out from training (the test split of the meetings, about
-  17,800 utterances), at their true prior (0.4 % action items): action-item precision, recall,
-  F1, and how often items shown at 0.9 or more are right;
+  17,800 utterances), at their true prior (0.4 % action items), their speakers given without
+  roles as the product reads them (the heuristic decides; a meeting where nobody sells is read
+  with the roles withheld): action-item precision, recall, F1, how often items shown at 0.9 or
+  more are right, and how many customer needs and objections the meetings (no customer) show;
 - **negotiations**: 300 real buyer–seller price negotiations typed by people
   (``shared/data/negotiations``; evaluation only), objection precision, recall and F1 with the
   given roles, and with the roles withheld so that the product's role heuristic decides (turns
@@ -423,14 +425,19 @@ def evaluate(args: argparse.Namespace, model: Models) -> tuple[list[Line], dict[
         lines.append(line(name, classify(model, calls, product_roles(model)), "macro-F1", None))
     if args.ami.is_file():
         meetings = [c for c in read_ami_meetings(args.ami) if c.split == "test"]
-        scored = classify(model, meetings, no_roles)
+        # Speakers without roles, as a meeting's transcript reaches the product: the heuristic
+        # decides, and a meeting where nobody sells is read with the roles withheld.
+        meeting_roles = product_roles(model)
+        scored = classify(model, meetings, meeting_roles)
         lines.append(line("AMI held-out meetings, true prior", scored, "action_item", 0.40))
         n, precision = sure_precision(scored, "action_item")
         extra["ami_sure"] = {"n": n, "precision": precision}
+        shown = sum(c in ("customer_need", "objection") for c in scored.chosen)
+        extra["ami_customer_items"] = shown
         if args.detail:
             extra["ami_hindsight"] = {"test": hindsight(scored)}
             validation = [c for c in read_ami_meetings(args.ami) if c.split == "val"]
-            extra["ami_hindsight"]["val"] = hindsight(classify(model, validation, no_roles))
+            extra["ami_hindsight"]["val"] = hindsight(classify(model, validation, meeting_roles))
     if args.negotiations.is_file():
         deals = read_negotiations(args.negotiations)
         for name, roles, goal in (
@@ -481,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"AMI action items given at confidence >= 0.9: {sure['n']}, right {sure['precision']}"
         )
+        shown = extra["ami_customer_items"]
+        print(f"AMI customer needs and objections shown (no customer): {shown}")
     for split, best in extra.get("ami_hindsight", {}).items():
         print(
             f"AMI {split} meetings, best action-item threshold in hindsight (chosen on them): "

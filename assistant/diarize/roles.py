@@ -123,10 +123,14 @@ Decided in this order, first that applies:
 
 A person can override any role later (``role_source="manual"``).
 
-**One voice**: when diarization finds a single speaker and only the heuristic names its role
-(the rep, confidence 0.5, "roles uncertain"), the extractor reads the call with the roles
-withheld (``roles_to_read``), as it reads a transcript without them: a customer merged into the
-rep's voice would otherwise lose every need and objection.
+**A guess at best**: when every role is the heuristic's and its confidence is at most
+``UNSURE_CONFIDENCE`` (0.5), the extractor reads the call with the roles withheld
+(``roles_to_read``), as it reads a transcript without them. That is a single voice (the rep by
+default: a customer merged into the rep's voice would otherwise lose every need and objection),
+a meeting where nobody sells (the meeting rule), and talk in which nobody sells or buys. Read
+with a guessed rep, the 24 AMI test meetings showed 166 customer needs and objections in
+meetings that have no customer, and action-item F1 0.328; read with the roles withheld, 16 and
+0.372 (``python scripts/eval_extractor.py``, whose AMI row takes the product's path).
 """
 
 from __future__ import annotations
@@ -742,13 +746,17 @@ def reassess_roles(
 
 
 def roles_to_read(segments: Sequence[Segment], speakers: Sequence[Speaker]) -> list[Segment]:
-    """The segments as the extractor reads them: as they are, except in a call where one voice
-    was found and its role is the heuristic's guess. There every line would read as the rep's,
-    and the model finds no need or objection in a rep's words, so a customer merged into the
-    rep's voice lost them all; such a call is read with the roles withheld, as a transcript
-    without them is. (Written calls given one voice, the model's macro-F1 with every line the
-    rep's / with the roles withheld: English 0.767 / 0.871, German 0.622 / 0.847.)"""
-    if len(speakers) != 1 or speakers[0].role_source != "heuristic":
+    """The segments as the extractor reads them: as they are, except in a call whose roles are
+    all the heuristic's guess at best (confidence at most ``UNSURE_CONFIDENCE``): one voice, a
+    meeting where nobody sells, talk where nobody sells or buys. Such a call is read with the
+    roles withheld, as a transcript without them is: with one voice every line would read as
+    the rep's, and the model finds no need or objection in a rep's words (written calls given
+    one voice, macro-F1 with every line the rep's / with the roles withheld: English 0.767 /
+    0.871, German 0.622 / 0.847); in a meeting, the people the guess calls customers would state
+    customer needs and objections (see the module docstring)."""
+    if not speakers or any(
+        s.role_source != "heuristic" or s.role_confidence > UNSURE_CONFIDENCE for s in speakers
+    ):
         return list(segments)
     return [s.model_copy(update={"role": None}) for s in segments]
 

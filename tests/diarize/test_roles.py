@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from assistant import diarize
 from assistant.cli import app
-from assistant.diarize.roles import heuristic_roles, introductions
+from assistant.diarize.roles import heuristic_roles, introductions, roles_to_read
 from assistant.formats import to_md
 from assistant.report import (
     ROLE_CONFIDENCE_THRESHOLD,
@@ -21,6 +21,7 @@ from assistant.report import (
     Provenance,
     Segment,
     Source,
+    Speaker,
 )
 
 # A customer who calls the vendor back and asks the questions: read without its roles, this call
@@ -111,6 +112,50 @@ def test_a_call_found_as_one_voice_still_shows_the_customers_need(tmp_path: Path
     found = {(i["kind"], tuple(i["segment_ids"])) for i in report["items"]}
     assert {("customer_need", (2,)), ("objection", (4,)), ("action_item", (5,))} <= found
     assert all(i["role"] is None for i in report["items"])
+
+
+# A design meeting: four people, nobody selling. Read with a guessed rep, the other three are
+# "customers" whose wishes for the product read as customer needs and objections.
+DESIGN_MEETING = [
+    ("SPEAKER_00", "Okay, let's start. Today we decide the functions of the remote control."),
+    ("SPEAKER_01", "We need a remote that is easy to use, with only a few big buttons."),
+    ("SPEAKER_02", "And users want it to be fancy. Our survey says they hate ugly remotes."),
+    ("SPEAKER_03", "I'm worried about the cost. Twelve euros fifty per unit is really not much."),
+    ("SPEAKER_01", "A speech recognition chip would be too expensive for us, I think."),
+    ("SPEAKER_02", "It has to fit the corporate colours too, otherwise marketing won't accept it."),
+    ("SPEAKER_00", "Right. So for the next meeting, you will work on the look and feel."),
+    ("SPEAKER_03", "And I will look at the components and their prices."),
+]
+
+
+def test_a_meeting_where_nobody_sells_is_read_without_roles(tmp_path: Path) -> None:
+    """Nobody sells, so the heuristic's roles are a guess at best, and the extractor reads the
+    meeting as a transcript without roles: no item carries a guessed role, and the wishes of
+    the people a guess would have called customers are not shown as customer needs."""
+    report = analyze(tmp_path / "meeting.jsonl", named_rows(DESIGN_MEETING))
+    assert all(s["role_uncertain"] for s in report["speakers"])
+    assert report["items"], "the meeting ends with two assignments"
+    assert all(i["role"] is None for i in report["items"])
+    # Read with a guessed rep: one customer need and two objections, each with an invented role.
+    assert not [i for i in report["items"] if i["kind"] == "customer_need"]
+    assert len([i for i in report["items"] if i["kind"] == "objection"]) <= 1
+
+
+def test_only_roles_guessed_at_best_are_withheld() -> None:
+    call = segments([("A", "rep", "We offer a connector."), ("B", "customer", "We need one.")])
+
+    def read(source: str, confidence: float, voices: int = 2) -> list[str | None]:
+        people = [
+            Speaker(id=w, role=r, role_source=source, role_confidence=confidence)
+            for w, r in (("A", "rep"), ("B", "customer"))[:voices]
+        ]
+        return [s.role for s in roles_to_read(call, people)]
+
+    assert read("heuristic", 0.5) == [None, None]  # a meeting rule's guess
+    assert read("heuristic", 0.5, voices=1) == [None, None]  # one voice
+    assert read("heuristic", 0.6) == ["rep", "customer"]  # several on the vendor's side
+    assert read("heuristic", 0.9) == ["rep", "customer"]
+    assert read("transcript", 0.5) == ["rep", "customer"]
 
 
 def test_only_speakers_without_a_role_are_guessed() -> None:
