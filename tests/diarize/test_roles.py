@@ -243,6 +243,19 @@ def test_price_talk_tells_the_seller_from_the_buyer() -> None:
     assert found["seller"][1] >= ROLE_CONFIDENCE_THRESHOLD
 
 
+def test_a_price_per_unit_and_a_price_weighed_tell_the_sides_apart() -> None:
+    # The customer opens; the rep only names prices, and the customer weighs them.
+    call = [
+        ("Mia", None, "Yes, I looked at it with my partner last night."),
+        ("Omar", None, "Great. So the studio plan is one forty-nine a month."),
+        ("Mia", None, "Hm, that's more than I hoped."),
+        ("Omar", None, "The basic one is ninety nine a month, without the app."),
+        ("Mia", None, "Still pricey for two rooms."),
+    ]
+    found = heuristic_roles(segments(call), ["Mia", "Omar"])
+    assert found["Omar"][0] == "rep" and found["Mia"][0] == "customer"
+
+
 def test_talk_without_sales_talk_leaves_two_speakers_uncertain() -> None:
     """Two people reading real texts (FLEURS) sell and buy nothing: no rep is asserted, however
     the style cues ("you" in statements) fall. Before this rule such pairs got 0.9 and more."""
