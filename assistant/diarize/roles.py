@@ -123,9 +123,10 @@ Decided in this order, first that applies:
    ``calls_de_b``: a price named per unit, "seventy nine a month", is the seller's; a price
    weighed against what one hoped or paid, "more than I hoped", the buyer's), so those rows
    no longer measure the cues on calls nobody read for them; the negotiations and held_out/
-   do, and their reps right did not move. Only the weights are fitted (not again for these cues), and only on
-   the project's calls. Written calls and typed chats are not recordings: expect less
-   on transcribed speech, where a voice profile or the channel mapping is the way to be sure.
+   do, and their reps right did not move. Only the weights are fitted (not again for these
+   cues), and only on the project's calls. Written calls and typed chats are not recordings:
+   expect less on transcribed speech, where a voice profile or the channel mapping is the way
+   to be sure.
 
 A person can override any role later (``role_source="manual"``).
 
