@@ -71,12 +71,14 @@ def _side(turns: Sequence[Utterance], index: int, step: int, words: int) -> str:
     if step < 0:
         picked.reverse()
     groups: list[tuple[str, list[str]]] = []
-    for k, turn in enumerate(picked):
-        prev = picked[k - 1]
-        if k and turn.speaker and (turn.speaker, turn.role) == (prev.speaker, prev.role):
+    prev: Utterance | None = None
+    for turn in picked:
+        same = prev is not None and (prev.speaker, prev.role) == (turn.speaker, turn.role)
+        if same and turn.speaker:
             groups[-1][1].extend(turn.text.split())
         else:
             groups.append((speaker_tag(turn, anchor), turn.text.split()))
+        prev = turn
     # Cut the far end: from the start before the utterance, from the end after it.
     kept: list[tuple[str, list[str]]] = []
     left = words

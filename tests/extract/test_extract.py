@@ -507,15 +507,13 @@ def test_the_second_input_format_reads_a_fragment_with_what_it_finishes() -> Non
 
 
 def test_a_model_of_an_unknown_input_format_is_refused(tmp_path: Path) -> None:
-    model = ROOT / "models" / "extractor"
     for name in ("config.json", "heads.safetensors"):
-        shutil.copy(model / name, tmp_path / name)
-    model = tmp_path
-    config = json.loads((model / "config.json").read_text())
+        shutil.copy(ROOT / "models" / "extractor" / name, tmp_path / name)
+    config = json.loads((tmp_path / "config.json").read_text())
     config["input_format"] = 3
-    (model / "config.json").write_text(json.dumps(config))
+    (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="input format 3, this code builds formats 1, 2"):
-        check_artifact(model)
+        check_artifact(tmp_path)
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
