@@ -6,7 +6,7 @@ STAMP := $(VENV)/.setup-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup serve test lint sample clean
+.PHONY: setup serve test check sample clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,15 @@ sample: setup
 	$(BIN)/assistant analyze samples/sales_call_en.ogg --format md
 	$(BIN)/assistant analyze samples/sales_call_de.ogg --format md
 
+# The tests use Chromium, espeak-ng, redis-server and PostgreSQL: .ci/services installs and
+# starts them (Debian packages, with sudo when not root), then runs `make check` against them.
 test: setup
+	bash .ci/services $(MAKE) check
+
+# Lint, type checks and the whole suite against what is already installed and running; without
+# ASSISTANT_TEST_DATABASE_URL the PostgreSQL tests are skipped. The fast tier:
+# `.venv/bin/python -m pytest -m "not slow"`.
+check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -35,7 +35,7 @@ def make_database_url(backend: str, tmp: Path) -> tuple[str, object]:
         return f"sqlite:///{tmp / 'assistant.db'}", lambda: None
     base = _pg_url()
     if not base:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by `make test`)")
     return scratch_postgres_database(base, "assistant_test")
 
 

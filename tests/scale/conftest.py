@@ -16,9 +16,9 @@ from tests.helpers.service import PG_ENV, make_database_url
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if REDIS is None:
-        pytest.skip("the scale-out tests need redis-server (installed by .ci/run)")
+        pytest.skip("the scale-out tests need redis-server (installed by `make test`)")
     if not os.environ.get(PG_ENV):
-        pytest.skip(f"the scale-out tests need PostgreSQL: set {PG_ENV} (.ci/run does)")
+        pytest.skip(f"the scale-out tests need PostgreSQL: set {PG_ENV} (`make test` does)")
     tmp = tmp_path_factory.mktemp("cluster")
     data_dir = tmp / "shared"
     redis_dir = tmp / "redis"

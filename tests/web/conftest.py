@@ -25,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does)")
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (`make test` does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
