@@ -6,7 +6,9 @@ divided by the number of models (rank 16 * k, the same scale). Its heads are the
 models' heads, its temperature the mean of theirs. The adapter is merged into the base weights
 when the model loads, so the merged model costs what one model costs at run time; seeds that
 disagree are averaged instead of one seed's luck being shipped (see MODEL_CARD.md, "Merging
-seeds").
+seeds"). A model that is itself a merge of k seeds (its config.json lists them under
+``merged``) counts as k models: the shipped four-seed model merged with two new seeds weighs
+each of the six seeds alike.
 
 Then the merged model is calibrated as ``calibrate_extractor.py`` does, on the validation split
 (the written validation calls and the AMI validation meetings), leaving out the data files that
@@ -14,7 +16,8 @@ every model was trained without (they stay unseen for the evaluation).
 
     python scripts/merge_extractors.py --out /tmp/merged /tmp/swa13 /tmp/swa14 /tmp/swa15
 
-The models must share their base encoder, labels, input length and adapter layout; ``--out``
+The models must share their base encoder, labels, input length and adapter layout and scale
+(alpha / rank; the ranks may differ); ``--out``
 must not hold a model yet. ``--skip-calibration`` keeps the first model's calibration (a quick
 look only: the merged model's confidences are not those of any one model).
 """
@@ -41,7 +44,7 @@ ADAPTER = "adapter"
 WEIGHTS = "adapter_model.safetensors"
 # What must be equal for the models' weights to mean the same thing.
 SAME_CONFIG = ("base", "labels", "categories", "input_format", "max_length", "int8", "method")
-SAME_ADAPTER = ("r", "lora_alpha", "target_modules", "layers_to_transform", "use_rslora")
+SAME_ADAPTER = ("target_modules", "layers_to_transform", "use_rslora", "scale")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,9 +57,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def merge_adapters(adapters: list[dict[str, Any]]) -> dict[str, Any]:
-    """One LoRA state dict whose update ``B @ A`` is the mean of the adapters' updates."""
-    return concat_lora(adapters, divisor=len(adapters))
+def seeds(config: dict[str, Any]) -> int:
+    """How many seeds' models a model's weights are the mean of."""
+    return len(config.get("merged") or []) or 1
+
+
+def merge_adapters(
+    adapters: list[dict[str, Any]], weights: list[int] | None = None
+) -> dict[str, Any]:
+    """One LoRA state dict whose update ``B @ A`` is the mean of the adapters' updates, each
+    counted ``weights[i]`` times (default: once)."""
+    weights = weights or [1] * len(adapters)
+    scaled = [
+        {n: v * w if "lora_B" in n else v for n, v in a.items()}
+        for a, w in zip(adapters, weights, strict=True)
+    ]
+    return concat_lora(scaled, divisor=sum(weights))
 
 
 def read_models(folders: list[Path], out: Path) -> list[dict[str, Any]]:
@@ -78,8 +94,9 @@ def read_models(folders: list[Path], out: Path) -> list[dict[str, Any]]:
             raise ValueError(f"{folder} has no LoRA adapter; only LoRA models merge")
         try:
             adapter = json.loads(adapter_config.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{adapter_config} is not readable JSON: {exc}") from exc
+            adapter["scale"] = adapter["lora_alpha"] / adapter["r"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ZeroDivisionError) as exc:
+            raise ValueError(f"{adapter_config} is not a readable LoRA config: {exc}") from exc
         models.append({"folder": folder, "config": config, "adapter": adapter})
     first = models[0]
     for model in models[1:]:
@@ -108,38 +125,54 @@ def write_merged(models: list[dict[str, Any]], out: Path, unseen: list[str]) -> 
     import torch
     from safetensors.torch import load_file, save_file
 
-    k = len(models)
+    configs = [m["config"] for m in models]
+    weights = [seeds(c) for c in configs]
+    k = sum(weights)
     adapters = [load_file(str(m["folder"] / ADAPTER / WEIGHTS)) for m in models]
     heads = [load_file(str(m["folder"] / "heads.safetensors")) for m in models]
     (out / ADAPTER).mkdir(parents=True, exist_ok=True)
-    save_file(merge_adapters(adapters), str(out / ADAPTER / WEIGHTS), metadata={"format": "pt"})
-    adapter = with_rank(models[0]["adapter"], models[0]["adapter"]["r"] * k)
+    merged = merge_adapters(adapters, weights)
+    save_file(merged, str(out / ADAPTER / WEIGHTS), metadata={"format": "pt"})
+    rank = sum(m["adapter"]["r"] for m in models)
+    adapter = with_rank(models[0]["adapter"], rank)
+    adapter.pop("scale")
     (out / ADAPTER / "adapter_config.json").write_text(
         json.dumps(adapter, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    mean_heads = {n: torch.stack([h[n] for h in heads]).mean(0) for n in heads[0]}
+    mean_heads = {
+        n: torch.stack([h[n] * w for h, w in zip(heads, weights, strict=True)]).sum(0) / k
+        for n in heads[0]
+    }
     save_file(mean_heads, str(out / "heads.safetensors"))
 
-    configs = [m["config"] for m in models]
     config = dict(configs[0])
     config.pop("seed", None)
-    config["temperature"] = round(sum(float(c.get("temperature", 1.0)) for c in configs) / k, 6)
+    temperature = sum(
+        float(c.get("temperature", 1.0)) * w for c, w in zip(configs, weights, strict=True)
+    )
+    config["temperature"] = round(temperature / k, 6)
     config["holdout"] = unseen
     config["merged"] = [
-        {
-            "seed": c.get("seed"),
-            "holdout": c.get("holdout", []),
-            "average_last": c.get("average_last"),
-        }
+        entry
         for c in configs
+        for entry in c.get("merged")
+        or [
+            {
+                "seed": c.get("seed"),
+                "holdout": c.get("holdout", []),
+                "average_last": c.get("average_last"),
+            }
+        ]
     ]
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     # Each model's own training numbers (validation, test split) stay readable beside the merge.
     trained = [m["folder"] / "metrics.json" for m in models]
+    read = [json.loads(f.read_text("utf-8")) if f.is_file() else {} for f in trained]
     metrics = {
         "merged": [
-            {"seed": c.get("seed"), **(json.loads(f.read_text("utf-8")) if f.is_file() else {})}
-            for c, f in zip(configs, trained, strict=True)
+            entry
+            for c, m in zip(configs, read, strict=True)
+            for entry in m.get("merged") or [{"seed": c.get("seed"), **m}]
         ],
         "temperature": config["temperature"],
         "holdout": unseen,

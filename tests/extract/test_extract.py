@@ -747,6 +747,12 @@ def test_a_merged_adapter_adds_the_mean_of_the_models_updates() -> None:
     mean = sum(a[name.format("B")] @ a[name.format("A")] for a in adapters) / 3
     assert torch.allclose(update, mean, atol=1e-5)
     assert not torch.allclose(update, adapters[0][name.format("B")] @ adapters[0][name.format("A")])
+    # A model merged from two seeds counts twice beside a third seed's: every seed weighs alike.
+    again = merge_adapters([merge_adapters(adapters[:2]), adapters[2]], [2, 1])
+    assert again[name.format("A")].shape == (12, 12)
+    assert torch.allclose(again[name.format("B")] @ again[name.format("A")], mean, atol=1e-5)
+    unweighted = merge_adapters([merge_adapters(adapters[:2]), adapters[2]])
+    assert not torch.allclose(unweighted[name.format("B")] @ unweighted[name.format("A")], mean)
 
 
 def test_stacked_adapters_add_both_updates(tmp_path: Path) -> None:
@@ -814,6 +820,8 @@ def test_a_model_merged_with_a_copy_of_itself_predicts_what_it_did(
         json.loads((f / "adapter" / "adapter_config.json").read_text())["r"] for f in (shipped, out)
     ]
     assert rank[1] == 2 * rank[0]
+    seeds = [len(json.loads((f / "config.json").read_text())["merged"]) for f in (shipped, out)]
+    assert seeds[1] == 2 * seeds[0]
     pairs = [(text, "") for _, _, text in CALL_WITH_AGENDA]
     before = classifier.predict(pairs).label_probs
     after = Classifier(out).predict(pairs).label_probs
