@@ -230,6 +230,27 @@ _SELLER = (
     r"\b(?:verstehe|nachvollziehbar|das hören wir|guter punkt|berechtigter punkt|"
     r"wichtiger punkt)\b",
     r"\b(?:bei|für) (?:anderen|einem|vielen) kunden\b",
+    # A vendor showing the product and offering what comes next ("so this is the owner portal",
+    # "that's built in", "let me put together a quote", "most customers start with").
+    r"\b(?:share|sharing) my screen\b",
+    r"\b(?:so )?this is (?:the|our) \w+ (?:view|dashboard|portal|screen|builder|app)\b",
+    r"\b(?:that's|it's|that is|it is) built in\b|\bbuilt into (?:the|our)\b",
+    r"\bstandard (?:connectors?|integrations?)\b",
+    r"\blet me (?:send you|put together|get you)\b",
+    r"\b(?:we|i) can (?:share|connect you|introduce you|set up a)\b",
+    r"\b(?:most|many|some|a lot of) (?:of our )?(?:customers|clients) (?:start|bring|use|see|go)\b",
+    r"\bwe see (?:that|it|this) a lot\b",
+    # A German vendor showing, offering and promising ("ich zeig euch jetzt die App", "da gibt's
+    # eine Schnittstelle", "wir geben fünf Jahre Garantie", "ich überarbeite die Offerte").
+    r"\b(?:ich )?(?:zeig|zeige) (?:ihnen|euch)\b",
+    r"\bteile? (?:mal |kurz )?(?:meinen|den) bildschirm\b",
+    r"\bgibt(?:'s| es) (?:eine|einen|ein) (?:schnittstelle|konnektor|standardkonnektor|modul|"
+    r"vorlage|mustervorlage|option|paket)\b",
+    r"\b(?:jahre?|monate) garantie\b",
+    r"\b(?:ist|sind) (?:optional|standard|standardmäßig|im paket)\b",
+    r"\b(?:mach|mache|schick|schicke|überarbeite|erstelle|schreib|schreibe) (?:ihnen|euch|dir) "
+    r"(?:bis [\w ]+? )?(?:ein|das|die|unser|ein neues) (?:angebot|offerte)\b",
+    r"\bviele (?:unserer kunden |kunden )?(?:fangen|starten|beginnen|nutzen|machen)\b",
     # Naming a price per unit of what is sold ("seventy nine a month", "35 Euro pro Display").
     rf"\b{_AMOUNT}\s+(?:(?:dollars?|euros?|bucks|pounds?|franken)\s+)?(?:a|per|pro|im|je) "
     r"(?:month|monat|year|jahr|user|nutzer|seat|licen[cs]e|lizenz|device|gerät|display|unit|"

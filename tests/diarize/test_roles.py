@@ -13,7 +13,12 @@ from typer.testing import CliRunner
 
 from assistant import diarize
 from assistant.cli import app
-from assistant.diarize.roles import heuristic_roles, introductions, roles_to_read
+from assistant.diarize.roles import (
+    UNSURE_CONFIDENCE,
+    heuristic_roles,
+    introductions,
+    roles_to_read,
+)
 from assistant.formats import to_md
 from assistant.report import (
     ROLE_CONFIDENCE_THRESHOLD,
@@ -254,6 +259,32 @@ def test_a_price_per_unit_and_a_price_weighed_tell_the_sides_apart() -> None:
     ]
     found = heuristic_roles(segments(call), ["Mia", "Omar"])
     assert found["Omar"][0] == "rep" and found["Mia"][0] == "customer"
+
+
+def test_a_german_vendor_showing_the_product_is_selling_not_in_a_meeting() -> None:
+    # Three people, and the rep sells only by showing and offering: not a meeting where nobody
+    # sells (whose roles would be a guess at best and be withheld from the extractor).
+    call = [
+        ("Henrik", None, "Guten Morgen zusammen, schön, dass es klappt."),
+        ("Sabine", None, "Morgen. Der Herr Kaya aus der Werkstatt ist auch dabei."),
+        (
+            "Henrik",
+            None,
+            "Dann zeig ich Ihnen jetzt die Wartungsplanung, ich teile mal meinen Bildschirm.",
+        ),
+        ("Emre", None, "Wir sehen es. Und wie kommen die Zählerstände da rein?"),
+        (
+            "Henrik",
+            None,
+            "Da gibt's eine Schnittstelle zu den Telematikboxen, das läuft automatisch.",
+        ),
+        ("Sabine", None, "Und wenn eine Box ausfällt?"),
+        ("Henrik", None, "Wir geben zwei Jahre Garantie auf die Boxen, und die App ist optional."),
+        ("Emre", None, "Gut, das hört sich machbar an."),
+        ("Henrik", None, "Ich mach Ihnen bis Freitag ein Angebot für die zwölf Fahrzeuge."),
+    ]
+    found = heuristic_roles(segments(call), ["Henrik", "Sabine", "Emre"])
+    assert found["Henrik"][0] == "rep" and found["Henrik"][1] > UNSURE_CONFIDENCE, found
 
 
 def test_talk_without_sales_talk_leaves_two_speakers_uncertain() -> None:
