@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     write_merged(models, args.out, unseen)
     print(
-        f"merged {len(models)} models into {args.out} (files none trained on: {unseen or 'none'})"
+        f"merged {len(models)} models ({sum(seeds(m['config']) for m in models)} seeds) into "
+        f"{args.out} (files none trained on: {unseen or 'none'})"
     )
     if args.skip_calibration:
         print("calibration: the first model's, kept (--skip-calibration)")
