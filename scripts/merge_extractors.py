@@ -120,8 +120,9 @@ def unseen_files(models: list[dict[str, Any]]) -> list[str]:
     return [f for f in first if all(f in c.get("holdout", []) for c in configs)]
 
 
-def write_merged(models: list[dict[str, Any]], out: Path, unseen: list[str]) -> None:
-    """Write the merged model into ``out``; ``unseen``: the files no model trained on."""
+def write_merged(models: list[dict[str, Any]], out: Path, unseen: list[str]) -> int:
+    """Write the merged model into ``out``; ``unseen``: the files no model trained on. Returns
+    how many seeds it holds."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -178,6 +179,7 @@ def write_merged(models: list[dict[str, Any]], out: Path, unseen: list[str]) -> 
         "holdout": unseen,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return k
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    write_merged(models, args.out, unseen)
+    k = write_merged(models, args.out, unseen)
     print(
-        f"merged {len(models)} models ({sum(seeds(m['config']) for m in models)} seeds) into "
+        f"merged {len(models)} models ({k} seeds) into "
         f"{args.out} (files none trained on: {unseen or 'none'})"
     )
     if args.skip_calibration:
