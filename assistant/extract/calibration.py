@@ -36,7 +36,7 @@ _EPS = 1e-6
 MIN_POSITIONED = 10
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p) - np.log1p(-p)
 
@@ -54,7 +54,7 @@ def platt(
 ) -> np.ndarray:
     """Calibrated confidence of a label whose softmax probability is ``p``, said at
     ``position`` in its call (None: the middle, where the position adds nothing)."""
-    z = a * _logit(p) + b
+    z = a * logit(p) + b
     if c and position is not None:
         z = z + c * (np.asarray(position, dtype=np.float64) - 0.5)
     return 1.0 / (1.0 + np.exp(-z))
@@ -66,7 +66,7 @@ def fit_platt(
     """(a, b, c) maximizing the likelihood of ``right`` (0/1) given ``p`` (and ``position``;
     without it c is 0): Newton's method on a logistic regression, with Platt's smoothed targets
     against overconfidence."""
-    columns = [_logit(np.asarray(p, dtype=np.float64)), np.ones(len(p))]
+    columns = [logit(np.asarray(p, dtype=np.float64)), np.ones(len(p))]
     if position is not None:
         columns.append(np.asarray(position, dtype=np.float64) - 0.5)
     x = np.stack(columns, 1)

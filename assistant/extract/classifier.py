@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import ModelError
-from assistant.extract.calibration import decide
+from assistant.extract.calibration import decide, logit
 from assistant.extract.features import INPUT_FORMATS, Utterance, model_inputs
 
 ARTIFACT_FILES = ("config.json", "heads.safetensors")
@@ -102,10 +102,33 @@ class Classifier:
             raise ModelError(f"cannot load the extraction model in {model_dir}: {exc}") from exc
         self.net.eval()
         self._torch = torch
+        self.second = self._second_opinion()
 
     def inputs(self, turns: Sequence[Utterance]) -> list[tuple[str, str]]:
         """The model's (utterance, context) pairs for a call's turns, in its input format."""
         return model_inputs(turns, self.input_format)
+
+    def _second_opinion(self) -> SecondOpinion | None:
+        """The model whose probability of some labels is averaged with this one's (config
+        ``second_opinion``), loaded from its folder relative to this model's."""
+        spec = self.config.get("second_opinion")
+        if not spec:
+            return None
+        # Read as the product reads it (int8 where its config says so), whatever this one's
+        # ``float32``: that flag is for calibrating this model, the second is a finished one.
+        folder = self.model_dir / str(spec["model"])
+        other = _loaded(folder)
+        missing = [label for label in spec["labels"] if label not in other.labels]
+        if missing:
+            raise ModelError(f"the second opinion in {folder} has no label {', '.join(missing)}")
+        if other.input_format != self.input_format:
+            raise ModelError(
+                f"the second opinion in {folder} reads input format {other.input_format}, "
+                f"the model in {self.model_dir} format {self.input_format}: they must be the same"
+            )
+        return SecondOpinion(
+            other, tuple(spec["labels"]), float(spec["weight"]), float(spec["start"])
+        )
 
     def predict(
         self,
@@ -118,6 +141,27 @@ class Classifier:
         the decisions; where the pairs are a whole call, ``position``: how far into it each one
         is (``calibration.positions``), and ``speakers``: who said each (an item then grows to
         its speaker's next utterances, see ``calibration.decide``)."""
+        label_probs, category_probs, embeddings = self.forward(pairs, batch_size)
+        if self.second is not None:
+            label_probs = self.second.blend(self.labels, label_probs, pairs, batch_size)
+        chosen, confidence = decide(
+            label_probs, self.labels, self.config.get("calibration"), position, speakers
+        )
+        return Predictions(
+            self.labels,
+            self.categories,
+            label_probs,
+            category_probs,
+            embeddings,
+            tuple(chosen),
+            confidence,
+        )
+
+    def forward(
+        self, pairs: Sequence[tuple[str, str]], batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(label probabilities with the fitted temperature, category probabilities, normalized
+        utterance embeddings) of each pair."""
         torch = self._torch
         n = len(pairs)
         hidden = int(self.net.label_head.in_features)
@@ -143,18 +187,42 @@ class Classifier:
                 category_probs[idx] = torch.softmax(self.net.category_head(pooled), -1).numpy()
                 utterance = pooled[:, : hidden // 2]
                 embeddings[idx] = torch.nn.functional.normalize(utterance, dim=-1).numpy()
-        chosen, confidence = decide(
-            label_probs, self.labels, self.config.get("calibration"), position, speakers
-        )
-        return Predictions(
-            self.labels,
-            self.categories,
-            label_probs,
-            category_probs,
-            embeddings,
-            tuple(chosen),
-            confidence,
-        )
+        return label_probs, category_probs, embeddings
+
+
+@dataclass(frozen=True)
+class SecondOpinion:
+    """A second model read beside the first, for some labels: each such label's probability
+    becomes ``sigmoid((1 - weight) * logit(p_first) + weight * logit(p_second))``, the two
+    models' log-odds averaged. Two encoders trained apart err apart (MiniLM and e5 disagree on
+    real meetings where two seeds of one agree), and the average ranks better than either. Only
+    rows where the first model gives one of the labels at least ``start`` are read again (the
+    rest keep the first model's probability): the cost of a second model on a handful of rows.
+    """
+
+    model: Classifier
+    labels: tuple[str, ...]
+    weight: float
+    start: float
+
+    def blend(
+        self,
+        labels: Sequence[str],
+        probs: np.ndarray,
+        pairs: Sequence[tuple[str, str]],
+        batch_size: int,
+    ) -> np.ndarray:
+        columns = [labels.index(label) for label in self.labels]
+        rows = np.flatnonzero((probs[:, columns] >= self.start).any(1))
+        if not len(rows):
+            return probs
+        other, _, _ = self.model.forward([pairs[int(i)] for i in rows], batch_size)
+        out = probs.copy()
+        for label, column in zip(self.labels, columns, strict=True):
+            theirs = other[:, self.model.labels.index(label)]
+            z = (1 - self.weight) * logit(probs[rows, column]) + self.weight * logit(theirs)
+            out[rows, column] = 1.0 / (1.0 + np.exp(-z))
+        return out
 
 
 def model_dir_for(model_dir: Path, language: str | None) -> Path:

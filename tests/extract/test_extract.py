@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.errors import ModelError, OptionError
@@ -521,6 +522,60 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
         check_artifact(tmp_path)
     with pytest.raises(ModelError, match="no extraction model"):
         Classifier(tmp_path)
+
+
+def _with_second_opinion(tmp_path: Path, **spec: object) -> Path:
+    """A copy of the shipped English model whose config names the German model as its second
+    opinion for action items (``spec`` overrides; an empty spec: no second opinion)."""
+    source = ROOT / "models" / "extractor"
+    folder = tmp_path / ("second" if spec else "alone")
+    folder.mkdir()
+    shutil.copy(source / "heads.safetensors", folder / "heads.safetensors")
+    for name in ("adapter", "de"):
+        (folder / name).symlink_to(source / name)
+    config = json.loads((source / "config.json").read_text())
+    config.pop("second_opinion", None)
+    if spec:
+        config["second_opinion"] = {
+            "model": "de",
+            "labels": ["action_item"],
+            "weight": 0.5,
+            "start": 0.01,
+            **spec,
+        }
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_second_opinion_averages_the_log_odds_of_its_labels(tmp_path: Path) -> None:
+    both = Classifier(_with_second_opinion(tmp_path, weight=0.4))
+    alone = Classifier(_with_second_opinion(tmp_path))
+    pairs = both.inputs([Utterance(text, speaker, role) for speaker, role, text in CALL_EN])
+    first = alone.forward(pairs, 32)[0]
+    blended = both.predict(pairs).label_probs
+    read = first[:, 0] >= 0.01  # action_item, the first label
+    assert read.any() and not read.all()
+    # The German model in int8 scales each batch's activations by the batch: it reads the same
+    # rows together, as the second opinion does.
+    rows = [p for p, r in zip(pairs, read, strict=True) if r]
+    second = get_classifier(None, "de").forward(rows, 32)[0]
+    z = 0.6 * np.log(first[read, 0] / (1 - first[read, 0])) + 0.4 * np.log(
+        second[:, 0] / (1 - second[:, 0])
+    )
+    np.testing.assert_allclose(blended[read, 0], 1 / (1 + np.exp(-z)), rtol=1e-4)
+    # Rows below the start keep the first model's probability, and so do the other labels.
+    np.testing.assert_array_equal(blended[~read, 0], first[~read, 0])
+    np.testing.assert_array_equal(blended[:, 1:], first[:, 1:])
+
+
+def test_a_second_opinion_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> None:
+    for name, spec, message in (
+        ("label", {"labels": ["decision"]}, "has no label decision"),
+        ("folder", {"model": "fr"}, "no extraction model in .*fr"),
+    ):
+        (tmp_path / name).mkdir()
+        with pytest.raises(ModelError, match=message):
+            Classifier(_with_second_opinion(tmp_path / name, **spec))
 
 
 def test_options_are_checked() -> None:
