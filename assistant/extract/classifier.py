@@ -194,11 +194,10 @@ class Classifier:
 class SecondOpinion:
     """A second model read beside the first, for some labels: each such label's probability
     becomes ``sigmoid((1 - weight) * logit(p_first) + weight * logit(p_second))``, the two
-    models' log-odds averaged. Two encoders trained apart err apart (MiniLM and e5 disagree on
-    real meetings where two seeds of one agree), and the average ranks better than either. Only
-    rows where the first model gives one of the labels at least ``start`` are read again (the
-    rest keep the first model's probability): the cost of a second model on a handful of rows.
-    """
+    models' log-odds averaged: two encoders trained apart err apart, where seeds of one agree.
+    Only rows where the first model gives one of the labels at least ``start`` are read again
+    (the rest keep the first model's probability): the cost of a second model on a handful of
+    rows. No shipped model sets one (the model card has what it did on real meetings)."""
 
     model: Classifier
     labels: tuple[str, ...]

@@ -83,3 +83,21 @@ def test_int8_can_keep_the_feed_forward_outputs_in_float() -> None:
     assert "encoder.layer.1.intermediate.dense" in quantized
     everything = net.int8(BertModel(config))
     assert not [n for n, m in everything.named_modules() if type(m) is torch.nn.Linear]
+
+
+def test_an_int8_layer_reads_each_token_on_its_own() -> None:
+    """A token's output does not depend on the tokens beside it in the batch (torch's dynamic
+    quantization took one activation scale for the whole batch), and stays close to float."""
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(48, 24)
+    layer = net.Int8Linear(linear)
+    tokens = torch.randn(6, 5, 48)
+    tokens[3] *= 40  # a loud neighbour: one scale for all would coarsen every other token
+    together = layer(tokens)
+    alone = torch.cat([layer(tokens[i : i + 1]) for i in range(6)])
+    assert torch.equal(together, alone)
+    exact = linear(tokens).detach()
+    error = (together - exact).abs().amax() / exact.abs().amax()
+    assert error < 0.02
