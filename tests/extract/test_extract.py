@@ -555,8 +555,8 @@ def test_a_second_opinion_averages_the_log_odds_of_its_labels(tmp_path: Path) ->
     blended = both.predict(pairs).label_probs
     read = first[:, 0] >= 0.01  # action_item, the first label
     assert read.any() and not read.all()
-    # The German model in int8 scales each batch's activations by the batch: it reads the same
-    # rows together, as the second opinion does.
+    # The German model reads the same rows together, as the second opinion does: the float32
+    # parts between its int8 layers differ in their last digits with the batch's shape.
     rows = [p for p, r in zip(pairs, read, strict=True) if r]
     second = get_classifier(None, "de").forward(rows, 32)[0]
     z = 0.6 * np.log(first[read, 0] / (1 - first[read, 0])) + 0.4 * np.log(
