@@ -115,10 +115,10 @@ def int8(model: Any, feed_forward_out: bool = True) -> Any:
     torch's dynamic quantization, measured before ``Int8Linear``), all the others together
     0.009."""
     for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            full = f"{name}.{child_name}" if name else child_name
-            if isinstance(child, nn.Linear) and (feed_forward_out or not is_feed_forward_out(full)):
-                setattr(module, child_name, Int8Linear(child))
+        wanted = feed_forward_out or not is_feed_forward_out(name)
+        if name and isinstance(module, nn.Linear) and wanted:
+            parent, _, attribute = name.rpartition(".")
+            setattr(model.get_submodule(parent), attribute, Int8Linear(module))
     return model
 
 
